@@ -1,0 +1,102 @@
+"""From a validated configuration to the finite-element problem: mesh, element matrix,
+fixed DOFs and load vectors."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from femopt.elements import h8_stiffness, q4_stiffness
+from femopt.errors import ConfigError, SingularStiffnessError
+from femopt.mesh import AXES, StructuredMesh
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A discretized linear-elastic structure.
+
+    element_matrix: stiffness of one element for E = 1 (all elements are equal boxes).
+    fixed_dofs: (n_fixed,) sorted DOFs held at zero.
+    forces: (n_dofs, n_cases) nodal force vectors, one column per load case.
+    E, Emin: Young's modulus of solid and of void (Emin > 0 keeps K nonsingular).
+    """
+
+    mesh: StructuredMesh
+    element_matrix: np.ndarray
+    fixed_dofs: np.ndarray
+    forces: np.ndarray
+    E: float = 1.0
+    Emin: float = 1e-9
+
+    @property
+    def free_dofs(self) -> np.ndarray:
+        return np.setdiff1d(np.arange(self.mesh.n_dofs), self.fixed_dofs)
+
+
+def build_problem(config) -> Problem:
+    """Resolve the selections of a :class:`femopt.config.ProblemConfig` on its mesh.
+
+    Raises ConfigError for a selection that matches no node and
+    SingularStiffnessError for supports that leave a rigid-body motion free.
+    """
+    mesh = StructuredMesh(tuple(config.mesh.grid), tuple(config.mesh.size))
+    material = config.material
+    if mesh.dim == 2:
+        ke = q4_stiffness(1.0, material.nu, material.thickness, mesh.element_size)
+    else:
+        ke = h8_stiffness(1.0, material.nu, mesh.element_size)
+
+    fixed = []
+    for support in config.supports:
+        nodes = _select(mesh, support.at, support.path)
+        fixed.append((mesh.dim * nodes[:, None] + np.asarray(support.fix)[None, :]).ravel())
+    fixed_dofs = np.unique(np.concatenate(fixed))
+    check_rigid_body_modes(mesh, fixed_dofs)
+
+    forces = np.zeros((mesh.n_dofs, 1))
+    for load in config.loads:
+        nodes = _select(mesh, load.at, load.path)
+        per_node = np.asarray(load.force, float) / (1 if load.per_node else len(nodes))
+        np.add.at(forces[:, 0], (mesh.dim * nodes[:, None] + np.arange(mesh.dim)).ravel(),
+                  np.tile(per_node, len(nodes)))
+    if not forces[np.setdiff1d(np.arange(mesh.n_dofs), fixed_dofs)].any():
+        raise ConfigError("loads: every load acts on fixed DOFs or is zero; nothing to optimize")
+    return Problem(mesh, ke, fixed_dofs, forces, material.E, material.Emin)
+
+
+def _select(mesh: StructuredMesh, selection, path: str) -> np.ndarray:
+    nodes = mesh.select_nodes(selection.ranges)
+    if len(nodes) == 0:
+        where = ", ".join(f"{a}={lo:g}" if lo == hi else f"{a} in [{lo:g}, {hi:g}]"
+                          for a, lo, hi in selection.ranges)
+        raise ConfigError(f"{path}.at: selects no node ({where}; the mesh spans "
+                          + ", ".join(f"{a} in [0, {s:g}]" for a, s in zip(AXES, mesh.size)) + ")")
+    return nodes
+
+
+def check_rigid_body_modes(mesh: StructuredMesh, fixed_dofs: np.ndarray) -> None:
+    """Raise SingularStiffnessError unless the fixed DOFs stop every rigid-body motion.
+
+    With Emin > 0 the mesh is one connected elastic body, so K is singular exactly
+    when a rigid-body mode (translations and rotations) vanishes on all fixed DOFs.
+    """
+    coords = mesh.node_coords - mesh.node_coords.mean(axis=0)
+    dim = mesh.dim
+    modes = {f"translation {AXES[a]}": np.eye(dim)[a][None, :].repeat(len(coords), 0)
+             for a in range(dim)}
+    rotation_planes = [(0, 1)] if dim == 2 else [(0, 1), (1, 2), (2, 0)]
+    for a, b in rotation_planes:
+        field = np.zeros_like(coords)
+        field[:, a], field[:, b] = -coords[:, b], coords[:, a]
+        modes[f"rotation in the {AXES[a]}{AXES[b]} plane"] = field
+    R = np.stack([m.ravel()[fixed_dofs] for m in modes.values()], axis=1)  # (n_fixed, n_modes)
+    scale = np.abs(np.stack([m.ravel() for m in modes.values()], axis=1)).max(axis=0)
+    singular = np.linalg.svd(R / scale, compute_uv=False)
+    rank = np.count_nonzero(singular > 1e-9 * max(singular.max(initial=0.0), 1.0))
+    if rank < R.shape[1]:
+        free = [name for name, column in zip(modes, (R / scale).T) if not np.any(column)]
+        detail = f" ({', '.join(free)} is free)" if free else ""
+        raise SingularStiffnessError(
+            f"supports: the structure can still move as a rigid body{detail}; "
+            "the stiffness matrix is singular — fix more components")
