@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from femopt.elements import h8_stiffness, q4_stiffness
-from femopt.errors import ConfigError, SingularStiffnessError
+from femopt.errors import SingularStiffnessError
 from femopt.mesh import AXES, StructuredMesh
 
 
@@ -49,29 +49,29 @@ def build_problem(config) -> Problem:
 
     fixed = []
     for support in config.supports:
-        nodes = _select(mesh, support.at, support.path)
+        nodes = _select(config, mesh, support.at, support.path)
         fixed.append((mesh.dim * nodes[:, None] + np.asarray(support.fix)[None, :]).ravel())
     fixed_dofs = np.unique(np.concatenate(fixed))
     check_rigid_body_modes(mesh, fixed_dofs)
 
     forces = np.zeros((mesh.n_dofs, 1))
     for load in config.loads:
-        nodes = _select(mesh, load.at, load.path)
+        nodes = _select(config, mesh, load.at, load.path)
         per_node = np.asarray(load.force, float) / (1 if load.per_node else len(nodes))
         np.add.at(forces[:, 0], (mesh.dim * nodes[:, None] + np.arange(mesh.dim)).ravel(),
                   np.tile(per_node, len(nodes)))
     if not forces[np.setdiff1d(np.arange(mesh.n_dofs), fixed_dofs)].any():
-        raise ConfigError("loads: every load acts on fixed DOFs or is zero; nothing to optimize")
+        raise config.error("loads", "every load acts on fixed DOFs or is zero; nothing to optimize")
     return Problem(mesh, ke, fixed_dofs, forces, material.E, material.Emin)
 
 
-def _select(mesh: StructuredMesh, selection, path: str) -> np.ndarray:
+def _select(config, mesh: StructuredMesh, selection, path: str) -> np.ndarray:
     nodes = mesh.select_nodes(selection.ranges)
     if len(nodes) == 0:
         where = ", ".join(f"{a}={lo:g}" if lo == hi else f"{a} in [{lo:g}, {hi:g}]"
                           for a, lo, hi in selection.ranges)
-        raise ConfigError(f"{path}.at: selects no node ({where}; the mesh spans "
-                          + ", ".join(f"{a} in [0, {s:g}]" for a, s in zip(AXES, mesh.size)) + ")")
+        spans = ", ".join(f"{a} in [0, {s:g}]" for a, s in zip(AXES, mesh.size))
+        raise config.error(f"{path}.at", f"selects no node ({where}; the mesh spans {spans})")
     return nodes
 
 

@@ -1,0 +1,92 @@
+"""Command line: ``femopt run``, ``femopt validate``. Errors become one line and exit code 2."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from pathlib import Path
+
+import click
+
+from femopt import __version__
+from femopt.errors import FemoptError
+from femopt.solvers import FALLBACK_NOTICE, SOLVERS, cholmod_available, make_solver
+
+
+def _user_errors(command):
+    """Print a FemoptError as ``error: <message>`` on stderr and exit 2, with no traceback."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except FemoptError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(2)
+
+    return wrapper
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="femopt")
+def main():
+    """femopt: finite-element topology optimization from a YAML problem file."""
+
+
+@main.command()
+@click.argument("config_path", metavar="CONFIG", type=click.Path(dir_okay=False))
+@_user_errors
+def validate(config_path):
+    """Check CONFIG (the YAML and its node selections) without running it."""
+    from femopt.config import load_config
+    from femopt.problem import build_problem
+
+    config = load_config(config_path)
+    problem = build_problem(config)
+    mesh = problem.mesh
+    click.echo(f"{config_path}: ok — {config.name}, {mesh.dim}D, "
+               f"{mesh.n_elements} elements, {len(problem.free_dofs)} free DOFs")
+
+
+@main.command()
+@click.argument("config_path", metavar="CONFIG", type=click.Path(dir_okay=False))
+@click.option("-o", "--outdir", type=click.Path(file_okay=False),
+              help="Output folder (default: out/<problem name>).")
+@click.option("--max-iterations", type=int, help="Override optimizer.max_iterations.")
+@click.option("--solver", type=click.Choice(SOLVERS), help="Linear solver (default: from CONFIG, else auto).")
+@click.option("-q", "--quiet", is_flag=True, help="Print only the final summary.")
+@_user_errors
+def run(config_path, outdir, max_iterations, solver, quiet):
+    """Optimize the structure described in CONFIG and write its result files."""
+    from femopt.config import load_config, with_overrides
+    from femopt.output import write_results
+    from femopt.problem import build_problem
+    from femopt.topopt import optimize
+
+    config = with_overrides(load_config(config_path), max_iterations=max_iterations, solver=solver)
+    problem = build_problem(config)
+    if config.solver == "auto" and not cholmod_available():
+        click.echo(FALLBACK_NOTICE, err=True)
+    linear_solver = make_solver(config.solver)
+    mesh = problem.mesh
+    if not quiet:
+        click.echo(f"{config.name}: {mesh.n_elements} elements, {len(problem.free_dofs)} free DOFs, "
+                   f"solver {linear_solver.name}, optimizer {config.optimizer.type}")
+        click.echo(f"{'it':>5} {'objective':>14} {'volume':>8} {'change':>8} {'seconds':>8}")
+
+    def progress(record):
+        if not quiet:
+            click.echo(f"{record.iteration:5d} {record.objective:14.6g} {record.volume:8.4f} "
+                       f"{record.change:8.4f} {record.seconds:8.3f}")
+
+    result = optimize(problem, config.design, config.optimizer, linear_solver, callback=progress)
+    outdir = Path(outdir) if outdir else Path("out") / config.name
+    write_results(outdir, config.name, mesh, result, extra_summary={"config": str(config_path)})
+    status = "converged" if result.converged else "stopped at the iteration limit"
+    click.echo(f"{config.name}: objective {result.objective:.6g}, volume {result.volume:.4f}, "
+               f"{result.iterations} iterations ({status}), {result.wall_time:.2f} s; "
+               f"results in {outdir}/")
+
+
+if __name__ == "__main__":
+    main()

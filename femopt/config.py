@@ -1,0 +1,573 @@
+"""Problem description: YAML file -> frozen, validated dataclasses.
+
+Every mistake in a problem file becomes one :class:`~femopt.errors.ConfigError`
+whose one-line message names the file, the path of the offending value and
+what is wrong with it, e.g.::
+
+    mbb.yaml: loads[1].force: expected 2 numbers, got 3
+    mbb.yaml: design.volume_fraction: must be in (0, 1], got 1.5
+    mbb.yaml: optimizer.tyep: unknown key (did you mean 'type'?)
+
+This module validates values and their shapes only; turning selections into
+nodes is the mesh's job, which reports its own findings through
+:meth:`ProblemConfig.error` in the same format.
+
+Reading is done by :class:`_Node`, a value together with its path, whose
+methods check one thing each and fail with the path attached.  A new option is
+one line in the section's ``_parse_*`` function plus its name in the section's
+key tuple.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, NoReturn
+
+import yaml
+
+from .errors import ConfigError
+
+# Names a value may take; extend these tuples to register new implementations.
+AXES = ("x", "y", "z")
+FILTER_TYPES = ("sensitivity", "density", "none")
+OPTIMIZER_TYPES = ("oc",)
+SOLVERS = ("auto", "cholmod", "superlu")
+
+# Allowed keys per section, in the order they are documented.
+_TOP_KEYS = ("problem", "mesh", "material", "supports", "loads", "design", "optimizer", "solver")
+_MESH_KEYS = ("grid", "size")
+_MATERIAL_KEYS = ("E", "nu", "Emin", "thickness")
+_SUPPORT_KEYS = ("at", "fix")
+_LOAD_KEYS = ("at", "force", "nodal_force")
+_DESIGN_KEYS = ("volume_fraction", "penalty", "filter")
+_FILTER_KEYS = ("type", "radius")
+_OPTIMIZER_KEYS = ("type", "move", "max_iterations", "tolerance")
+
+
+# --------------------------------------------------------------------------
+# Dataclasses
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Nodes whose coordinates lie in every ``(axis, lo, hi)`` range (bounds included).
+
+    ``x: 0`` is stored as ``("x", 0.0, 0.0)``.  Axes appear at most once, in
+    x, y, z order; axes not mentioned are unconstrained.
+    """
+
+    ranges: tuple[tuple[str, float, float], ...]
+
+    def __str__(self) -> str:
+        parts = [f"{a}: {_num(lo)}" if lo == hi else f"{a}: [{_num(lo)}, {_num(hi)}]"
+                 for a, lo, hi in self.ranges]
+        return "{" + ", ".join(parts) + "}"
+
+
+@dataclass(frozen=True)
+class MeshConfig:
+    grid: tuple[int, ...]     # elements per axis: (nx, ny) or (nx, ny, nz)
+    size: tuple[float, ...]   # physical extent per axis, same length as grid
+
+    @property
+    def dim(self) -> int:
+        return len(self.grid)
+
+
+@dataclass(frozen=True)
+class MaterialConfig:
+    E: float = 1.0
+    nu: float = 0.3
+    Emin: float = 1e-9
+    thickness: float = 1.0    # 2D only
+
+
+@dataclass(frozen=True)
+class SupportConfig:
+    at: Selection
+    fix: tuple[int, ...]      # fixed components, sorted: 0 = x, 1 = y, 2 = z
+    path: str = ""            # e.g. "supports[1]", for later messages
+
+
+@dataclass(frozen=True)
+class LoadConfig:
+    at: Selection
+    force: tuple[float, ...]  # one entry per axis
+    per_node: bool = False    # False: total force split equally over the nodes; True: on each node
+    path: str = ""            # e.g. "loads[0]"
+
+
+@dataclass(frozen=True)
+class FilterConfig:
+    type: str = "density"     # one of FILTER_TYPES
+    radius: float = 1.5       # length units
+
+
+@dataclass(frozen=True)
+class DesignConfig:
+    volume_fraction: float
+    penalty: float = 3.0
+    filter: FilterConfig = FilterConfig()
+
+
+@dataclass(frozen=True)
+class OptimizerConfig:
+    type: str = "oc"          # one of OPTIMIZER_TYPES
+    move: float = 0.2
+    max_iterations: int = 1000
+    tolerance: float = 0.01
+
+
+@dataclass(frozen=True)
+class ProblemConfig:
+    name: str
+    mesh: MeshConfig
+    material: MaterialConfig
+    supports: tuple[SupportConfig, ...]
+    loads: tuple[LoadConfig, ...]
+    design: DesignConfig
+    optimizer: OptimizerConfig
+    solver: str               # one of SOLVERS
+    source: str               # the file it came from, or "<string>"
+
+    def error(self, path: str, reason: str) -> ConfigError:
+        """A ConfigError about ``path`` of this problem, e.g. ``error("supports[1].at", "selects no node")``."""
+        return config_error(self.source, path, reason)
+
+
+def config_error(source: str | None, path: str | None, reason: str) -> ConfigError:
+    """``ConfigError("<source>: <path>: <reason>")`` with those three as attributes."""
+    message = ": ".join(p for p in (source, path, reason) if p)
+    err = ConfigError(message)
+    err.source, err.path, err.reason = source, path, reason
+    return err
+
+
+# --------------------------------------------------------------------------
+# Public API
+
+
+def load_config(path: str | Path) -> ProblemConfig:
+    """Read and validate a problem file.  Raises ConfigError."""
+    source = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as e:
+        raise config_error(None, None, f"cannot read {source!r}: {e.strerror or e}") from None
+    except UnicodeDecodeError:
+        raise config_error(None, None, f"cannot read {source!r}: not a UTF-8 text file") from None
+    try:
+        data = yaml.load(text, Loader=_Loader)
+    except yaml.MarkedYAMLError as e:
+        raise config_error(source, None, _yaml_problem(e)) from None
+    except yaml.YAMLError as e:
+        raise config_error(source, None, f"invalid YAML: {_one_line(str(e))}") from None
+    return parse_config(data, source=source)
+
+
+def parse_config(data: Any, source: str = "<string>") -> ProblemConfig:
+    """Validate already-loaded YAML data (plain dicts, lists, scalars).  Raises ConfigError."""
+    try:
+        return _parse_problem(_Node(data, ""), source)
+    except _Invalid as e:
+        raise config_error(source, e.path, e.reason) from None
+
+
+def with_overrides(config: ProblemConfig, max_iterations: int | None = None,
+                   solver: str | None = None) -> ProblemConfig:
+    """A copy of ``config`` with command-line overrides applied (None = keep).  Raises ConfigError."""
+    try:
+        if max_iterations is not None:
+            n = _Node(max_iterations, "optimizer.max_iterations").integer(ge=1)
+            config = replace(config, optimizer=replace(config.optimizer, max_iterations=n))
+        if solver is not None:
+            config = replace(config, solver=_Node(solver, "solver").choice(SOLVERS))
+    except _Invalid as e:
+        raise config_error("override", e.path, e.reason) from None
+    return config
+
+
+# --------------------------------------------------------------------------
+# Sections
+
+
+def _parse_problem(root: _Node, source: str) -> ProblemConfig:
+    if not isinstance(root.value, Mapping):
+        root.fail("the top level must be a mapping of sections ("
+                  + ", ".join(_TOP_KEYS) + f"), got {_describe(root.value)}")
+    root.reject_unknown_keys(_TOP_KEYS)
+
+    name_node = root.optional("problem")
+    name = _parse_name(name_node) if name_node else _default_name(source)
+    mesh = _parse_mesh(root.require("mesh"))
+    material_node = root.optional("material")
+    material = _parse_material(material_node, mesh.dim) if material_node else MaterialConfig()
+    supports = tuple(_parse_support(n, mesh.dim) for n in root.require("supports").items("support"))
+    loads = tuple(_parse_load(n, mesh.dim) for n in root.require("loads").items("load"))
+    design = _parse_design(root.require("design"))
+    optimizer_node = root.optional("optimizer")
+    optimizer = _parse_optimizer(optimizer_node) if optimizer_node else OptimizerConfig()
+    solver_node = root.optional("solver")
+    solver = solver_node.choice(SOLVERS) if solver_node else "auto"
+    return ProblemConfig(name, mesh, material, supports, loads, design, optimizer, solver, source)
+
+
+def _parse_name(node: _Node) -> str:
+    name = node.string()
+    if not name.strip() or name in (".", "..") or any(c in name for c in "/\\\0\n"):
+        node.fail(f"must be a plain name usable as a folder name, got {_show(name)}")
+    return name
+
+
+def _default_name(source: str) -> str:
+    stem = Path(source).stem if source and not source.startswith("<") else ""
+    return stem or "problem"
+
+
+def _parse_mesh(node: _Node) -> MeshConfig:
+    node.mapping(_MESH_KEYS)
+    grid = node.require("grid").int_list(counts=(2, 3), positive=True)
+    size_node = node.optional("size")
+    if size_node is None:
+        size = tuple(float(n) for n in grid)
+    else:
+        size = tuple(n.number(gt=0) for n in size_node.vector(len(grid), "positive numbers"))
+    return MeshConfig(grid, size)
+
+
+def _parse_material(node: _Node, dim: int) -> MaterialConfig:
+    node.mapping(_MATERIAL_KEYS)
+    d = MaterialConfig()
+    E = node.get("E", d.E, lambda n: n.number(gt=0))
+    nu = node.get("nu", d.nu, lambda n: n.number(gt=-1, lt=0.5))
+    Emin = node.get("Emin", d.Emin, lambda n: n.number(ge=0))
+    if Emin >= E:
+        node.child("Emin").fail(f"must be smaller than E ({_num(E)}), got {_num(Emin)}")
+    thickness_node = node.optional("thickness")
+    thickness = d.thickness
+    if thickness_node is not None:
+        if dim != 2:
+            thickness_node.fail(f"only applies to 2D meshes; this mesh is {dim}D")
+        thickness = thickness_node.number(gt=0)
+    return MaterialConfig(E, nu, Emin, thickness)
+
+
+def _parse_support(node: _Node, dim: int) -> SupportConfig:
+    node.mapping(_SUPPORT_KEYS)
+    at = _parse_selection(node.require("at"), dim)
+    fix = _parse_components(node.require("fix"), dim)
+    return SupportConfig(at, fix, node.path)
+
+
+def _parse_load(node: _Node, dim: int) -> LoadConfig:
+    node.mapping(_LOAD_KEYS)
+    at = _parse_selection(node.require("at"), dim)
+    total, each = node.optional("force"), node.optional("nodal_force")
+    if total is not None and each is not None:
+        node.fail("give either 'force' (total) or 'nodal_force' (per node), not both")
+    if total is None and each is None:
+        node.fail("missing required key 'force' (total force; or 'nodal_force' for a force on each node)")
+    vec = total if total is not None else each
+    force = tuple(n.number() for n in vec.vector(dim, "numbers"))
+    return LoadConfig(at, force, per_node=each is not None, path=node.path)
+
+
+def _parse_selection(node: _Node, dim: int) -> Selection:
+    axes = AXES[:dim]
+    if not isinstance(node.value, Mapping) or not node.value:
+        node.fail(f"expected a mapping of coordinates ({', '.join(axes)}) to a number or a "
+                  f"[min, max] range, got {_describe(node.value)}")
+    for key in node.value:
+        if key in AXES[dim:]:
+            node.child(key).fail(f"a {dim}D mesh has no {key} coordinate (use {', '.join(axes)})")
+    node.reject_unknown_keys(axes)
+    ranges = []
+    for axis in axes:
+        child = node.optional(axis)
+        if child is None:
+            continue
+        if isinstance(child.value, list):
+            lo, hi = (n.number() for n in child.vector(2, "numbers [min, max]"))
+            if lo > hi:
+                child.fail(f"expected [min, max] with min <= max, got {_show(child.value)}")
+        else:
+            lo = hi = child.number(what="a number or a [min, max] range")
+        ranges.append((axis, lo, hi))
+    return Selection(tuple(ranges))
+
+
+def _parse_components(node: _Node, dim: int) -> tuple[int, ...]:
+    axes = AXES[:dim]
+    if node.value == "all":
+        return tuple(range(dim))
+    if isinstance(node.value, str):
+        items = [node]  # a single component: fix: x
+    elif isinstance(node.value, list) and node.value:
+        items = node.items("component")
+    else:
+        node.fail(f"expected a list of components ({', '.join(axes)}) or 'all', got {_describe(node.value)}")
+    fixed = set()
+    for item in items:
+        if isinstance(item.value, str) and item.value in AXES[dim:]:
+            item.fail(f"a {dim}D mesh has no {item.value} component (use {', '.join(axes)} or 'all')")
+        fixed.add(axes.index(item.choice(axes)))
+    return tuple(sorted(fixed))
+
+
+def _parse_design(node: _Node) -> DesignConfig:
+    node.mapping(_DESIGN_KEYS)
+    d = DesignConfig(volume_fraction=1.0)
+    volume_fraction = node.require("volume_fraction").number(gt=0, le=1)
+    penalty = node.get("penalty", d.penalty, lambda n: n.number(ge=1))
+    filter_ = node.get("filter", d.filter, _parse_filter)
+    return DesignConfig(volume_fraction, penalty, filter_)
+
+
+def _parse_filter(node: _Node) -> FilterConfig:
+    node.mapping(_FILTER_KEYS)
+    d = FilterConfig()
+    return FilterConfig(
+        type=node.get("type", d.type, lambda n: n.choice(FILTER_TYPES)),
+        radius=node.get("radius", d.radius, lambda n: n.number(gt=0)),
+    )
+
+
+def _parse_optimizer(node: _Node) -> OptimizerConfig:
+    node.mapping(_OPTIMIZER_KEYS)
+    d = OptimizerConfig()
+    return OptimizerConfig(
+        type=node.get("type", d.type, lambda n: n.choice(OPTIMIZER_TYPES)),
+        move=node.get("move", d.move, lambda n: n.number(gt=0, le=1)),
+        max_iterations=node.get("max_iterations", d.max_iterations, lambda n: n.integer(ge=1)),
+        tolerance=node.get("tolerance", d.tolerance, lambda n: n.number(gt=0)),
+    )
+
+
+# --------------------------------------------------------------------------
+# The path-carrying reader
+
+
+class _Invalid(Exception):
+    """Internal: a value at ``path`` is wrong; parse_config adds the source."""
+
+    def __init__(self, path: str, reason: str):
+        super().__init__(path, reason)
+        self.path, self.reason = path, reason
+
+
+class _Node:
+    """A YAML value and its path (``loads[1].force``); each check fails naming the path."""
+
+    __slots__ = ("value", "path")
+
+    def __init__(self, value: Any, path: str):
+        self.value, self.path = value, path
+
+    def fail(self, reason: str) -> NoReturn:
+        raise _Invalid(self.path, reason)
+
+    # -- navigation --------------------------------------------------------
+
+    def child(self, key: Any) -> _Node:
+        value = self.value.get(key) if isinstance(self.value, Mapping) else None
+        name = key if isinstance(key, str) else _show(key)
+        return _Node(value, f"{self.path}.{name}" if self.path else name)
+
+    def mapping(self, allowed: Sequence[str]) -> _Node:
+        """Check this is a mapping with only ``allowed`` keys."""
+        if not isinstance(self.value, Mapping):
+            self.fail(f"expected a mapping ({', '.join(allowed)}), got {_describe(self.value)}")
+        self.reject_unknown_keys(allowed)
+        return self
+
+    def reject_unknown_keys(self, allowed: Sequence[str]) -> None:
+        for key in self.value:
+            if key not in allowed:
+                close = difflib.get_close_matches(str(key), allowed, n=1) if isinstance(key, str) else []
+                hint = f"did you mean {close[0]!r}?" if close else "allowed: " + ", ".join(allowed)
+                self.child(key).fail(f"unknown key ({hint})")
+
+    def optional(self, key: str) -> _Node | None:
+        """The child ``key``, or None when it is absent (a present null is kept and rejected later)."""
+        return self.child(key) if key in self.value else None
+
+    def require(self, key: str) -> _Node:
+        if key not in self.value:
+            self.fail(f"missing required key {key!r}")
+        return self.child(key)
+
+    def get(self, key: str, default: Any, parse) -> Any:
+        """``parse(child)`` if ``key`` is present, else ``default``."""
+        node = self.optional(key)
+        return default if node is None else parse(node)
+
+    def items(self, noun: str) -> list[_Node]:
+        """The entries of a non-empty list; ``noun`` names one entry in messages."""
+        if not isinstance(self.value, list):
+            self.fail(f"expected a list of {noun}s, got {_describe(self.value)}")
+        if not self.value:
+            self.fail(f"must list at least one {noun}")
+        return [_Node(v, f"{self.path}[{i}]") for i, v in enumerate(self.value)]
+
+    def vector(self, count: int, noun: str) -> list[_Node]:
+        """The entries of a list of exactly ``count`` values."""
+        if not isinstance(self.value, list):
+            self.fail(f"expected a list of {count} {noun}, got {_describe(self.value)}")
+        if len(self.value) != count:
+            self.fail(f"expected {count} {noun}, got {len(self.value)}")
+        return [_Node(v, f"{self.path}[{i}]") for i, v in enumerate(self.value)]
+
+    # -- scalars -----------------------------------------------------------
+
+    def number(self, *, gt=None, ge=None, lt=None, le=None, what: str = "a number") -> float:
+        """A finite real number (bool excluded) within the given bounds."""
+        v = self.value
+        try:
+            ok = not isinstance(v, bool) and isinstance(v, (int, float)) and math.isfinite(v)
+        except OverflowError:  # an int too large for a float
+            ok = False
+        if not ok:
+            self.fail(f"expected {what}, got {_describe(v)}")
+        v = float(v)
+        if ((gt is not None and not v > gt) or (ge is not None and not v >= ge)
+                or (lt is not None and not v < lt) or (le is not None and not v <= le)):
+            self.fail(f"must be {_bounds_text(gt, ge, lt, le)}, got {_show(self.value)}")
+        return v
+
+    def positive(self) -> float:
+        return self.number(gt=0)
+
+    def integer(self, *, ge: int | None = None) -> int:
+        v = self.value
+        if isinstance(v, bool) or not isinstance(v, int):
+            self.fail(f"expected an integer, got {_describe(v)}")
+        if ge is not None and v < ge:
+            self.fail(f"must be >= {ge}, got {v}")
+        return v
+
+    def int_list(self, counts: Sequence[int], positive: bool = False) -> tuple[int, ...]:
+        """A list of ``counts`` (e.g. 2 or 3) integers, reported as a whole when wrong."""
+        v = self.value
+        ok = (isinstance(v, list) and len(v) in counts
+              and all(isinstance(x, int) and not isinstance(x, bool) and (x > 0 or not positive)
+                      for x in v))
+        if not ok:
+            n = " or ".join(str(c) for c in counts)
+            kind = "positive integers" if positive else "integers"
+            self.fail(f"expected {n} {kind}, got {_show(v)}")
+        return tuple(v)
+
+    def string(self) -> str:
+        if not isinstance(self.value, str):
+            self.fail(f"expected a string, got {_describe(self.value)}")
+        return self.value
+
+    def choice(self, options: Sequence[str]) -> str:
+        v = self.value
+        if v not in options or not isinstance(v, str):
+            close = difflib.get_close_matches(v, options, n=1) if isinstance(v, str) else []
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            self.fail(f"must be one of {', '.join(options)}, got {_show(v)}{hint}")
+        return v
+
+
+# --------------------------------------------------------------------------
+# Formatting
+
+
+def _num(x: float) -> str:
+    """1.0 -> '1', 0.5 -> '0.5', 1e-09 -> '1e-09'."""
+    return str(int(x)) if float(x).is_integer() and abs(x) < 1e15 else repr(float(x))
+
+
+def _show(v: Any, limit: int = 60) -> str:
+    """A value the way it would look in YAML flow style, on one line."""
+    if v is None:
+        text = "null"
+    elif isinstance(v, bool):
+        text = "true" if v else "false"
+    elif isinstance(v, str):
+        text = repr(v)
+    elif isinstance(v, (int, float)):
+        text = repr(v)
+    elif isinstance(v, (list, tuple)):
+        text = "[" + ", ".join(_show(x, limit) for x in v) + "]"
+    elif isinstance(v, Mapping):
+        text = "{" + ", ".join(f"{_show(k, limit) if not isinstance(k, str) else k}: {_show(x, limit)}"
+                               for k, x in v.items()) + "}"
+    else:
+        text = _one_line(repr(v))
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _describe(v: Any) -> str:
+    """What kind of value this is, for 'expected X, got Y'."""
+    if v is None:
+        return "nothing (null)"
+    if isinstance(v, bool):
+        return f"boolean {_show(v)}"
+    if isinstance(v, str):
+        return f"string {_show(v)}"
+    if isinstance(v, list):
+        return f"a list {_show(v)}"
+    if isinstance(v, Mapping):
+        return f"a mapping {_show(v)}"
+    return _show(v)
+
+
+def _bounds_text(gt, ge, lt, le) -> str:
+    lo, hi = (gt if gt is not None else ge), (lt if lt is not None else le)
+    if lo is not None and hi is not None:
+        return f"in {'(' if gt is not None else '['}{_num(lo)}, {_num(hi)}{')' if lt is not None else ']'}"
+    if lo is not None:
+        return f"{'>' if gt is not None else '>='} {_num(lo)}"
+    return f"{'<' if lt is not None else '<='} {_num(hi)}"
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _yaml_problem(e: yaml.MarkedYAMLError) -> str:
+    problem = _one_line(e.problem or e.context or "syntax error")
+    mark = e.problem_mark or e.context_mark
+    if mark is None:
+        return f"invalid YAML: {problem}"
+    return f"invalid YAML at line {mark.line + 1}, column {mark.column + 1}: {problem}"
+
+
+# --------------------------------------------------------------------------
+# YAML loader
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that reads ``1e-9`` as a number (as YAML 1.2 does) and rejects duplicate keys."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=True)
+            try:
+                duplicate = key in seen
+            except TypeError:  # unhashable; the base class reports it
+                continue
+            if duplicate:
+                raise yaml.constructor.ConstructorError(
+                    "while constructing a mapping", node.start_mark,
+                    f"found duplicate key {_show(key)}", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep)
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:\.[0-9]+|[0-9][0-9_]*(?:\.[0-9_]*)?)[eE][-+]?[0-9]+$"),
+    list("-+0123456789."),
+)

@@ -1,0 +1,48 @@
+"""Matplotlib figures of a result: the density field and the convergence history."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only; never needs a display
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from femopt.mesh import StructuredMesh  # noqa: E402
+
+
+def density_figure(mesh: StructuredMesh, rho: np.ndarray, title: str = ""):
+    """Figure of a 2D density field: solid black, void white, y up, true aspect ratio."""
+    nx, ny = mesh.grid[:2]
+    lx, ly = mesh.size[:2]
+    image = rho.reshape(nx, ny).T  # rows along y, since element numbers run y fastest
+    width = 8.0
+    fig, ax = plt.subplots(figsize=(width, max(1.5, width * ly / lx) + 0.6))
+    ax.imshow(image, cmap="gray_r", vmin=0.0, vmax=1.0, origin="lower",
+              extent=(0, lx, 0, ly), interpolation="nearest")
+    ax.set_aspect("equal")
+    ax.set_xlabel("x")
+    ax.set_ylabel("y")
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def convergence_figure(objective: np.ndarray, volume: np.ndarray, title: str = ""):
+    """Figure of objective (left axis) and volume fraction (right axis) per iteration."""
+    iterations = np.arange(1, len(objective) + 1)
+    fig, ax = plt.subplots(figsize=(7, 4))
+    ax.plot(iterations, objective, color="tab:blue")
+    ax.set_xlabel("iteration")
+    ax.set_ylabel("objective", color="tab:blue")
+    if len(objective) and np.all(objective > 0) and objective.max() > 10 * objective.min():
+        ax.set_yscale("log")
+    right = ax.twinx()
+    right.plot(iterations, volume, color="tab:orange")
+    right.set_ylabel("volume fraction", color="tab:orange")
+    right.set_ylim(0.0, max(1.0, float(np.max(volume, initial=0.0))))
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,75 @@
+"""Write a run's files into one folder, each under a temporary name first.
+
+Everything is written into a hidden staging folder beside the outputs and then
+renamed into place, ``summary.json`` last: an interrupted run leaves no
+truncated file under a final name, and a summary means the set is complete.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import asdict
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+from femopt import __version__
+from femopt.output.plots import convergence_figure, density_figure
+
+FILES = ("density.png", "convergence.png", "history.csv", "result.npz", "summary.json")
+
+
+def write_results(outdir, name: str, mesh, result, extra_summary: dict | None = None) -> list[Path]:
+    """Write FILES for ``result`` (a :class:`femopt.topopt.Result`) into ``outdir``.
+
+    Returns the final paths, in the order written.
+    """
+    outdir = Path(outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".femopt-", dir=outdir))
+    try:
+        _save_figure(density_figure(mesh, result.rho, title=f"{name}: objective {result.objective:.6g}"),
+                     staging / "density.png")
+        history = result.history
+        _save_figure(convergence_figure(np.array([h.objective for h in history]),
+                                        np.array([h.volume for h in history]), title=name),
+                     staging / "convergence.png")
+        with open(staging / "history.csv", "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=list(asdict(history[0])))
+            writer.writeheader()
+            writer.writerows(asdict(h) for h in history)
+        np.savez_compressed(staging / "result.npz", x=result.x, rho=result.rho, u=result.u,
+                            grid=np.asarray(mesh.grid), size=np.asarray(mesh.size))
+        summary = {
+            "problem": name,
+            "objective": result.objective,
+            "volume": result.volume,
+            "iterations": result.iterations,
+            "converged": result.converged,
+            "wall_time_s": result.wall_time,
+            "timings_s": result.timings,
+            "solver": result.solver,
+            "factorizations": result.factorizations,
+            "grid": list(mesh.grid),
+            "femopt_version": __version__,
+            **(extra_summary or {}),
+        }
+        (staging / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+        (outdir / "summary.json").unlink(missing_ok=True)  # an old summary must not vouch for a mix
+        final = []
+        for filename in FILES:  # summary.json last: its presence marks a complete set
+            os.replace(staging / filename, outdir / filename)
+            final.append(outdir / filename)
+        return final
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _save_figure(fig, path: Path) -> None:
+    fig.savefig(path, dpi=120)
+    plt.close(fig)

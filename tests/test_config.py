@@ -1,0 +1,373 @@
+"""Tests of femopt.config: the valid examples parse, and each mistake gives one clear line."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+import yaml
+
+from femopt.config import (
+    DesignConfig,
+    FilterConfig,
+    LoadConfig,
+    MaterialConfig,
+    MeshConfig,
+    OptimizerConfig,
+    ProblemConfig,
+    Selection,
+    SupportConfig,
+    load_config,
+    parse_config,
+    with_overrides,
+)
+from femopt.errors import ConfigError, FemoptError
+
+CONFIGS = Path(__file__).resolve().parent.parent / "configs"
+EXAMPLES = ("mbb", "mbb_density", "cantilever", "bridge")
+
+# The smallest valid problem; tests break one thing in a deep copy of it.
+BASE = {
+    "mesh": {"grid": [6, 2]},
+    "supports": [{"at": {"x": 0}, "fix": ["x"]}, {"at": {"x": 6, "y": 0}, "fix": ["y"]}],
+    "loads": [{"at": {"x": 0, "y": 2}, "force": [0.0, -1.0]}],
+    "design": {"volume_fraction": 0.5},
+}
+
+
+def problem(**changes):
+    """A deep copy of BASE with dotted-path changes, e.g. problem(**{"design.penalty": 2})."""
+    data = copy.deepcopy(BASE)
+    for dotted, value in changes.items():
+        *parents, last = dotted.split(".")
+        node = data
+        for key in parents:
+            node = node[int(key)] if isinstance(node, list) else node.setdefault(key, {})
+        if isinstance(node, list):
+            node[int(last)] = value
+        else:
+            node[last] = value
+    return data
+
+
+def error_of(data) -> str:
+    with pytest.raises(ConfigError) as info:
+        parse_config(data, source="p.yaml")
+    message = str(info.value)
+    assert "\n" not in message
+    return message
+
+
+# ---------------------------------------------------------------- valid input
+
+
+def test_mbb_parses_to_dataclasses():
+    cfg = load_config(CONFIGS / "mbb.yaml")
+    assert cfg == ProblemConfig(
+        name="mbb-beam",
+        mesh=MeshConfig(grid=(60, 20), size=(60.0, 20.0)),
+        material=MaterialConfig(E=1.0, nu=0.3, Emin=1e-9, thickness=1.0),
+        supports=(
+            SupportConfig(Selection((("x", 0.0, 0.0),)), fix=(0,), path="supports[0]"),
+            SupportConfig(Selection((("x", 60.0, 60.0), ("y", 0.0, 0.0))), fix=(1,), path="supports[1]"),
+        ),
+        loads=(LoadConfig(Selection((("x", 0.0, 0.0), ("y", 20.0, 20.0))), force=(0.0, -1.0),
+                          per_node=False, path="loads[0]"),),
+        design=DesignConfig(0.5, 3.0, FilterConfig("sensitivity", 1.5)),
+        optimizer=OptimizerConfig("oc", 0.2, 1000, 0.01),
+        solver="auto",
+        source=str(CONFIGS / "mbb.yaml"),
+    )
+    assert cfg.mesh.dim == 2
+
+
+@pytest.mark.parametrize("name", EXAMPLES)
+def test_every_example_parses(name):
+    path = CONFIGS / f"{name}.yaml"
+    assert path.read_text().startswith("#"), "each example opens with a comment"
+    cfg = load_config(path)
+    assert cfg.mesh.dim == 2 and cfg.supports and cfg.loads
+
+
+def test_examples_match_their_description():
+    assert load_config(CONFIGS / "mbb_density.yaml").design.filter == FilterConfig("density", 1.5)
+    cantilever = load_config(CONFIGS / "cantilever.yaml")
+    assert cantilever.mesh.grid == (80, 40) and cantilever.supports[0].fix == (0, 1)
+    assert cantilever.design.volume_fraction == 0.4
+    bridge = load_config(CONFIGS / "bridge.yaml")
+    assert bridge.mesh.grid == (120, 40) and bridge.design.volume_fraction == 0.3
+    assert bridge.loads[0].at == Selection((("y", 40.0, 40.0),))
+    assert bridge.design.filter == FilterConfig("density", 2.0)
+
+
+def test_defaults(tmp_path):
+    path = tmp_path / "tiny-beam.yaml"
+    path.write_text(yaml.safe_dump(BASE))
+    cfg = load_config(path)
+    assert cfg.name == "tiny-beam"  # the file stem
+    assert cfg.mesh.size == (6.0, 2.0)  # one unit per element
+    assert cfg.material == MaterialConfig(1.0, 0.3, 1e-9, 1.0)
+    assert cfg.design == DesignConfig(0.5, 3.0, FilterConfig("density", 1.5))
+    assert cfg.optimizer == OptimizerConfig("oc", 0.2, 1000, 0.01)
+    assert cfg.solver == "auto"
+    assert parse_config(BASE).name == "problem"
+
+
+def test_ranges_nodal_force_fix_all_and_3d():
+    cfg = parse_config(problem(**{
+        "mesh.grid": [4, 2, 3],
+        "supports": [{"at": {"z": [0, 1.5], "x": 0}, "fix": "all"}],
+        "loads": [{"at": {"x": 4}, "nodal_force": [0, 0, -1]}],
+    }))
+    assert cfg.mesh.dim == 3 and cfg.mesh.size == (4.0, 2.0, 3.0)
+    assert cfg.supports[0].at == Selection((("x", 0.0, 0.0), ("z", 0.0, 1.5)))  # x, y, z order
+    assert cfg.supports[0].fix == (0, 1, 2)
+    assert cfg.loads[0].force == (0.0, 0.0, -1.0) and cfg.loads[0].per_node
+
+
+def test_exponent_without_dot_is_a_number(tmp_path):
+    # PyYAML (YAML 1.1) would read 1e-9 as a string; YAML 1.2 and people read a number.
+    path = tmp_path / "p.yaml"
+    path.write_text(yaml.safe_dump(BASE) + "material: {Emin: 1e-9, E: 2E3}\n")
+    assert load_config(path).material.Emin == 1e-9
+    assert load_config(path).material.E == 2000.0
+
+
+def test_with_overrides():
+    cfg = parse_config(BASE)
+    new = with_overrides(cfg, max_iterations=5, solver="superlu")
+    assert new.optimizer.max_iterations == 5 and new.solver == "superlu"
+    assert cfg.optimizer.max_iterations == 1000 and cfg.solver == "auto"  # unchanged
+    assert with_overrides(cfg) == cfg
+    with pytest.raises(ConfigError, match=r"solver: must be one of auto, cholmod, superlu"):
+        with_overrides(cfg, solver="umfpack")
+    with pytest.raises(ConfigError, match=r"max_iterations: must be >= 1, got 0"):
+        with_overrides(cfg, max_iterations=0)
+
+
+def test_error_helper_for_later_stages():
+    cfg = parse_config(BASE, source="p.yaml")
+    err = cfg.error(cfg.supports[1].path + ".at", "selects no node")
+    assert isinstance(err, ConfigError) and isinstance(err, FemoptError)
+    assert str(err) == "p.yaml: supports[1].at: selects no node"
+    assert str(cfg.supports[1].at) == "{x: 6, y: 0}"
+
+
+# ---------------------------------------------------------------- file errors
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(ConfigError) as info:
+        load_config(tmp_path / "x.yaml")
+    assert str(info.value) == f"cannot read '{tmp_path / 'x.yaml'}': No such file or directory"
+
+
+def test_broken_yaml_names_line(tmp_path):
+    path = tmp_path / "x.yaml"
+    path.write_text("mesh:\n  grid: [60, 20]\n  size: [60, 20\nsupports: []\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    message = str(info.value)
+    assert message.startswith(f"{path}: invalid YAML at line 4, column ")
+    assert "\n" not in message
+
+
+def test_duplicate_key_is_invalid_yaml(tmp_path):
+    path = tmp_path / "x.yaml"
+    path.write_text(yaml.safe_dump(BASE) + "mesh: {grid: [3, 3]}\n")
+    with pytest.raises(ConfigError, match=r"invalid YAML at line \d+, column 1: found duplicate key 'mesh'"):
+        load_config(path)
+
+
+@pytest.mark.parametrize("text, got", [("- a\n- b\n", "a list"), ("", "nothing"), ("42\n", "42")])
+def test_top_level_not_a_mapping(tmp_path, text, got):
+    path = tmp_path / "x.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    message = str(info.value)
+    assert message.startswith(f"{path}: the top level must be a mapping")
+    assert got in message
+
+
+# ---------------------------------------------------------------- value errors
+
+
+def test_unknown_top_level_key():
+    data = problem(optimiser={"type": "oc"})
+    assert error_of(data) == "p.yaml: optimiser: unknown key (did you mean 'optimizer'?)"
+
+
+def test_unknown_nested_key():
+    assert error_of(problem(**{"optimizer.tyep": "oc"})) == (
+        "p.yaml: optimizer.tyep: unknown key (did you mean 'type'?)")
+
+
+def test_unknown_key_without_close_match_lists_allowed():
+    message = error_of(problem(**{"design.colour": "red"}))
+    assert message == "p.yaml: design.colour: unknown key (allowed: volume_fraction, penalty, filter)"
+
+
+def test_missing_required_key():
+    data = problem()
+    del data["design"]
+    assert error_of(data) == "p.yaml: missing required key 'design'"
+    assert error_of(problem(design={"penalty": 3})) == (
+        "p.yaml: design: missing required key 'volume_fraction'")
+    assert error_of(problem(**{"supports.0": {"at": {"x": 0}}})) == (
+        "p.yaml: supports[0]: missing required key 'fix'")
+
+
+def test_string_where_number():
+    assert error_of(problem(**{"design.volume_fraction": "half"})) == (
+        "p.yaml: design.volume_fraction: expected a number, got string 'half'")
+
+
+def test_bool_is_not_a_number():
+    assert error_of(problem(**{"material.E": True})) == (
+        "p.yaml: material.E: expected a number, got boolean true")
+    assert "optimizer.max_iterations: expected an integer, got boolean false" in error_of(
+        problem(**{"optimizer.max_iterations": False}))
+
+
+def test_nan_is_not_a_number():
+    assert "material.nu: expected a number, got nan" in error_of(problem(**{"material.nu": float("nan")}))
+
+
+def test_float_where_integer():
+    assert "optimizer.max_iterations: expected an integer, got 10.5" in error_of(
+        problem(**{"optimizer.max_iterations": 10.5}))
+
+
+def test_wrong_count():
+    assert error_of(problem(**{"loads.0.force": [0, -1, 0]})) == (
+        "p.yaml: loads[0].force: expected 2 numbers, got 3")
+    assert error_of(problem(**{"mesh.size": [6.0]})) == (
+        "p.yaml: mesh.size: expected 2 positive numbers, got 1")
+
+
+def test_wrong_vector_entry_names_its_index():
+    assert error_of(problem(**{"loads.0.force": [0, "down"]})) == (
+        "p.yaml: loads[0].force[1]: expected a number, got string 'down'")
+
+
+@pytest.mark.parametrize("grid", [[60], [60, 20, 5, 1], [60, 0], [60, 2.5], [60, True], "60x20"])
+def test_bad_grid(grid):
+    message = error_of(problem(**{"mesh.grid": grid}))
+    assert message.startswith("p.yaml: mesh.grid: expected 2 or 3 positive integers, got ")
+    if grid == [60]:
+        assert message.endswith("got [60]")
+
+
+@pytest.mark.parametrize("value", [0, 1.5, -0.1])
+def test_volume_fraction_out_of_range(value):
+    assert error_of(problem(**{"design.volume_fraction": value})) == (
+        f"p.yaml: design.volume_fraction: must be in (0, 1], got {value}")
+
+
+def test_volume_fraction_one_is_allowed():
+    assert parse_config(problem(**{"design.volume_fraction": 1})).design.volume_fraction == 1.0
+
+
+def test_poisson_ratio_half():
+    assert error_of(problem(**{"material.nu": 0.5})) == (
+        "p.yaml: material.nu: must be in (-1, 0.5), got 0.5")
+
+
+@pytest.mark.parametrize("changes, expected", [
+    ({"material.E": 0}, "material.E: must be > 0, got 0"),
+    ({"material.Emin": -1e-9}, "material.Emin: must be >= 0, got -1e-09"),
+    ({"material.E": 1e-10}, "material.Emin: must be smaller than E (1e-10), got 1e-09"),
+    ({"material.thickness": 0}, "material.thickness: must be > 0, got 0"),
+    ({"design.penalty": 0.5}, "design.penalty: must be >= 1, got 0.5"),
+    ({"design.filter.radius": 0}, "design.filter.radius: must be > 0, got 0"),
+    ({"optimizer.move": 1.2}, "optimizer.move: must be in (0, 1], got 1.2"),
+    ({"optimizer.max_iterations": 0}, "optimizer.max_iterations: must be >= 1, got 0"),
+    ({"optimizer.tolerance": 0}, "optimizer.tolerance: must be > 0, got 0"),
+    ({"mesh.size": [6, -2]}, "mesh.size[1]: must be > 0, got -2"),
+])
+def test_other_ranges(changes, expected):
+    assert error_of(problem(**changes)) == f"p.yaml: {expected}"
+
+
+def test_thickness_in_3d():
+    data = problem(**{"mesh.grid": [2, 2, 2], "material.thickness": 2.0,
+                      "loads.0.force": [0, 0, -1]})
+    assert "material.thickness: only applies to 2D meshes" in error_of(data)
+
+
+def test_empty_supports():
+    assert error_of(problem(supports=[])) == "p.yaml: supports: must list at least one support"
+    assert error_of(problem(loads=None)) == "p.yaml: loads: expected a list of loads, got nothing (null)"
+
+
+def test_both_force_and_nodal_force():
+    message = error_of(problem(**{"loads.0.nodal_force": [0, -1]}))
+    assert message.startswith("p.yaml: loads[0]: give either 'force'")
+    assert "'nodal_force'" in message and "not both" in message
+
+
+def test_neither_force_nor_nodal_force():
+    message = error_of(problem(**{"loads.0": {"at": {"x": 0}}}))
+    assert message.startswith("p.yaml: loads[0]: missing required key 'force'")
+    assert "nodal_force" in message
+
+
+def test_z_in_2d_selection():
+    message = error_of(problem(**{"supports.1.at": {"x": 6, "z": 0}}))
+    assert message == "p.yaml: supports[1].at.z: a 2D mesh has no z coordinate (use x, y)"
+
+
+def test_unknown_selection_key():
+    assert error_of(problem(**{"loads.0.at": {"xx": 0}})) == (
+        "p.yaml: loads[0].at.xx: unknown key (did you mean 'x'?)")
+
+
+def test_empty_selection():
+    assert "supports[0].at: expected a mapping of coordinates (x, y)" in error_of(
+        problem(**{"supports.0.at": {}}))
+
+
+def test_range_with_min_greater_than_max():
+    assert error_of(problem(**{"supports.0.at": {"x": [5, 2]}})) == (
+        "p.yaml: supports[0].at.x: expected [min, max] with min <= max, got [5, 2]")
+    assert error_of(problem(**{"supports.0.at": {"x": [1, 2, 3]}})) == (
+        "p.yaml: supports[0].at.x: expected 2 numbers [min, max], got 3")
+
+
+def test_unknown_filter_type():
+    assert error_of(problem(**{"design.filter": {"type": "sensitvity"}})) == (
+        "p.yaml: design.filter.type: must be one of sensitivity, density, none, "
+        "got 'sensitvity' (did you mean 'sensitivity'?)")
+    assert error_of(problem(**{"design.filter": {"type": "gauss"}})) == (
+        "p.yaml: design.filter.type: must be one of sensitivity, density, none, got 'gauss'")
+
+
+def test_unknown_optimizer_and_solver():
+    assert "optimizer.type: must be one of oc, got 'mma'" in error_of(problem(**{"optimizer.type": "mma"}))
+    assert "solver: must be one of auto, cholmod, superlu, got 'umfpack'" in error_of(problem(solver="umfpack"))
+
+
+def test_fix_z_in_2d():
+    assert error_of(problem(**{"supports.0.fix": ["x", "z"]})) == (
+        "p.yaml: supports[0].fix[1]: a 2D mesh has no z component (use x, y or 'all')")
+
+
+@pytest.mark.parametrize("fix, expected", [
+    (["w"], "supports[0].fix[0]: must be one of x, y, got 'w'"),
+    ([], "supports[0].fix: expected a list of components (x, y) or 'all', got a list []"),
+    ("everything", "supports[0].fix: must be one of x, y, got 'everything'"),
+])
+def test_bad_fix(fix, expected):
+    assert error_of(problem(**{"supports.0.fix": fix})) == f"p.yaml: {expected}"
+
+
+def test_section_of_wrong_type():
+    assert error_of(problem(design=0.5)) == (
+        "p.yaml: design: expected a mapping (volume_fraction, penalty, filter), got 0.5")
+
+
+@pytest.mark.parametrize("name", ["", "a/b", ".."])
+def test_bad_problem_name(name):
+    assert "problem: must be a plain name usable as a folder name" in error_of(problem(problem=name))
