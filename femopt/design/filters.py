@@ -1,5 +1,5 @@
-"""Filters on structured grids: the weight matrix H_ij = max(0, r − dist(i, j)) is built
-once with vectorized numpy, one stencil offset at a time (never a loop over elements).
+"""Filters on structured grids, with the weights H_ij = max(0, r − dist(i, j)) applied
+as a convolution over the element grid (never a loop over elements).
 
 Each filter maps design variables x to physical densities ρ (``apply``) and pulls
 gradients back (``vjp``). Sigmund's sensitivity filter leaves ρ = x and instead
@@ -9,46 +9,35 @@ true derivative — exactly as in the 88-line code (ft = 1).
 
 from __future__ import annotations
 
-import itertools
-
 import numpy as np
-import scipy.sparse as sp
+from scipy import signal
 
 from femopt.mesh import StructuredMesh
 
 
-def filter_matrix(mesh: StructuredMesh, radius: float) -> sp.csr_matrix:
-    """(n_elements, n_elements) H_ij = max(0, radius − |c_i − c_j|) for element centers c.
+class ConvolutionFilter:
+    """y = H v for the weights H_ij = max(0, r − |c_i − c_j|) between element centers,
+    applied as a convolution over the element grid (zero outside the domain).
 
-    radius: in length units. Memory is linear in the element count.
+    H is symmetric, so the same operation is its transpose. Memory is linear in
+    the element count; scipy picks direct or FFT convolution by kernel size.
     """
-    h = mesh.element_size
-    reach = [int(np.ceil(radius / hk)) for hk in h]
-    grid = np.asarray(mesh.grid)
-    # Element grid positions, in element-number order.
-    position = np.rint(mesh.element_centers / h - 0.5).astype(int)
-    rows, cols, weights = [], [], []
-    for offset in itertools.product(*[range(-m, m + 1) for m in reach]):
-        weight = radius - np.linalg.norm(np.asarray(offset) * h)
-        if weight <= 0:
-            continue
-        target = position + offset
-        valid = np.all((target >= 0) & (target < grid), axis=1)
-        source = np.flatnonzero(valid)
-        rows.append(source)
-        cols.append(_element_number(mesh, target[valid]))
-        weights.append(np.full(len(source), weight))
-    n = mesh.n_elements
-    return sp.csr_matrix((np.concatenate(weights), (np.concatenate(rows), np.concatenate(cols))),
-                         shape=(n, n))
 
+    def __init__(self, mesh: StructuredMesh, radius: float):
+        h = mesh.element_size
+        reach = [int(np.ceil(radius / hk)) for hk in h]
+        offsets = np.meshgrid(*[np.arange(-m, m + 1) * hk for m, hk in zip(reach, h)], indexing="ij")
+        kernel = np.maximum(0.0, radius - np.sqrt(sum(o**2 for o in offsets)))
+        # Element numbers run y fastest, then x, then z: the grid array is (nx, ny) or (nz, nx, ny).
+        self._axes = (0, 1) if mesh.dim == 2 else (2, 0, 1)
+        self.kernel = kernel.transpose(self._axes)
+        self.shape = tuple(mesh.grid[a] for a in self._axes)
+        self.row_sums = self(np.ones(mesh.n_elements))
 
-def _element_number(mesh: StructuredMesh, index: np.ndarray) -> np.ndarray:
-    nx, ny = mesh.grid[0], mesh.grid[1]
-    number = index[:, 0] * ny + index[:, 1]
-    if mesh.dim == 3:
-        number += index[:, 2] * nx * ny
-    return number
+    def __call__(self, values: np.ndarray) -> np.ndarray:
+        """(n_elements,) H @ values."""
+        grid = values.reshape(self.shape)
+        return signal.convolve(grid, self.kernel, mode="same").ravel()
 
 
 class IdentityFilter:
@@ -68,26 +57,23 @@ class DensityFilter(IdentityFilter):
     """ρ = H x / Hs (Bruns & Tortorelli; Bourdin), with Hs the row sums of H."""
 
     def __init__(self, mesh: StructuredMesh, radius: float):
-        self.H = filter_matrix(mesh, radius)
-        self.Hs = np.asarray(self.H.sum(axis=1)).ravel()
-        self.Ht = self.H.T.tocsr()
+        self.H = ConvolutionFilter(mesh, radius)
 
     def apply(self, x):
-        return (self.H @ x) / self.Hs
+        return self.H(x) / self.H.row_sums
 
     def vjp(self, rho_bar):
-        return self.Ht @ (rho_bar / self.Hs)
+        return self.H(rho_bar / self.H.row_sums)
 
 
 class SensitivityFilter(IdentityFilter):
     """Sigmund's filter: ρ = x; ∂c/∂x ← H (x ⊙ ∂c/∂x) / Hs / max(10⁻³, x)."""
 
     def __init__(self, mesh: StructuredMesh, radius: float):
-        self.H = filter_matrix(mesh, radius)
-        self.Hs = np.asarray(self.H.sum(axis=1)).ravel()
+        self.H = ConvolutionFilter(mesh, radius)
 
     def smooth_gradient(self, x, grad):
-        return (self.H @ (x * grad)) / self.Hs / np.maximum(1e-3, x)
+        return self.H(x * grad) / self.H.row_sums / np.maximum(1e-3, x)
 
 
 def make_filter(kind: str, mesh: StructuredMesh, radius: float):

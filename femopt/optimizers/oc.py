@@ -28,12 +28,16 @@ class OC(Optimizer):
         # The 88-line code bisects λ in [0, 10⁹] for ∂g/∂x of mean 1 (dv = ones);
         # normalizing the same way keeps its iterates, whatever g's scale.
         ratio = np.maximum(0.0, -gradient / (dg / dg.mean()))
+        target = dg @ x - g  # g(x_new) = dg·x_new − target, since g is linear
+        base = x * np.sqrt(ratio)
+        x_new = np.empty_like(x)
         l1, l2 = 0.0, 1e9
         while (l2 - l1) / (l1 + l2) > 1e-3:
             lmid = 0.5 * (l1 + l2)
-            x_new = np.clip(x * np.sqrt(ratio / lmid), lo, hi)
-            # g is linear, so its value at x_new follows from its gradient.
-            if g + dg @ (x_new - x) > 0:
+            np.multiply(base, 1.0 / np.sqrt(lmid), out=x_new)
+            np.minimum(x_new, hi, out=x_new)
+            np.maximum(x_new, lo, out=x_new)
+            if dg @ x_new > target:
                 l1 = lmid
             else:
                 l2 = lmid
