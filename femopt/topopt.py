@@ -21,7 +21,7 @@ from femopt.design import SIMP, make_filter
 from femopt.optimizers import OPTIMIZERS
 from femopt.problem import Problem
 
-PHASES = ("filter", "assembly", "factorization", "solve", "sensitivity", "update")
+PHASES = ("analysis", "filter", "assembly", "factorization", "solve", "sensitivity", "update")
 
 
 @dataclass(frozen=True)
@@ -93,6 +93,8 @@ def optimize(problem: Problem, design, optimizer_config, solver, callback=None) 
 
     timer = PhaseTimer()
     start = time.perf_counter()
+    with timer("analysis"):  # symbolic factorization of the fixed pattern, once
+        solver.analyze(assembler.matrix(np.ones(n)))
     x = np.full(n, design.volume_fraction)
     history, converged = [], False
     for iteration in range(1, optimizer_config.max_iterations + 1):

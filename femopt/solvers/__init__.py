@@ -1,4 +1,5 @@
-"""Sparse direct solvers behind one interface: ``factorize(K)``, ``solve(B)``, ``solve_transpose(B)``.
+"""Sparse solvers behind one interface: ``analyze(K)`` (once per pattern), ``factorize(K)``,
+``solve(B)``, ``solve_transpose(B)``.
 
 The finite-element path passes the **lower triangle** of a symmetric positive
 definite K (``symmetric=True``); the generic adjoint primitive passes any

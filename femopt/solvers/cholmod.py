@@ -25,14 +25,19 @@ class CholmodSolver:
         self._pattern = None
         self.n_factorizations = 0
 
-    def factorize(self, K) -> None:
-        """Factorize K (n, n), lower triangle in CSC form."""
-        pattern = (K.shape, K.nnz)
+    def analyze(self, K) -> None:
+        """Fill-reducing ordering and symbolic factorization of K's pattern (values ignored)."""
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", cholmod.CholmodTypeConversionWarning)
-            if self._factor is None or pattern != self._pattern:
-                self._factor = cholmod.analyze(K, mode="supernodal")
-                self._pattern = pattern
+            self._factor = cholmod.analyze(K, mode="supernodal")
+        self._pattern = (K.shape, K.nnz)
+
+    def factorize(self, K) -> None:
+        """Factorize K (n, n), lower triangle in CSC form; analyzes first if the pattern is new."""
+        if self._factor is None or (K.shape, K.nnz) != self._pattern:
+            self.analyze(K)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", cholmod.CholmodTypeConversionWarning)
             try:
                 self._factor.cholesky_inplace(K)
             except cholmod.CholmodNotPositiveDefiniteError as exc:

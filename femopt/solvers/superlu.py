@@ -19,6 +19,9 @@ class SuperLUSolver:
         self._lu = None
         self.n_factorizations = 0
 
+    def analyze(self, A) -> None:
+        """Nothing to do ahead: SuperLU orders and factorizes in one call."""
+
     def factorize(self, A) -> None:
         A = sp.csc_matrix(A)
         if self.symmetric:
