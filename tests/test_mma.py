@@ -1,5 +1,4 @@
 """Tests for the MMA optimizer (femopt.optimizers.mma)."""
-import time
 import tracemalloc
 
 import numpy as np
@@ -139,16 +138,13 @@ def test_large_problem_uses_small_system(monkeypatch):
     x = np.full(n, 0.3)
     f_start = problem(x)[0]
     tracemalloc.start()
-    t0 = time.perf_counter()
     for _ in range(5):
         x = opt.step(x, *problem(x))
-    elapsed = time.perf_counter() - t0
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
 
     assert set(shapes) == {(2, 2)}
     assert peak < 50e6          # an n x n float array alone would be 3.2 GB
-    assert elapsed < 3.0
     f, _, g, _ = problem(x)
     assert f < f_start and g[0] < 1e-3
 
