@@ -1,0 +1,143 @@
+"""Tests of the CG backend femopt.solvers.iterative and of gradients computed with it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import scipy.sparse.linalg as spla
+
+from femopt import adjoint
+from femopt.assembly import Assembler
+from femopt.elements import q4_stiffness
+from femopt.errors import SingularStiffnessError, SolverError
+from femopt.mesh import StructuredMesh
+from femopt.solvers.iterative import CGSolver, rigid_body_modes
+
+try:
+    import pyamg  # noqa: F401
+    PRECONDITIONERS = ["amg", "jacobi"]
+except ImportError:  # the AMG cases need the optional pyamg
+    PRECONDITIONERS = ["jacobi"]
+
+
+def mbb(nx: int = 12, ny: int = 4, seed: int = 0):
+    """Lower triangle of a small MBB stiffness with random element scales in [0.1, 1]."""
+    mesh = StructuredMesh((nx, ny), (float(nx), float(ny)))
+    coords = mesh.node_coords
+    nodes = np.arange(mesh.n_nodes)
+    left = nodes[np.isclose(coords[:, 0], 0.0)]
+    corner = nodes[np.isclose(coords[:, 0], nx) & np.isclose(coords[:, 1], 0.0)]
+    free = np.setdiff1d(np.arange(mesh.n_dofs), np.union1d(2 * left, 2 * corner + 1))
+    assembler = Assembler(mesh.element_dofs, q4_stiffness(1.0, 0.3), free, mesh.n_dofs)
+    scales = np.random.default_rng(seed).uniform(0.1, 1.0, mesh.n_elements)
+    return mesh, assembler, scales
+
+
+def make_cg(preconditioner: str, mesh, free, **options) -> CGSolver:
+    modes = rigid_body_modes(mesh.node_coords, free) if preconditioner == "amg" else None
+    return CGSolver(preconditioner, near_null_space=modes, **options)
+
+
+@pytest.mark.parametrize("preconditioner", PRECONDITIONERS)
+def test_cg_matches_direct_solve_vector_and_block(preconditioner):
+    mesh, assembler, scales = mbb()
+    lower = assembler.matrix(scales)
+    K = (lower + sp.tril(lower, -1).T).tocsc()
+    rng = np.random.default_rng(1)
+    cg = make_cg(preconditioner, mesh, assembler.free_dofs, rtol=1e-10)
+    cg.factorize(lower)                                        # lower triangle, mirrored inside
+    assert cg.n_factorizations == 1
+    for B in (rng.standard_normal(K.shape[0]), rng.standard_normal((K.shape[0], 3))):
+        X = cg.solve(B)
+        assert X.shape == B.shape
+        np.testing.assert_allclose(X, spla.splu(K).solve(B), rtol=1e-7, atol=1e-9 * np.abs(X).max())
+        assert len(cg.last_iterations) == (1 if B.ndim == 1 else 3)
+        assert all(count > 0 for count in cg.last_iterations)
+    np.testing.assert_array_equal(cg.solve_transpose(B), cg.solve(B))
+
+
+@pytest.mark.parametrize("preconditioner", PRECONDITIONERS)
+def test_gradient_error_follows_cg_tolerance(preconditioner):
+    """The adjoint with CG is a second CG solve; dL/ds error vs the direct solver falls
+    by orders of magnitude as rtol goes 1e-4 → 1e-8 → 1e-12."""
+    mesh, assembler, scales = mbb()
+    lower = assembler.matrix(scales)
+    K = (lower + sp.tril(lower, -1).T).tocsc()
+    rng = np.random.default_rng(2)
+    f, w = rng.standard_normal(K.shape[0]), rng.standard_normal(K.shape[0])
+
+    def element_gradient(solver):
+        u, vjp = adjoint.solve(K, f, solver=solver)
+        K_bar, _ = vjp(w)                                      # L = wᵀu
+        folded = sp.csc_matrix(sp.tril(K_bar) + sp.triu(K_bar, 1).T)
+        folded.sort_indices()
+        return assembler.pullback(folded.data)
+
+    exact = element_gradient(None)                             # CHOLMOD or SuperLU
+    errors = []
+    for rtol in (1e-4, 1e-8, 1e-12):
+        cg = make_cg(preconditioner, mesh, assembler.free_dofs, rtol=rtol)
+        gradient = element_gradient(cg)
+        assert cg.n_factorizations == 1                        # forward and adjoint share it
+        errors.append(np.linalg.norm(gradient - exact) / np.linalg.norm(exact))
+    assert errors[0] > 10 * errors[1] > 100 * errors[2], errors
+    assert errors[0] / errors[2] > 1e4, errors
+    assert errors[0] < 1e-2                                    # and the loose one is still close
+
+
+def test_cg_gradient_agrees_with_loss_gradient_driver_path():
+    """The driver's loss_gradient works unchanged with a CG solver in place of CHOLMOD."""
+    mesh, assembler, scales = mbb()
+    lower = assembler.matrix(scales)
+    rng = np.random.default_rng(3)
+    f, w = rng.standard_normal(assembler.n_free), rng.standard_normal(assembler.n_free)
+    from femopt.solvers import make_solver
+    direct = make_solver("auto")
+    direct.factorize(lower)
+    cg = make_cg(PRECONDITIONERS[0], mesh, assembler.free_dofs, rtol=1e-12)
+    cg.factorize(lower)
+    expected = adjoint.loss_gradient(assembler, direct, direct.solve(f), w)
+    got = adjoint.loss_gradient(assembler, cg, cg.solve(f), w)
+    np.testing.assert_allclose(got, expected, rtol=1e-8, atol=1e-10 * np.abs(expected).max())
+
+
+def test_non_convergence_raises_solver_error():
+    mesh, assembler, scales = mbb()
+    cg = CGSolver("jacobi", rtol=1e-12, maxiter=3)
+    cg.factorize(assembler.matrix(scales))
+    with pytest.raises(SolverError, match="did not converge in 3 iterations"):
+        cg.solve(np.ones(assembler.n_free))
+
+
+def test_rejects_bad_input():
+    with pytest.raises(SolverError, match="preconditioner"):
+        CGSolver("ilu")
+    with pytest.raises(SolverError, match="before factorize"):
+        CGSolver("jacobi").solve(np.ones(3))
+    with pytest.raises(SingularStiffnessError):
+        CGSolver("jacobi").factorize(sp.csc_matrix(np.diag([1.0, 0.0])))
+    unsymmetric = sp.csc_matrix(np.array([[4.0, 1.0], [0.0, 3.0]]))
+    with pytest.raises(SolverError, match="symmetric"):
+        adjoint.solve(unsymmetric, np.ones(2), solver=CGSolver("jacobi"))
+
+
+def test_rigid_body_modes_span_the_null_space():
+    """With no supports, K annihilates the three 2D rigid-body modes."""
+    mesh = StructuredMesh((4, 3), (2.0, 1.5))
+    everything = np.arange(mesh.n_dofs)
+    assembler = Assembler(mesh.element_dofs, q4_stiffness(1.0, 0.3), everything, mesh.n_dofs)
+    lower = assembler.matrix(np.ones(mesh.n_elements))
+    K = lower + sp.tril(lower, -1).T
+    modes = rigid_body_modes(mesh.node_coords, everything)
+    assert modes.shape == (mesh.n_dofs, 3)
+    assert np.linalg.matrix_rank(modes) == 3
+    assert np.abs(K @ modes).max() < 1e-12 * abs(K).max() * np.abs(modes).max()
+    free = everything[::2]
+    np.testing.assert_array_equal(rigid_body_modes(mesh.node_coords, free), modes[free])
+
+
+def test_rigid_body_modes_3d():
+    coords = np.random.default_rng(4).standard_normal((5, 3))
+    modes = rigid_body_modes(coords, np.arange(15))
+    assert modes.shape == (15, 6) and np.linalg.matrix_rank(modes) == 6
