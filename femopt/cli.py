@@ -1,4 +1,4 @@
-"""Command line: ``femopt run``, ``femopt validate``. Errors become one line and exit code 2."""
+"""Command line: ``femopt run``, ``validate``, ``check-grad``. Errors become one line and exit code 2."""
 
 from __future__ import annotations
 
@@ -39,10 +39,11 @@ def main():
 def validate(config_path):
     """Check CONFIG (the YAML and its node selections) without running it."""
     from femopt.config import load_config
-    from femopt.problem import build_problem
+    from femopt.problem import build_problem, build_responses
 
     config = load_config(config_path)
     problem = build_problem(config)
+    build_responses(config, problem)
     mesh = problem.mesh
     click.echo(f"{config_path}: ok — {config.name}, {mesh.dim}D, "
                f"{mesh.n_elements} elements, {len(problem.free_dofs)} free DOFs")
@@ -60,14 +61,13 @@ def run(config_path, outdir, max_iterations, solver, quiet):
     """Optimize the structure described in CONFIG and write its result files."""
     from femopt.config import load_config, with_overrides
     from femopt.output import write_results
-    from femopt.problem import build_problem
+    from femopt.problem import build_problem, build_responses
     from femopt.topopt import optimize
 
     config = with_overrides(load_config(config_path), max_iterations=max_iterations, solver=solver)
     problem = build_problem(config)
-    if config.solver == "auto" and not cholmod_available():
-        click.echo(FALLBACK_NOTICE, err=True)
-    linear_solver = make_solver(config.solver)
+    objective, constraints = build_responses(config, problem)
+    linear_solver = _solver(config)
     mesh = problem.mesh
     if not quiet:
         click.echo(f"{config.name}: {mesh.n_elements} elements, {len(problem.free_dofs)} free DOFs, "
@@ -79,13 +79,58 @@ def run(config_path, outdir, max_iterations, solver, quiet):
             click.echo(f"{record.iteration:5d} {record.objective:14.6g} {record.volume:8.4f} "
                        f"{record.change:8.4f} {record.seconds:8.3f}")
 
-    result = optimize(problem, config.design, config.optimizer, linear_solver, callback=progress)
+    result = optimize(problem, config.design, config.optimizer, linear_solver, callback=progress,
+                      objective=objective, constraints=constraints)
     outdir = Path(outdir) if outdir else Path("out") / config.name
     write_results(outdir, config.name, mesh, result, extra_summary={"config": str(config_path)})
     status = "converged" if result.converged else "stopped at the iteration limit"
     click.echo(f"{config.name}: objective {result.objective:.6g}, volume {result.volume:.4f}, "
                f"{result.iterations} iterations ({status}), {result.wall_time:.2f} s; "
                f"results in {outdir}/")
+
+
+@main.command("check-grad")
+@click.argument("config_path", metavar="CONFIG", type=click.Path(dir_okay=False))
+@click.option("--samples", default=5, show_default=True, type=click.IntRange(min=1),
+              help="Random components, and as many random directions, per function.")
+@click.option("--step", default=1e-3, show_default=True, type=click.FloatRange(min=0, min_open=True),
+              help="Finite-difference step in design-variable units (fourth-order central differences).")
+@click.option("--seed", default=0, show_default=True, type=int, help="Seed of the random design and probes.")
+@click.option("--tolerance", default=1e-5, show_default=True, type=float,
+              help="Largest relative error accepted; exit code 1 above it.")
+@_user_errors
+def check_grad(config_path, samples, step, seed, tolerance):
+    """Compare the adjoint gradients of CONFIG's objective and constraints with finite differences."""
+    from femopt.config import load_config
+    from femopt.gradcheck import check_gradients
+    from femopt.problem import build_problem, build_responses
+    from femopt.topopt import Evaluator
+
+    config = load_config(config_path)
+    problem = build_problem(config)
+    objective, constraints = build_responses(config, problem)
+    evaluate = Evaluator(problem, config.design, _solver(config), objective, constraints)
+    labels = [f"objective ({config.objective.type})"] + [
+        f"{c.path} ({c.type})" for c in config.constraint_list]
+    if config.design.filter.type == "sensitivity":
+        click.echo("note: the sensitivity filter's smoothing is a heuristic, not a derivative; "
+                   "checking the exact gradient")
+    results = check_gradients(evaluate, problem.mesh.n_elements, labels, samples, step, seed)
+    click.echo(f"{'function':<32} {'probe':<14} {'adjoint':>14} {'finite diff.':>14} {'rel. error':>10}")
+    for r in results:
+        click.echo(f"{r.function:<32} {r.probe:<14} {r.adjoint:14.6e} {r.finite_difference:14.6e} "
+                   f"{r.relative_error:10.2e}")
+    worst = max(r.relative_error for r in results)
+    passed = worst <= tolerance
+    click.echo(f"largest relative error {worst:.2e} ({'ok' if passed else 'FAILED'}: tolerance {tolerance:g})")
+    sys.exit(0 if passed else 1)
+
+
+def _solver(config):
+    """The configured linear solver; the SciPy fallback announces itself in one line."""
+    if config.solver == "auto" and not cholmod_available():
+        click.echo(FALLBACK_NOTICE, err=True)
+    return make_solver(config.solver)
 
 
 if __name__ == "__main__":

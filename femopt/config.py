@@ -35,11 +35,13 @@ from .errors import ConfigError
 # Names a value may take; extend these tuples to register new implementations.
 AXES = ("x", "y", "z")
 FILTER_TYPES = ("sensitivity", "density", "none")
-OPTIMIZER_TYPES = ("oc",)
+OPTIMIZER_TYPES = ("oc", "mma")
+RESPONSE_TYPES = ("compliance", "volume", "displacement", "displacement_target", "python")
 SOLVERS = ("auto", "cholmod", "superlu")
 
 # Allowed keys per section, in the order they are documented.
-_TOP_KEYS = ("problem", "mesh", "material", "supports", "loads", "design", "optimizer", "solver")
+_TOP_KEYS = ("problem", "mesh", "material", "supports", "loads", "design", "objective", "constraints",
+             "optimizer", "solver")
 _MESH_KEYS = ("grid", "size")
 _MATERIAL_KEYS = ("E", "nu", "Emin", "thickness")
 _SUPPORT_KEYS = ("at", "fix")
@@ -47,6 +49,14 @@ _LOAD_KEYS = ("at", "force", "nodal_force")
 _DESIGN_KEYS = ("volume_fraction", "penalty", "filter")
 _FILTER_KEYS = ("type", "radius")
 _OPTIMIZER_KEYS = ("type", "move", "max_iterations", "tolerance")
+# Keys each response type takes (``limit`` only in constraints).
+_RESPONSE_KEYS = {
+    "compliance": ("type",),
+    "volume": ("type",),
+    "displacement": ("type", "at", "component", "weight"),
+    "displacement_target": ("type", "at", "component", "target"),
+    "python": ("type", "function"),
+}
 
 
 # --------------------------------------------------------------------------
@@ -124,6 +134,26 @@ class OptimizerConfig:
 
 
 @dataclass(frozen=True)
+class ResponseConfig:
+    """An objective or constraint: a scalar function of the displacements and densities.
+
+    compliance: Σ fᵀu; volume: mean(ρ); displacement: weight · Σ u_component over
+    the nodes ``at``; displacement_target: Σ (u_component − target)² over ``at``;
+    python: ``function`` = "module:name" or "file.py:name", a callable
+    u (n_dofs, n_cases) -> (value, dL/du). ``limit``: constraints only, L ≤ limit.
+    """
+
+    type: str = "compliance"
+    at: Selection | None = None
+    component: int = 0
+    weight: float = 1.0
+    target: float = 0.0
+    function: str = ""
+    limit: float | None = None
+    path: str = "objective"
+
+
+@dataclass(frozen=True)
 class ProblemConfig:
     name: str
     mesh: MeshConfig
@@ -134,6 +164,14 @@ class ProblemConfig:
     optimizer: OptimizerConfig
     solver: str               # one of SOLVERS
     source: str               # the file it came from, or "<string>"
+    objective: ResponseConfig = ResponseConfig()
+    constraints: tuple[ResponseConfig, ...] = ()   # empty: volume ≤ design.volume_fraction
+
+    @property
+    def constraint_list(self) -> tuple[ResponseConfig, ...]:
+        """The constraints, with the default volume constraint filled in."""
+        return self.constraints or (ResponseConfig("volume", limit=self.design.volume_fraction,
+                                                   path="design.volume_fraction"),)
 
     def error(self, path: str, reason: str) -> ConfigError:
         """A ConfigError about ``path`` of this problem, e.g. ``error("supports[1].at", "selects no node")``."""
@@ -210,11 +248,20 @@ def _parse_problem(root: _Node, source: str) -> ProblemConfig:
     supports = tuple(_parse_support(n, mesh.dim) for n in root.require("supports").items("support"))
     loads = tuple(_parse_load(n, mesh.dim) for n in root.require("loads").items("load"))
     design = _parse_design(root.require("design"))
+    objective = root.get("objective", ResponseConfig(), lambda n: _parse_response(n, mesh.dim, False))
+    constraints = root.get("constraints", (), lambda n: tuple(
+        _parse_response(item, mesh.dim, True) for item in n.items("constraint")))
     optimizer_node = root.optional("optimizer")
     optimizer = _parse_optimizer(optimizer_node) if optimizer_node else OptimizerConfig()
     solver_node = root.optional("solver")
     solver = solver_node.choice(SOLVERS) if solver_node else "auto"
-    return ProblemConfig(name, mesh, material, supports, loads, design, optimizer, solver, source)
+    config = ProblemConfig(name, mesh, material, supports, loads, design, optimizer, solver, source,
+                           objective, constraints)
+    if optimizer.type == "oc" and (objective.type != "compliance"
+                                   or [c.type for c in config.constraint_list] != ["volume"]):
+        _Node(optimizer.type, "optimizer.type").fail(
+            "oc handles compliance with one volume constraint; use type: mma for other formulations")
+    return config
 
 
 def _parse_name(node: _Node) -> str:
@@ -335,6 +382,28 @@ def _parse_filter(node: _Node) -> FilterConfig:
         type=node.get("type", d.type, lambda n: n.choice(FILTER_TYPES)),
         radius=node.get("radius", d.radius, lambda n: n.number(gt=0)),
     )
+
+
+def _parse_response(node: _Node, dim: int, constraint: bool) -> ResponseConfig:
+    """``compliance`` or ``{type: ..., ...}``; constraints also need ``limit``."""
+    if isinstance(node.value, str) and not constraint:
+        return ResponseConfig(node.choice(RESPONSE_TYPES), path=node.path)
+    if not isinstance(node.value, Mapping):
+        node.fail(f"expected a response name or a mapping with 'type', got {_describe(node.value)}")
+    kind = node.require("type").choice(RESPONSE_TYPES)
+    node.reject_unknown_keys(_RESPONSE_KEYS[kind] + (("limit",) if constraint else ()))
+    d = ResponseConfig()
+    at = node.get("at", None, lambda n: _parse_selection(n, dim))
+    if kind.startswith("displacement") and at is None:
+        node.require("at")
+    return ResponseConfig(
+        type=kind, at=at,
+        component=node.get("component", d.component, lambda n: AXES.index(n.choice(AXES[:dim]))),
+        weight=node.get("weight", d.weight, lambda n: n.number()),
+        target=node.get("target", d.target, lambda n: n.number()),
+        function=node.require("function").string() if kind == "python" else "",
+        limit=node.require("limit").number(gt=0) if constraint else None,
+        path=node.path)
 
 
 def _parse_optimizer(node: _Node) -> OptimizerConfig:

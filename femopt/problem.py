@@ -1,15 +1,18 @@
 """From a validated configuration to the finite-element problem: mesh, element matrix,
-fixed DOFs and load vectors."""
+fixed DOFs and load vectors, and the responses to optimize."""
 
 from __future__ import annotations
 
+import importlib.util
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from femopt.elements import h8_stiffness, q4_stiffness
 from femopt.errors import SingularStiffnessError
 from femopt.mesh import AXES, StructuredMesh
+from femopt.objectives import CallableLoss, Compliance, Displacement, DisplacementTarget, Volume
 
 
 @dataclass(frozen=True)
@@ -100,3 +103,47 @@ def check_rigid_body_modes(mesh: StructuredMesh, fixed_dofs: np.ndarray) -> None
         raise SingularStiffnessError(
             f"supports: the structure can still move as a rigid body{detail}; "
             "the stiffness matrix is singular — fix more components")
+
+
+def build_responses(config, problem: Problem):
+    """The objective and the (response, limit) constraints of ``config`` on ``problem``."""
+    objective = _response(config, problem, config.objective)
+    constraints = [(_response(config, problem, c), c.limit) for c in config.constraint_list]
+    return objective, constraints
+
+
+def _response(config, problem: Problem, spec):
+    mesh = problem.mesh
+    if spec.type == "compliance":
+        return Compliance()
+    if spec.type == "volume":
+        return Volume()
+    if spec.type == "python":
+        return CallableLoss(_load_callable(config, spec))
+    dofs = mesh.dim * _select(config, mesh, spec.at, spec.path) + spec.component
+    if spec.type == "displacement":
+        return Displacement(dofs, np.full(len(dofs), spec.weight))
+    return DisplacementTarget(dofs, np.full(len(dofs), spec.target))
+
+
+def _load_callable(config, spec):
+    """Import ``module:name`` or ``file.py:name`` (relative to the problem file)."""
+    where, _, name = spec.function.rpartition(":")
+    if not where or not name:
+        raise config.error(f"{spec.path}.function", f"expected 'module:name' or 'file.py:name', "
+                           f"got {spec.function!r}")
+    try:
+        if where.endswith(".py"):
+            path = Path(config.source).parent / where
+            module_spec = importlib.util.spec_from_file_location(path.stem, path)
+            module = importlib.util.module_from_spec(module_spec)
+            module_spec.loader.exec_module(module)
+        else:
+            module = importlib.import_module(where)
+        function = getattr(module, name)
+    except Exception as exc:  # a user's module can fail in any way; report it in one line
+        raise config.error(f"{spec.path}.function",
+                           f"cannot load {spec.function!r}: {type(exc).__name__}: {exc}") from None
+    if not callable(function):
+        raise config.error(f"{spec.path}.function", f"{spec.function!r} is not callable")
+    return function

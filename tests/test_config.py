@@ -345,7 +345,8 @@ def test_unknown_filter_type():
 
 
 def test_unknown_optimizer_and_solver():
-    assert "optimizer.type: must be one of oc, got 'mma'" in error_of(problem(**{"optimizer.type": "mma"}))
+    assert "optimizer.type: must be one of oc, mma, got 'nma' (did you mean 'mma'?)" in error_of(
+        problem(**{"optimizer.type": "nma"}))
     assert "solver: must be one of auto, cholmod, superlu, got 'umfpack'" in error_of(problem(solver="umfpack"))
 
 
@@ -371,3 +372,39 @@ def test_section_of_wrong_type():
 @pytest.mark.parametrize("name", ["", "a/b", ".."])
 def test_bad_problem_name(name):
     assert "problem: must be a plain name usable as a folder name" in error_of(problem(problem=name))
+
+
+# ------------------------------------------------------ objective and constraints
+
+
+def test_objective_and_constraints_parse():
+    from femopt.config import ResponseConfig
+    cfg = parse_config(problem(**{
+        "objective": {"type": "displacement", "at": {"x": 60, "y": 0}, "component": "y", "weight": -1},
+        "constraints": [{"type": "volume", "limit": 0.4}, {"type": "compliance", "limit": 300}],
+        "optimizer.type": "mma"}), source="p.yaml")
+    assert cfg.objective == ResponseConfig("displacement", Selection((("x", 60.0, 60.0), ("y", 0.0, 0.0))),
+                                           component=1, weight=-1.0, path="objective")
+    assert [(c.type, c.limit, c.path) for c in cfg.constraint_list] == [
+        ("volume", 0.4, "constraints[0]"), ("compliance", 300.0, "constraints[1]")]
+
+
+def test_default_constraint_is_the_volume_fraction():
+    cfg = parse_config(problem(), source="p.yaml")
+    assert cfg.objective.type == "compliance"
+    assert [(c.type, c.limit) for c in cfg.constraint_list] == [("volume", 0.5)]
+
+
+@pytest.mark.parametrize("changes, expected", [
+    ({"objective": "complience"}, "objective: must be one of compliance, volume, displacement, "
+                                  "displacement_target, python, got 'complience' (did you mean 'compliance'?)"),
+    ({"objective": {"type": "displacement", "component": "y"}}, "objective: missing required key 'at'"),
+    ({"objective": {"type": "compliance", "limit": 3}}, "objective.limit: unknown key"),
+    ({"constraints": [{"type": "volume"}], "optimizer.type": "mma"}, "constraints[0]: missing required key 'limit'"),
+    ({"constraints": [{"type": "volume", "limit": -1}], "optimizer.type": "mma"},
+     "constraints[0].limit: must be > 0, got -1"),
+    ({"objective": "volume"}, "optimizer.type: oc handles compliance with one volume constraint"),
+    ({"constraints": [{"type": "compliance", "limit": 3}]}, "optimizer.type: oc handles compliance"),
+])
+def test_bad_objective_and_constraints(changes, expected):
+    assert expected in error_of(problem(**changes))

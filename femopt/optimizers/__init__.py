@@ -1,9 +1,12 @@
 """Optimizers behind one ``step`` interface, registered by the name used in YAML."""
 
+from functools import partial
+
 from femopt.optimizers.base import Optimizer
 from femopt.optimizers.mma import MMA
 from femopt.optimizers.oc import OC
 
-OPTIMIZERS = {"oc": OC, "mma": MMA}
+# name -> constructor(lower, upper, move=...); problem files choose by name.
+OPTIMIZERS = {"oc": OC, "mma": partial(MMA, normalize_objective=True)}
 
 __all__ = ["Optimizer", "OC", "MMA", "OPTIMIZERS"]

@@ -36,6 +36,8 @@ class MMA(Optimizer):
         Box bounds, ``lower < upper`` elementwise.
     move : float
         Move limit as a fraction of ``upper - lower``.
+    normalize_objective : bool
+        Divide the objective by its magnitude at the first step.
     asymptote_init, asymptote_increase, asymptote_decrease : float
         Initial asymptote distance (fraction of the box) and the factors
         used to widen / narrow it when iterates move monotonically /
@@ -47,7 +49,7 @@ class MMA(Optimizer):
 
     def __init__(self, lower, upper, move=0.5, asymptote_init=0.5,
                  asymptote_increase=1.2, asymptote_decrease=0.7,
-                 a0=1.0, a=None, c=1000.0, d=1.0):
+                 a0=1.0, a=None, c=1000.0, d=1.0, normalize_objective=False):
         self.lower = np.asarray(lower, dtype=float)
         self.upper = np.asarray(upper, dtype=float)
         if np.any(self.upper <= self.lower):
@@ -63,6 +65,8 @@ class MMA(Optimizer):
         self.xold1 = self.xold2 = None
         self.low = self.upp = None
         self.multipliers = None   # (m,) lambda of the last subproblem
+        self.normalize_objective = normalize_objective
+        self.objective_scale = None  # 1/|f0(x_first)| when normalizing, else 1
         self._duals = None        # (y, z, lam, xsi, eta, mu, zet, s)
 
     def _coefficients(self, m):
@@ -74,9 +78,11 @@ class MMA(Optimizer):
              constraint_gradients=None):
         """Return the next design (n,) within the bounds.
 
-        x : (n,) current design; objective : f_0(x) (unused, MMA needs only
-        derivatives); gradient : (n,) df_0/dx; constraints : (m,) f_i(x),
-        feasible when <= 0; constraint_gradients : (m, n) df_i/dx.
+        x : (n,) current design; objective : f_0(x); gradient : (n,) df_0/dx;
+        constraints : (m,) f_i(x), feasible when <= 0; constraint_gradients :
+        (m, n) df_i/dx. With ``normalize_objective`` the objective is divided by
+        |f_0| of the first step, so that the multipliers stay well below c
+        whatever its units (``multipliers`` then refer to the scaled problem).
         """
         x = np.asarray(x, dtype=float)
         n = x.size
@@ -84,7 +90,10 @@ class MMA(Optimizer):
         xmax = np.broadcast_to(self.upper, x.shape)
         x = np.clip(x, xmin, xmax)   # the subproblem box assumes x in bounds
         g, dg = _as_constraints(constraints, constraint_gradients, n)
-        df = np.asarray(gradient, dtype=float)
+        if self.objective_scale is None:  # first step
+            size = abs(objective) or np.max(np.abs(gradient), initial=0.0)
+            self.objective_scale = 1.0 / size if self.normalize_objective and size > 0 else 1.0
+        df = np.asarray(gradient, dtype=float) * self.objective_scale
         span = xmax - xmin
         self.iteration += 1
 
