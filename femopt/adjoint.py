@@ -33,6 +33,8 @@ from femopt.errors import FemoptError, SolverError
 # Tiny on purpose: a symmetric solver would silently solve with the mirrored lower
 # triangle, so anything but (round-off level) exact symmetry goes to LU.
 SYMMETRY_RTOL = 1e-14
+# Right-hand sides per block solve in jacobian(): bounds its temporaries to n × 64.
+JACOBIAN_BLOCK = 64
 
 
 def loss_gradient(assembler: Assembler, solver, u: np.ndarray, loss_u_bar: np.ndarray) -> np.ndarray:
@@ -199,32 +201,41 @@ def jacobian(A, b, *, dA=None, db=None, outputs=None, mode: str = "auto",
         J_ik = λ_iᵀ (db/dp_k − dA/dp_k x)), or "auto": whichever needs fewer solves.
     assume_symmetric, solver: as in :func:`solve`.
 
-    One factorization serves x and every Jacobian solve. Temporaries are O(nnz +
-    n·min(m, n_params)); no n×n matrix is formed unless it is the requested result.
+    One factorization serves x and every Jacobian solve; solves run in blocks of
+    ``JACOBIAN_BLOCK`` right-hand sides, so besides the (m, n_params) result the
+    temporaries are O(nnz + n·(n_params + JACOBIAN_BLOCK)) — never n × n.
     """
+    if mode not in ("auto", "forward", "reverse"):
+        raise ValueError(f"jacobian: mode must be 'auto', 'forward' or 'reverse'; got {mode!r}")
     A = _as_square_csc(A)
     n = A.shape[0]
     b = np.asarray(b, float)
     if b.shape != (n,):
         raise ValueError(f"jacobian: b must have shape ({n},); got {b.shape}")
+    if outputs is not None:
+        outputs = sp.csr_matrix(outputs) if sp.issparse(outputs) else np.asarray(outputs, float)
+        if outputs.ndim != 2 or outputs.shape[1] != n:
+            raise ValueError(f"jacobian: outputs must have shape (m, {n}); got {outputs.shape}")
     factor = _factorize(A, assume_symmetric, solver)
     x = factor.solve(b).reshape(n)
 
     rhs = _parameter_rhs(A, x, dA, db)                       # (n, n_params), sparse or dense
     n_params = rhs.shape[1]
     n_outputs = n if outputs is None else outputs.shape[0]
-    if outputs is not None and outputs.shape[1] != n:
-        raise ValueError(f"jacobian: outputs must have {n} columns; got shape {outputs.shape}")
-    mode = choose_mode(n_params, n_outputs) if mode == "auto" else mode
-
+    if mode == "auto":
+        mode = choose_mode(n_params, n_outputs)
+    J = np.empty((n_outputs, n_params))
+    # Blocks of JACOBIAN_BLOCK solves keep temporaries at n × block, never n × n.
     if mode == "forward":
-        dx = factor.solve(_dense(rhs)).reshape(n, n_params)
-        return dx if outputs is None else np.asarray(outputs @ dx)
-    if mode == "reverse":
-        selection = np.eye(n) if outputs is None else _dense(outputs.T)
-        lam = factor.solve_transpose(selection).reshape(n, n_outputs)  # (n, m)
-        return np.asarray((rhs.T @ lam).T)                              # rhs may be sparse
-    raise ValueError(f"jacobian: mode must be 'auto', 'forward' or 'reverse'; got {mode!r}")
+        for cols in _blocks(n_params):
+            dx = factor.solve(_dense(rhs[:, cols])).reshape(n, -1)      # dx/dp for this block
+            J[:, cols] = dx if outputs is None else outputs @ dx
+    else:
+        for rows in _blocks(n_outputs):
+            selection = _identity_rows(rows, n) if outputs is None else outputs[rows]
+            lam = factor.solve_transpose(_dense(selection.T)).reshape(n, -1)   # Aᵀλ_i = C_iᵀ
+            J[rows] = np.asarray((rhs.T @ lam).T)                             # rhs may be sparse
+    return J
 
 
 def choose_mode(n_params: int, n_outputs: int) -> str:
@@ -288,14 +299,17 @@ def _pattern_cotangent(rows: np.ndarray, cols: np.ndarray, lam: np.ndarray,
                        x: np.ndarray) -> np.ndarray:
     """(nnz,) −Σ_k λ[rows, k] · x[cols, k] for lam, x of shape (n,) or (n, k).
 
-    Loops over the k right-hand sides (not over entries) so temporaries stay O(nnz).
+    Loops over the k right-hand sides (not over entries) and multiplies in place,
+    so the temporaries stay at two (nnz,) arrays besides the result, whatever k is.
     """
     lam = lam.reshape(len(lam), -1)
     x = x.reshape(len(x), -1)
-    data = np.zeros(len(rows))
+    data = None
     for column in range(x.shape[1]):
-        data -= lam[rows, column] * x[cols, column]
-    return data
+        term = lam[:, column][rows]          # gather; int32 indices are used as they are
+        term *= x[:, column][cols]
+        data = term if data is None else np.add(data, term, out=data)
+    return np.negative(data, out=data)
 
 
 def _parameter_rhs(A: sp.csc_matrix, x: np.ndarray, dA, db):
@@ -324,10 +338,19 @@ def _parameter_rhs(A: sp.csc_matrix, x: np.ndarray, dA, db):
     if len(terms) == 2 and terms[0].shape[1] != terms[1].shape[1]:
         raise ValueError(f"jacobian: dA has {terms[0].shape[1]} parameters but db has "
                          f"{terms[1].shape[1]}")
-    if len(terms) == 1:
-        return terms[0]
-    total = terms[0] + terms[1]
-    return total if sp.issparse(total) else np.asarray(total)
+    total = terms[0] if len(terms) == 1 else terms[0] + terms[1]
+    return sp.csc_matrix(total) if sp.issparse(total) else np.asarray(total)  # csc: column slices
+
+
+def _blocks(count: int, size: int = JACOBIAN_BLOCK):
+    """Slices covering range(count) in pieces of at most ``size``."""
+    return [slice(start, min(start + size, count)) for start in range(0, count, size)]
+
+
+def _identity_rows(rows: slice, n: int) -> sp.csr_matrix:
+    """Rows ``rows`` of the (n, n) identity, sparse."""
+    index = np.arange(rows.start, rows.stop)
+    return sp.csr_matrix((np.ones(len(index)), (index - rows.start, index)), shape=(len(index), n))
 
 
 def _dense(M) -> np.ndarray:

@@ -1,7 +1,7 @@
 """Preconditioned conjugate gradients: the iterative backend for large SPD systems.
 
-Same interface as the direct solvers (``factorize(K_lower)``, ``solve(B)``,
-``solve_transpose(B)``), so it drops into the driver and into
+Same interface as the direct solvers (``analyze(K_lower)``, ``factorize(K_lower)``,
+``solve(B)``, ``solve_transpose(B)``), so it drops into the driver and into
 :func:`femopt.adjoint.solve`. "Factorize" here means: mirror the lower triangle and
 build the preconditioner (pyamg smoothed aggregation, or Jacobi). Each solve is
 accurate to ``rtol`` in the relative residual; gradients computed with it are
@@ -10,6 +10,7 @@ derivative through the iterations, so their error follows ``rtol``.
 """
 
 from __future__ import annotations
+
 
 import numpy as np
 import scipy.sparse as sp
@@ -55,6 +56,10 @@ class CGSolver:
         self._A = None
         self._M = None
 
+    def analyze(self, K_lower) -> None:
+        """Nothing to do ahead: the AMG hierarchy depends on the values, so it is built
+        in :meth:`factorize`."""
+
     def factorize(self, K_lower) -> None:
         """Take K (n, n) by its lower triangle in CSC form and build the preconditioner."""
         lower = sp.csc_matrix(K_lower)
@@ -92,8 +97,8 @@ class CGSolver:
             count += 1
 
         maxiter = self.maxiter if self.maxiter is not None else 10 * len(b)
-        x, info = spla.cg(self._A, b, rtol=self.rtol, atol=0.0, maxiter=maxiter, M=self._M,
-                          callback=tick)
+        x, info = spla.cg(self._A, b, atol=0.0, maxiter=maxiter, M=self._M, callback=tick,
+                          rtol=self.rtol)
         self.last_iterations.append(count)
         self.total_iterations += count
         if info != 0:
