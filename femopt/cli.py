@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from dataclasses import asdict
 import sys
 from pathlib import Path
 
@@ -54,7 +55,7 @@ def validate(config_path):
 @click.option("-o", "--outdir", type=click.Path(file_okay=False),
               help="Output folder (default: out/<problem name>).")
 @click.option("--max-iterations", type=int, help="Override optimizer.max_iterations.")
-@click.option("--solver", type=click.Choice(SOLVERS), help="Linear solver (default: from CONFIG, else auto).")
+@click.option("--solver", type=click.Choice(SOLVERS), help="Linear solver type (default: from CONFIG, else auto); CONFIG's solver options stay.")
 @click.option("-q", "--quiet", is_flag=True, help="Print only the final summary.")
 @_user_errors
 def run(config_path, outdir, max_iterations, solver, quiet):
@@ -67,7 +68,7 @@ def run(config_path, outdir, max_iterations, solver, quiet):
     config = with_overrides(load_config(config_path), max_iterations=max_iterations, solver=solver)
     problem = build_problem(config)
     objective, constraints = build_responses(config, problem)
-    linear_solver = _solver(config)
+    linear_solver = _solver(config, problem)
     mesh = problem.mesh
     if not quiet:
         click.echo(f"{config.name}: {mesh.n_elements} elements, {len(problem.free_dofs)} free DOFs, "
@@ -109,13 +110,15 @@ def check_grad(config_path, samples, step, seed, tolerance):
     config = load_config(config_path)
     problem = build_problem(config)
     objective, constraints = build_responses(config, problem)
-    evaluate = Evaluator(problem, config.design, _solver(config), objective, constraints)
+    evaluate = Evaluator(problem, config.design, _solver(config, problem), objective, constraints)
     labels = [f"objective ({config.objective.type})"] + [
         f"{c.path} ({c.type})" for c in config.constraint_list]
     if config.design.filter.type == "sensitivity":
         click.echo("note: the sensitivity filter's smoothing is a heuristic, not a derivative; "
                    "checking the exact gradient")
-    results = check_gradients(evaluate, problem.mesh.n_elements, labels, samples, step, seed)
+    if config.design.projection is not None or not isinstance(config.design.penalty, float):
+        click.echo("note: continuation parameters (beta, penalty) held at their start values")
+    results = check_gradients(evaluate, evaluate.n_variables, labels, samples, step, seed)
     click.echo(f"{'function':<32} {'probe':<14} {'adjoint':>14} {'finite diff.':>14} {'rel. error':>10}")
     for r in results:
         click.echo(f"{r.function:<32} {r.probe:<14} {r.adjoint:14.6e} {r.finite_difference:14.6e} "
@@ -126,11 +129,13 @@ def check_grad(config_path, samples, step, seed, tolerance):
     sys.exit(0 if passed else 1)
 
 
-def _solver(config):
+def _solver(config, problem):
     """The configured linear solver; the SciPy fallback announces itself in one line."""
-    if config.solver == "auto" and not cholmod_available():
+    solver = make_solver(config.solver, node_coords=problem.mesh.node_coords,
+                         free_dofs=problem.free_dofs, **asdict(config.solver_options))
+    if config.solver == "auto" and not cholmod_available() and solver.name == "superlu":
         click.echo(FALLBACK_NOTICE, err=True)
-    return make_solver(config.solver)
+    return solver
 
 
 if __name__ == "__main__":

@@ -31,30 +31,40 @@ from typing import Any, NoReturn
 import yaml
 
 from .errors import ConfigError
+from .solvers import SOLVER_OPTIONS, SOLVERS
 
 # Names a value may take; extend these tuples to register new implementations.
 AXES = ("x", "y", "z")
 FILTER_TYPES = ("sensitivity", "density", "none")
-OPTIMIZER_TYPES = ("oc", "mma")
+OPTIMIZER_TYPES = ("oc", "mma", "lbfgs")
+INTERPOLATION_TYPES = ("simp", "ramp")
+PASSIVE_TYPES = ("solid", "void")
 RESPONSE_TYPES = ("compliance", "volume", "displacement", "displacement_target", "python")
-SOLVERS = ("auto", "cholmod", "superlu")
+# SOLVERS and the options of each (SOLVER_OPTIONS) come from femopt.solvers.
 
 # Allowed keys per section, in the order they are documented.
-_TOP_KEYS = ("problem", "mesh", "material", "supports", "loads", "design", "objective", "constraints",
-             "optimizer", "solver")
+_TOP_KEYS = ("problem", "mesh", "material", "supports", "loads", "load_cases", "springs", "design",
+             "objective", "constraints", "optimizer", "solver")
 _MESH_KEYS = ("grid", "size")
 _MATERIAL_KEYS = ("E", "nu", "Emin", "thickness")
 _SUPPORT_KEYS = ("at", "fix")
 _LOAD_KEYS = ("at", "force", "nodal_force")
-_DESIGN_KEYS = ("volume_fraction", "penalty", "filter")
+_LOAD_CASE_KEYS = ("weight", "loads")
+_SPRING_KEYS = ("at", "component", "stiffness")
+_DESIGN_KEYS = ("volume_fraction", "penalty", "interpolation", "filter", "projection", "passive")
+_SCHEDULE_KEYS = ("start", "end", "every", "factor", "step")
+_PROJECTION_KEYS = ("beta", "eta", "preserve_volume")
+# Each passive region: its type and exactly one shape, with the keys of that shape.
+_PASSIVE_SHAPE_KEYS = {"box": None, "circle": ("center", "radius"), "sphere": ("center", "radius"),
+                       "cylinder": ("center", "radius", "axis")}
 _FILTER_KEYS = ("type", "radius")
 _OPTIMIZER_KEYS = ("type", "move", "max_iterations", "tolerance")
 # Keys each response type takes (``limit`` only in constraints).
 _RESPONSE_KEYS = {
     "compliance": ("type",),
     "volume": ("type",),
-    "displacement": ("type", "at", "component", "weight"),
-    "displacement_target": ("type", "at", "component", "target"),
+    "displacement": ("type", "at", "component", "weight", "case"),
+    "displacement_target": ("type", "at", "component", "target", "case"),
     "python": ("type", "function"),
 }
 
@@ -113,16 +123,79 @@ class LoadConfig:
 
 
 @dataclass(frozen=True)
+class LoadCaseConfig:
+    """One load case: its loads act together; compliance sums ``weight`` × the case's compliance."""
+
+    loads: tuple[LoadConfig, ...]
+    weight: float = 1.0
+    path: str = ""            # e.g. "load_cases[1]"
+
+
+@dataclass(frozen=True)
+class SpringConfig:
+    """A grounded linear spring of ``stiffness`` on component ``component`` of each selected node,
+    added to K's diagonal (independent of the design)."""
+
+    at: Selection
+    component: int            # 0 = x, 1 = y, 2 = z
+    stiffness: float          # force per length unit, on each selected node
+    path: str = ""            # e.g. "springs[0]"
+
+
+@dataclass(frozen=True)
 class FilterConfig:
     type: str = "density"     # one of FILTER_TYPES
     radius: float = 1.5       # length units
 
 
 @dataclass(frozen=True)
+class Schedule:
+    """A continuation parameter: ``start``, raised ``× factor`` (or ``+ step``) after ``every``
+    iterations — or as soon as the design converges — until it reaches ``end``.
+    Exactly one of factor and step is set (see :mod:`femopt.design.continuation`)."""
+
+    start: float
+    end: float
+    every: int = 50
+    factor: float | None = None
+    step: float | None = None
+
+
+@dataclass(frozen=True)
+class ProjectionConfig:
+    """Heaviside projection of the filtered densities (:mod:`femopt.design.projection`)."""
+
+    beta: float | Schedule = 1.0      # sharpness, a constant or a Schedule
+    eta: float = 0.5                  # threshold (first guess when preserve_volume)
+    preserve_volume: bool = False     # choose η per evaluation: projected volume = filtered volume
+
+
+@dataclass(frozen=True)
+class PassiveRegionConfig:
+    """Elements whose centers lie in a region, held at ``type`` (solid: ρ = 1, void: ρ = 0).
+
+    shape "box": ``box`` ranges per axis; "circle" (2D), "sphere" (3D): ``center``, ``radius``;
+    "cylinder" (3D): ``center`` (a point on the axis), ``radius``, ``axis`` (0, 1, 2), unbounded
+    along the axis.
+    """
+
+    type: str                         # one of PASSIVE_TYPES
+    shape: str                        # box | circle | sphere | cylinder
+    box: Selection | None = None
+    center: tuple[float, ...] = ()
+    radius: float = 0.0
+    axis: int = 2
+    path: str = ""                    # e.g. "design.passive[0]"
+
+
+@dataclass(frozen=True)
 class DesignConfig:
     volume_fraction: float
-    penalty: float = 3.0
+    penalty: float | Schedule = 3.0   # SIMP exponent p or RAMP q; a constant or a Schedule
     filter: FilterConfig = FilterConfig()
+    interpolation: str = "simp"       # one of INTERPOLATION_TYPES
+    projection: ProjectionConfig | None = None
+    passive: tuple[PassiveRegionConfig, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -151,6 +224,20 @@ class ResponseConfig:
     function: str = ""
     limit: float | None = None
     path: str = "objective"
+    case: int = 0             # displacement responses: index of the load case
+
+
+@dataclass(frozen=True)
+class SolverOptions:
+    """Options of the iterative solvers, from ``solver: {type: amg, rtol: 1e-8, ...}``.
+
+    The defaults are :func:`femopt.solvers.make_solver`'s; which type takes which
+    option is ``femopt.solvers.SOLVER_OPTIONS``.
+    """
+
+    rtol: float = 1e-8            # amg, reuse (and auto, if it picks amg): CG relative residual
+    max_iterations: int = 2000    # amg: CG iterations per solve before it gives up
+    max_cg_iterations: int = 30   # reuse: CG iterations with an old factor before refactorizing
 
 
 @dataclass(frozen=True)
@@ -166,6 +253,14 @@ class ProblemConfig:
     source: str               # the file it came from, or "<string>"
     objective: ResponseConfig = ResponseConfig()
     constraints: tuple[ResponseConfig, ...] = ()   # empty: volume ≤ design.volume_fraction
+    solver_options: SolverOptions = SolverOptions()  # from ``solver: {type: ..., ...}``
+    load_cases: tuple[LoadCaseConfig, ...] = ()    # used instead of ``loads`` when given
+    springs: tuple[SpringConfig, ...] = ()
+
+    @property
+    def cases(self) -> tuple[LoadCaseConfig, ...]:
+        """The load cases; a plain ``loads`` list is one case of weight 1."""
+        return self.load_cases or (LoadCaseConfig(self.loads, 1.0, "loads"),)
 
     @property
     def constraint_list(self) -> tuple[ResponseConfig, ...]:
@@ -246,22 +341,63 @@ def _parse_problem(root: _Node, source: str) -> ProblemConfig:
     material_node = root.optional("material")
     material = _parse_material(material_node, mesh.dim) if material_node else MaterialConfig()
     supports = tuple(_parse_support(n, mesh.dim) for n in root.require("supports").items("support"))
-    loads = tuple(_parse_load(n, mesh.dim) for n in root.require("loads").items("load"))
-    design = _parse_design(root.require("design"))
-    objective = root.get("objective", ResponseConfig(), lambda n: _parse_response(n, mesh.dim, False))
+    loads, load_cases = _parse_loading(root, mesh.dim)
+    springs = root.get("springs", (), lambda n: tuple(_parse_spring(item, mesh.dim)
+                                                      for item in n.items("spring")))
+    design = _parse_design(root.require("design"), mesh.dim)
+    n_cases = len(load_cases) or 1
+    objective = root.get("objective", ResponseConfig(),
+                         lambda n: _parse_response(n, mesh.dim, False, n_cases))
     constraints = root.get("constraints", (), lambda n: tuple(
-        _parse_response(item, mesh.dim, True) for item in n.items("constraint")))
+        _parse_response(item, mesh.dim, True, n_cases) for item in n.items("constraint")))
     optimizer_node = root.optional("optimizer")
     optimizer = _parse_optimizer(optimizer_node) if optimizer_node else OptimizerConfig()
     solver_node = root.optional("solver")
-    solver = solver_node.choice(SOLVERS) if solver_node else "auto"
+    solver, solver_options = _parse_solver(solver_node) if solver_node else ("auto", SolverOptions())
     config = ProblemConfig(name, mesh, material, supports, loads, design, optimizer, solver, source,
-                           objective, constraints)
+                           objective, constraints, solver_options, load_cases=load_cases, springs=springs)
     if optimizer.type == "oc" and (objective.type != "compliance"
                                    or [c.type for c in config.constraint_list] != ["volume"]):
         _Node(optimizer.type, "optimizer.type").fail(
-            "oc handles compliance with one volume constraint; use type: mma for other formulations")
+            "oc handles compliance with one volume constraint; use type: mma (or lbfgs) for other "
+            "formulations")
+    if design.projection is not None and design.filter.type == "sensitivity":
+        _Node(design.filter.type, "design.filter.type").fail(
+            "projection needs a density filter (the sensitivity filter leaves the densities unfiltered)")
     return config
+
+
+def _parse_loading(root: _Node, dim: int) -> tuple[tuple[LoadConfig, ...], tuple[LoadCaseConfig, ...]]:
+    """``loads: [...]`` (one load case) or ``load_cases: [{weight, loads}, ...]``; exactly one."""
+    loads_node, cases_node = root.optional("loads"), root.optional("load_cases")
+    if loads_node is not None and cases_node is not None:
+        cases_node.fail("give either 'loads' (one load case) or 'load_cases', not both")
+    if cases_node is None:
+        if loads_node is None:
+            root.fail("missing required key 'loads' (or 'load_cases' for several load cases)")
+        return tuple(_parse_load(n, dim) for n in loads_node.items("load")), ()
+    cases = []
+    for node in cases_node.items("load case"):
+        node.mapping(_LOAD_CASE_KEYS)
+        cases.append(LoadCaseConfig(
+            loads=tuple(_parse_load(n, dim) for n in node.require("loads").items("load")),
+            weight=node.get("weight", 1.0, lambda n: n.number(gt=0)),
+            path=node.path))
+    return (), tuple(cases)
+
+
+def _parse_spring(node: _Node, dim: int) -> SpringConfig:
+    node.mapping(_SPRING_KEYS)
+    return SpringConfig(at=_parse_selection(node.require("at"), dim),
+                        component=_parse_component(node.require("component"), dim),
+                        stiffness=node.require("stiffness").number(gt=0), path=node.path)
+
+
+def _parse_component(node: _Node, dim: int) -> int:
+    """One component name (x, y or z) as its index."""
+    if isinstance(node.value, str) and node.value in AXES[dim:]:
+        node.fail(f"a {dim}D mesh has no {node.value} component (use {', '.join(AXES[:dim])})")
+    return AXES.index(node.choice(AXES[:dim]))
 
 
 def _parse_name(node: _Node) -> str:
@@ -366,13 +502,70 @@ def _parse_components(node: _Node, dim: int) -> tuple[int, ...]:
     return tuple(sorted(fixed))
 
 
-def _parse_design(node: _Node) -> DesignConfig:
+def _parse_design(node: _Node, dim: int) -> DesignConfig:
     node.mapping(_DESIGN_KEYS)
     d = DesignConfig(volume_fraction=1.0)
     volume_fraction = node.require("volume_fraction").number(gt=0, le=1)
-    penalty = node.get("penalty", d.penalty, lambda n: n.number(ge=1))
+    interpolation = node.get("interpolation", d.interpolation, lambda n: n.choice(INTERPOLATION_TYPES))
+    # A SIMP exponent below 1 would favour intermediate densities; RAMP's q = 0 is still linear.
+    lowest = 1 if interpolation == "simp" else 0
+    penalty = node.get("penalty", d.penalty, lambda n: _parse_parameter(n, ge=lowest))
     filter_ = node.get("filter", d.filter, _parse_filter)
-    return DesignConfig(volume_fraction, penalty, filter_)
+    projection = node.get("projection", None, _parse_projection)
+    passive = node.get("passive", (), lambda n: tuple(_parse_passive(item, dim)
+                                                      for item in n.items("passive region")))
+    return DesignConfig(volume_fraction, penalty, filter_, interpolation, projection, passive)
+
+
+def _parse_parameter(node: _Node, *, gt=None, ge=None) -> float | Schedule:
+    """A number, or a continuation schedule ``{start, end, every, factor | step}``."""
+    if not isinstance(node.value, Mapping):
+        return node.number(gt=gt, ge=ge, what="a number or a schedule (start, end, every, factor or step)")
+    node.mapping(_SCHEDULE_KEYS)
+    start = node.require("start").number(gt=gt, ge=ge)
+    end = node.require("end").number(gt=gt, ge=ge)
+    if end < start:
+        node.child("end").fail(f"must be >= start ({_num(start)}): continuation raises a parameter, "
+                               f"got {_num(end)}")
+    factor, step = node.optional("factor"), node.optional("step")
+    if (factor is None) == (step is None):
+        node.fail("give exactly one of 'factor' (multiply at each stage) or 'step' (add at each stage)")
+    return Schedule(start, end, every=node.get("every", Schedule.every, lambda n: n.integer(ge=1)),
+                    factor=factor.number(gt=1) if factor is not None else None,
+                    step=step.number(gt=0) if step is not None else None)
+
+
+def _parse_projection(node: _Node) -> ProjectionConfig:
+    node.mapping(_PROJECTION_KEYS)
+    d = ProjectionConfig()
+    return ProjectionConfig(
+        beta=node.get("beta", d.beta, lambda n: _parse_parameter(n, gt=0)),
+        eta=node.get("eta", d.eta, lambda n: n.number(gt=0, lt=1)),
+        preserve_volume=node.get("preserve_volume", d.preserve_volume, lambda n: n.boolean()),
+    )
+
+
+def _parse_passive(node: _Node, dim: int) -> PassiveRegionConfig:
+    """``{type: solid | void, <shape>: {...}}`` with exactly one shape key."""
+    node.mapping(("type",) + tuple(_PASSIVE_SHAPE_KEYS))
+    kind = node.require("type").choice(PASSIVE_TYPES)
+    shapes = [key for key in _PASSIVE_SHAPE_KEYS if key in node.value]
+    usable = "box or circle" if dim == 2 else "box, sphere or cylinder"
+    if len(shapes) != 1:
+        node.fail(f"give exactly one shape ({usable}), got {len(shapes)}")
+    shape = shapes[0]
+    shape_node = node.child(shape)
+    if shape == "box":
+        return PassiveRegionConfig(kind, shape, box=_parse_selection(shape_node, dim), path=node.path)
+    if (shape == "circle") != (dim == 2):
+        shape_node.fail(f"not available on a {dim}D mesh (use {usable})")
+    shape_node.mapping(_PASSIVE_SHAPE_KEYS[shape])
+    return PassiveRegionConfig(
+        kind, shape,
+        center=tuple(n.number() for n in shape_node.require("center").vector(dim, "numbers")),
+        radius=shape_node.require("radius").number(gt=0),
+        axis=_parse_component(shape_node.require("axis"), dim) if shape == "cylinder" else 2,
+        path=node.path)
 
 
 def _parse_filter(node: _Node) -> FilterConfig:
@@ -384,7 +577,7 @@ def _parse_filter(node: _Node) -> FilterConfig:
     )
 
 
-def _parse_response(node: _Node, dim: int, constraint: bool) -> ResponseConfig:
+def _parse_response(node: _Node, dim: int, constraint: bool, n_cases: int = 1) -> ResponseConfig:
     """``compliance`` or ``{type: ..., ...}``; constraints also need ``limit``."""
     if isinstance(node.value, str) and not constraint:
         return ResponseConfig(node.choice(RESPONSE_TYPES), path=node.path)
@@ -403,7 +596,34 @@ def _parse_response(node: _Node, dim: int, constraint: bool) -> ResponseConfig:
         target=node.get("target", d.target, lambda n: n.number()),
         function=node.require("function").string() if kind == "python" else "",
         limit=node.require("limit").number(gt=0) if constraint else None,
-        path=node.path)
+        path=node.path,
+        case=node.get("case", d.case, lambda n: _parse_case(n, n_cases)))
+
+
+def _parse_case(node: _Node, n_cases: int) -> int:
+    case = node.integer(ge=0)
+    if case >= n_cases:
+        node.fail(f"must be < {n_cases}, the number of load cases (numbered from 0), got {case}")
+    return case
+
+
+def _parse_solver(node: _Node) -> tuple[str, SolverOptions]:
+    """``solver: NAME`` or ``solver: {type: NAME, <option>: value, ...}``."""
+    if not isinstance(node.value, Mapping):
+        return node.choice(SOLVERS), SolverOptions()
+    kind = node.require("type").choice(SOLVERS)
+    allowed = ("type",) + SOLVER_OPTIONS[kind]
+    for key in node.value:
+        takers = [name for name, options in SOLVER_OPTIONS.items() if key in options]
+        if key not in allowed and takers:
+            node.child(key).fail(f"{kind} takes no option {key!r} (it applies to {', '.join(takers)})")
+    node.reject_unknown_keys(allowed)
+    d = SolverOptions()
+    return kind, SolverOptions(
+        rtol=node.get("rtol", d.rtol, lambda n: n.number(gt=0, lt=1)),
+        max_iterations=node.get("max_iterations", d.max_iterations, lambda n: n.integer(ge=1)),
+        max_cg_iterations=node.get("max_cg_iterations", d.max_cg_iterations, lambda n: n.integer(ge=1)),
+    )
 
 
 def _parse_optimizer(node: _Node) -> OptimizerConfig:
@@ -530,6 +750,11 @@ class _Node:
             kind = "positive integers" if positive else "integers"
             self.fail(f"expected {n} {kind}, got {_show(v)}")
         return tuple(v)
+
+    def boolean(self) -> bool:
+        if not isinstance(self.value, bool):
+            self.fail(f"expected true or false, got {_describe(self.value)}")
+        return self.value
 
     def string(self) -> str:
         if not isinstance(self.value, str):

@@ -4,11 +4,12 @@ fixed DOFs and load vectors, and the responses to optimize."""
 from __future__ import annotations
 
 import importlib.util
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from femopt.design.passive import region_mask
 from femopt.elements import h8_stiffness, q4_stiffness
 from femopt.errors import SingularStiffnessError
 from femopt.mesh import AXES, StructuredMesh
@@ -23,6 +24,10 @@ class Problem:
     fixed_dofs: (n_fixed,) sorted DOFs held at zero.
     forces: (n_dofs, n_cases) nodal force vectors, one column per load case.
     E, Emin: Young's modulus of solid and of void (Emin > 0 keeps K nonsingular).
+    case_weights: (n_cases,) weights of the load cases in the compliance.
+    spring_dofs, spring_stiffness: (n_springs,) grounded springs added to K's diagonal.
+    passive: (n_elements,) the fixed density (0 or 1) of each passive element and NaN
+    for designable ones; None when every element is designable.
     """
 
     mesh: StructuredMesh
@@ -31,6 +36,10 @@ class Problem:
     forces: np.ndarray
     E: float = 1.0
     Emin: float = 1e-9
+    case_weights: np.ndarray | None = None
+    spring_dofs: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
+    spring_stiffness: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    passive: np.ndarray | None = None
 
     @property
     def free_dofs(self) -> np.ndarray:
@@ -57,15 +66,48 @@ def build_problem(config) -> Problem:
     fixed_dofs = np.unique(np.concatenate(fixed))
     check_rigid_body_modes(mesh, fixed_dofs)
 
-    forces = np.zeros((mesh.n_dofs, 1))
-    for load in config.loads:
-        nodes = _select(config, mesh, load.at, load.path)
-        per_node = np.asarray(load.force, float) / (1 if load.per_node else len(nodes))
-        np.add.at(forces[:, 0], (mesh.dim * nodes[:, None] + np.arange(mesh.dim)).ravel(),
-                  np.tile(per_node, len(nodes)))
-    if not forces[np.setdiff1d(np.arange(mesh.n_dofs), fixed_dofs)].any():
-        raise config.error("loads", "every load acts on fixed DOFs or is zero; nothing to optimize")
-    return Problem(mesh, ke, fixed_dofs, forces, material.E, material.Emin)
+    cases = config.cases
+    forces = np.zeros((mesh.n_dofs, len(cases)))
+    free = np.setdiff1d(np.arange(mesh.n_dofs), fixed_dofs)
+    for c, case in enumerate(cases):
+        for load in case.loads:
+            nodes = _select(config, mesh, load.at, load.path)
+            per_node = np.asarray(load.force, float) / (1 if load.per_node else len(nodes))
+            np.add.at(forces[:, c], (mesh.dim * nodes[:, None] + np.arange(mesh.dim)).ravel(),
+                      np.tile(per_node, len(nodes)))
+        if not forces[free, c].any():
+            raise config.error(case.path if config.load_cases else "loads",
+                               "every load acts on fixed DOFs or is zero; nothing to optimize")
+
+    spring_dofs, spring_stiffness = [], []
+    for spring in config.springs:
+        dofs = mesh.dim * _select(config, mesh, spring.at, spring.path) + spring.component
+        if not np.isin(dofs, free).any():
+            raise config.error(f"{spring.path}.at", "every selected DOF is fixed; a spring there does nothing")
+        spring_dofs.append(dofs)
+        spring_stiffness.append(np.full(len(dofs), spring.stiffness))
+    return Problem(mesh, ke, fixed_dofs, forces, material.E, material.Emin,
+                   case_weights=np.array([case.weight for case in cases]),
+                   spring_dofs=np.concatenate(spring_dofs) if spring_dofs else np.zeros(0, int),
+                   spring_stiffness=np.concatenate(spring_stiffness) if spring_stiffness else np.zeros(0),
+                   passive=_passive_densities(config, mesh))
+
+
+def _passive_densities(config, mesh: StructuredMesh) -> np.ndarray | None:
+    """(n_elements,) 1 in solid regions, 0 in void ones, NaN elsewhere (later regions win
+    where they overlap); None without passive regions."""
+    regions = config.design.passive
+    if not regions:
+        return None
+    fixed = np.full(mesh.n_elements, np.nan)
+    for region in regions:
+        inside = region_mask(mesh, region)
+        if not inside.any():
+            raise config.error(region.path, f"the {region.shape} contains no element center")
+        fixed[inside] = 1.0 if region.type == "solid" else 0.0
+    if not np.isnan(fixed).any():
+        raise config.error("design.passive", "every element is passive; nothing is left to design")
+    return fixed
 
 
 def _select(config, mesh: StructuredMesh, selection, path: str) -> np.ndarray:
@@ -115,15 +157,15 @@ def build_responses(config, problem: Problem):
 def _response(config, problem: Problem, spec):
     mesh = problem.mesh
     if spec.type == "compliance":
-        return Compliance()
+        return Compliance(problem.case_weights)
     if spec.type == "volume":
         return Volume()
     if spec.type == "python":
         return CallableLoss(_load_callable(config, spec))
     dofs = mesh.dim * _select(config, mesh, spec.at, spec.path) + spec.component
     if spec.type == "displacement":
-        return Displacement(dofs, np.full(len(dofs), spec.weight))
-    return DisplacementTarget(dofs, np.full(len(dofs), spec.target))
+        return Displacement(dofs, np.full(len(dofs), spec.weight), case=spec.case)
+    return DisplacementTarget(dofs, np.full(len(dofs), spec.target), case=spec.case)
 
 
 def _load_callable(config, spec):

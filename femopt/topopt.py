@@ -2,8 +2,11 @@
 
 One evaluation, top to bottom, with the chain rule written out (:class:`Evaluator`):
 
-    x ─filter→ ρ ─SIMP→ E ─assemble→ K ─factorize, solve→ u ─→ L(u, ρ)
-    Kᵀλ = ∂L/∂u  →  dL/dE_e = −λ_eᵀ K_e u_e  →  dL/dρ  →  dL/dx  →  optimizer step
+    x ─embed (passive elements)→ ─filter→ ρ̃ ─projection→ ─fix passive→ ρ ─SIMP/RAMP→ E
+      ─assemble (+ springs)→ K ─factorize, solve→ u ─→ L(u, ρ)
+    Kᵀλ = ∂L/∂u  →  dL/dE_e = −λ_eᵀ K_e u_e  →  dL/dρ  →  dL/dρ̃  →  dL/dx  →  optimizer step
+
+:func:`optimize` runs the loop, raising continuation parameters (β, penalty) in stages.
 """
 
 from __future__ import annotations
@@ -11,13 +14,16 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
+from threadpoolctl import ThreadpoolController
 
 from femopt.assembly import element_energy_pullback
 from femopt.assembly import Assembler
-from femopt.design import SIMP, make_filter
+from femopt.design import (INTERPOLATIONS, Continuation, DesignSpace, HeavisideProjection,
+                           IdentityProjection, make_filter)
+from femopt.design.continuation import schedule_value
 from femopt.objectives import Compliance, State, Volume
 from femopt.optimizers import OPTIMIZERS
 from femopt.problem import Problem
@@ -40,7 +46,8 @@ class IterationRecord:
 class Result:
     """Outcome of :func:`optimize`; x, rho and u all belong to the last evaluated design.
 
-    x, rho: (n_elements,) design variables and physical densities.
+    x, rho: (n_elements,) design variables (passive elements at their fixed density) and
+    physical densities.
     u: (n_dofs, n_cases) displacements.
     timings: total seconds per phase (see PHASES).
     """
@@ -95,9 +102,13 @@ class Evaluator:
     """Maps design variables x to objective, constraints and their gradients.
 
     problem: the discretized structure; design: :class:`femopt.config.DesignConfig`
-    (filter, penalty); solver: a fresh solver from :func:`femopt.solvers.make_solver`;
-    objective: a response of :mod:`femopt.objectives`; constraints: list of
-    (response, limit) pairs meaning response ≤ limit (limit > 0).
+    (filter, projection, interpolation, penalty); solver: a fresh solver from
+    :func:`femopt.solvers.make_solver`; objective: a response of :mod:`femopt.objectives`;
+    constraints: list of (response, limit) pairs meaning response ≤ limit (limit > 0).
+
+    The design variables x are the densities of the designable elements only
+    (``n_variables`` of them; passive elements are not variables). Continuation
+    parameters start at their schedules' start values; :meth:`set_parameters` moves them.
     """
 
     def __init__(self, problem: Problem, design, solver, objective=None, constraints=None,
@@ -110,19 +121,67 @@ class Evaluator:
         self.timer = timer or PhaseTimer()
         self.free = problem.free_dofs
         self.assembler = Assembler(mesh.element_dofs, problem.element_matrix, self.free, mesh.n_dofs)
+        self.space = DesignSpace(problem.passive, mesh.n_elements)
         self.filter = make_filter(design.filter.type, mesh, design.filter.radius)
-        self.material = SIMP(E0=problem.E, Emin=problem.Emin, penalty=design.penalty)
+        projection = design.projection
+        self.projection = IdentityProjection() if projection is None else HeavisideProjection(
+            schedule_value(projection.beta, 0), projection.eta, projection.preserve_volume,
+            volume_mask=self.space.active_mask if len(self.space.passive) else None)
+        self.material = INTERPOLATIONS[design.interpolation](
+            E0=problem.E, Emin=problem.Emin, penalty=schedule_value(design.penalty, 0))
+        # Springs sit on the diagonal of the reduced K, which is the first stored entry of its
+        # column (lower triangle, rows sorted); only the free ones act.
+        free_position = np.full(mesh.n_dofs, -1)
+        free_position[self.free] = np.arange(len(self.free))
+        springs = free_position[problem.spring_dofs]
+        self._spring_stiffness = problem.spring_stiffness[springs >= 0]
+        self._spring_entries = self.assembler.indptr[springs[springs >= 0]]
+        assert np.array_equal(self.assembler.indices[self._spring_entries], springs[springs >= 0])
+        self._last = None  # (key, Evaluation) of the latest call: see __call__
         with self.timer("analysis"):  # symbolic factorization of the fixed pattern, once
             solver.analyze(self.assembler.matrix(np.ones(mesh.n_elements)))
 
+    @property
+    def n_variables(self) -> int:
+        """Number of design variables: the designable (non-passive) elements."""
+        return self.space.n_variables
+
+    def set_parameters(self, beta: float | None = None, penalty: float | None = None) -> None:
+        """Set the projection sharpness β and the interpolation penalty (continuation)."""
+        if beta is not None:
+            self.projection = replace(self.projection, beta=beta)
+        if penalty is not None:
+            self.material = replace(self.material, penalty=penalty)
+        self._last = None
+
+    def stiffness(self, rho: np.ndarray):
+        """Lower triangle of the reduced K(ρ) (CSC): Σ_e E_e(ρ_e) K_e plus the springs."""
+        K = self.assembler.matrix(self.material.apply(rho))
+        np.add.at(K.data, self._spring_entries, self._spring_stiffness)  # constant: ∂K/∂ρ ignores it
+        return K
+
+    def densities(self, x: np.ndarray):
+        """(x_full, ρ̃, η, ρ): the element field of x (n_variables,), its filtered and the
+        physical densities (n_elements,), and the projection threshold η (None without
+        projection). Passive densities are set after filter and projection, exactly."""
+        x_full = self.space.embed(x)
+        rho_filtered = self.filter.apply(x_full)
+        eta = self.projection.threshold(rho_filtered)
+        rho = self.space.fix(self.projection.apply(rho_filtered, eta))
+        return x_full, rho_filtered, eta, rho
+
     def __call__(self, x: np.ndarray, smooth: bool = True) -> Evaluation:
-        """Evaluate at x (n,). ``smooth=False`` skips Sigmund's sensitivity-filter heuristic,
-        giving the exact gradient (for gradient checks)."""
+        """Evaluate at x (n_variables,). ``smooth=False`` skips Sigmund's sensitivity-filter
+        heuristic, giving the exact gradient (for gradient checks)."""
+        # A line search (L-BFGS-B) has often just evaluated the design the loop asks for next.
+        key = (smooth, np.asarray(x, float).tobytes())
+        if self._last is not None and self._last[0] == key:
+            return self._last[1]
         timer, mesh, problem = self.timer, self.problem.mesh, self.problem
         with timer("filter"):
-            rho = self.filter.apply(x)
+            x_full, rho_filtered, eta, rho = self.densities(x)
         with timer("assembly"):
-            K = self.assembler.matrix(self.material.apply(rho))
+            K = self.stiffness(rho)
         with timer("factorization"):
             self.solver.factorize(K)
         with timer("solve"):  # all load cases as one block right-hand side
@@ -133,19 +192,29 @@ class Evaluator:
         responses, values, gradients = {}, [], []
         for response in [self.objective] + [r for r, _ in self.constraints]:
             value, rho_bar = self._value_and_gradient(response, state)
-            with timer("filter"):
-                x_bar = self.filter.vjp(rho_bar)
+            with timer("filter"):  # back through the same chain, in reverse
+                rho_bar = self.space.zero_fixed(rho_bar)  # passive densities are constants
+                x_bar = self.filter.vjp(self.projection.vjp(rho_filtered, eta, rho_bar))
                 if smooth and response is self.objective:
-                    x_bar = self.filter.smooth_gradient(x, x_bar)
+                    x_bar = self.filter.smooth_gradient(x_full, x_bar)
+                x_bar = self.space.restrict(x_bar)
             responses[response.name] = value
             values.append(value)
             gradients.append(x_bar)
         limits = np.array([limit for _, limit in self.constraints])
-        return Evaluation(
+        evaluation = Evaluation(
             objective=values[0], gradient=gradients[0],
             constraints=np.array(values[1:]) / limits - 1.0,
             constraint_gradients=np.array(gradients[1:]).reshape(len(limits), -1) / limits[:, None],
             rho=rho, u=u, responses=responses)
+        self._last = (key, evaluation)
+        return evaluation
+
+    def as_tuple(self, x: np.ndarray):
+        """(objective, gradient, constraints, constraint_gradients) at x: what
+        :meth:`femopt.optimizers.Optimizer.attach` expects."""
+        ev = self(x)
+        return ev.objective, ev.gradient, ev.constraints, ev.constraint_gradients
 
     def _value_and_gradient(self, response, state: State):
         """(value, dL/dρ (n,)): partials plus the adjoint term through K(E(ρ))."""
@@ -168,30 +237,45 @@ class Evaluator:
 
 
 def optimize(problem: Problem, design, optimizer_config, solver, callback=None,
-             objective=None, constraints=None) -> Result:
+             objective=None, constraints=None, x0=None) -> Result:
     """Minimize ``objective`` (default: compliance) subject to ``constraints`` (default:
-    the volume fraction of ``design``) from the uniform design x = volume fraction.
+    the volume fraction of ``design``).
 
-    optimizer_config: :class:`femopt.config.OptimizerConfig`. ``callback(record)``
-    runs after each iteration and may raise StopIteration to end the run early.
-    Stops when max |Δx| < optimizer_config.tolerance.
+    optimizer_config: :class:`femopt.config.OptimizerConfig`. x0: (n_variables,) starting
+    design; default: uniform, giving the volume fraction of ``design`` over all elements
+    (passive solids counted). ``callback(record)`` runs after each iteration and may raise
+    StopIteration to end the run early.
+
+    Stops when max |Δx| < optimizer_config.tolerance — but only once every continuation
+    parameter (β, penalty) has reached its end value: before that, convergence ends the
+    current continuation stage instead, so a schedule always runs to its end.
     """
     timer = PhaseTimer()
     start = time.perf_counter()
     evaluate = Evaluator(problem, design, solver, objective, constraints, timer)
+    continuation = Continuation(_schedules(design))
+    evaluate.set_parameters(**continuation.values)
     optimizer = OPTIMIZERS[optimizer_config.type](0.0, 1.0, move=optimizer_config.move)
-    x = np.full(problem.mesh.n_elements, design.volume_fraction)
+    optimizer.attach(evaluate.as_tuple)  # for optimizers whose line search evaluates (L-BFGS-B)
+    x = evaluate.space.initial_design(design.volume_fraction) if x0 is None else np.asarray(x0, float)
+    # The optimizers' small products run on numpy's and scipy's own OpenBLAS; let it use one
+    # thread, as its idle threads would spin and starve CHOLMOD's BLAS of the cores (on 2 cores,
+    # 150×50 MMA: steps 30× and factorizations 3× slower otherwise).
+    bundled_blas = ThreadpoolController().select(prefix="libscipy_openblas")
     history, converged = [], False
     for iteration in range(1, optimizer_config.max_iterations + 1):
         iteration_start = time.perf_counter()
         ev = evaluate(x)
-        with timer("update"):
+        with timer("update"), bundled_blas.limit(limits=1):
             x_new = optimizer.step(x, ev.objective, ev.gradient, ev.constraints, ev.constraint_gradients)
         change = float(np.max(np.abs(x_new - x)))
         record = IterationRecord(iteration, ev.objective, float(ev.rho.mean()), change,
                                  time.perf_counter() - iteration_start)
         history.append(record)
-        stop = converged = change < optimizer_config.tolerance
+        settled = change < optimizer_config.tolerance
+        stop = converged = settled and continuation.finished
+        if continuation.advance(settled):  # a stage ends after `every` iterations or when settled
+            evaluate.set_parameters(**continuation.values)
         if callback is not None:
             try:
                 callback(record)
@@ -201,8 +285,16 @@ def optimize(problem: Problem, design, optimizer_config, solver, callback=None,
             break
         x = x_new
 
-    return Result(x=x, rho=ev.rho, u=ev.u, objective=ev.objective, volume=float(ev.rho.mean()),
-                  iterations=len(history), converged=converged, history=history,
-                  timings={phase: timer.totals[phase] for phase in PHASES},
+    return Result(x=evaluate.space.embed(x), rho=ev.rho, u=ev.u, objective=ev.objective,
+                  volume=float(ev.rho.mean()), iterations=len(history), converged=converged,
+                  history=history, timings={phase: timer.totals[phase] for phase in PHASES},
                   wall_time=time.perf_counter() - start, solver=solver.name,
                   factorizations=solver.n_factorizations)
+
+
+def _schedules(design) -> dict:
+    """The continuation parameters of ``design``: the penalty, and β with projection."""
+    schedules = {"penalty": design.penalty}
+    if design.projection is not None:
+        schedules["beta"] = design.projection.beta
+    return schedules

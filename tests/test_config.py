@@ -206,7 +206,8 @@ def test_unknown_nested_key():
 
 def test_unknown_key_without_close_match_lists_allowed():
     message = error_of(problem(**{"design.colour": "red"}))
-    assert message == "p.yaml: design.colour: unknown key (allowed: volume_fraction, penalty, filter)"
+    assert message == ("p.yaml: design.colour: unknown key (allowed: volume_fraction, penalty, "
+                       "interpolation, filter, projection, passive)")
 
 
 def test_missing_required_key():
@@ -345,9 +346,9 @@ def test_unknown_filter_type():
 
 
 def test_unknown_optimizer_and_solver():
-    assert "optimizer.type: must be one of oc, mma, got 'nma' (did you mean 'mma'?)" in error_of(
+    assert "optimizer.type: must be one of oc, mma, lbfgs, got 'nma' (did you mean 'mma'?)" in error_of(
         problem(**{"optimizer.type": "nma"}))
-    assert "solver: must be one of auto, cholmod, superlu, got 'umfpack'" in error_of(problem(solver="umfpack"))
+    assert "solver: must be one of auto, cholmod, superlu, amg, reuse, got 'umfpack'" in error_of(problem(solver="umfpack"))
 
 
 def test_fix_z_in_2d():
@@ -366,7 +367,8 @@ def test_bad_fix(fix, expected):
 
 def test_section_of_wrong_type():
     assert error_of(problem(design=0.5)) == (
-        "p.yaml: design: expected a mapping (volume_fraction, penalty, filter), got 0.5")
+        "p.yaml: design: expected a mapping (volume_fraction, penalty, interpolation, filter, "
+        "projection, passive), got 0.5")
 
 
 @pytest.mark.parametrize("name", ["", "a/b", ".."])

@@ -20,12 +20,21 @@ import numpy as np
 
 from femopt import __version__
 from femopt.output.plots import convergence_figure, density_figure
+from femopt.output.volume import density_figure_3d, isosurface, write_stl, write_vtu
 
 FILES = ("density.png", "convergence.png", "history.csv", "result.npz", "summary.json")
+# 3D meshes add a VTK grid and an STL of the solid (femopt.output.volume); summary.json stays last.
+FILES_3D = FILES[:-1] + ("density.vtu", "density.stl", "summary.json")
+
+
+def files_for(mesh) -> tuple[str, ...]:
+    """The file names :func:`write_results` writes for ``mesh``, summary.json last."""
+    return FILES_3D if mesh.dim == 3 else FILES
 
 
 def write_results(outdir, name: str, mesh, result, extra_summary: dict | None = None) -> list[Path]:
-    """Write FILES for ``result`` (a :class:`femopt.topopt.Result`) into ``outdir``.
+    """Write FILES (FILES_3D for a 3D mesh) for ``result`` (a :class:`femopt.topopt.Result`)
+    into ``outdir``.
 
     Returns the final paths, in the order written.
     """
@@ -33,8 +42,11 @@ def write_results(outdir, name: str, mesh, result, extra_summary: dict | None = 
     outdir.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".femopt-", dir=outdir))
     try:
-        _save_figure(density_figure(mesh, result.rho, title=f"{name}: objective {result.objective:.6g}"),
-                     staging / "density.png")
+        title = f"{name}: objective {result.objective:.6g}"
+        if mesh.dim == 3:
+            _write_volume_files(staging, mesh, result, title)
+        else:
+            _save_figure(density_figure(mesh, result.rho, title=title), staging / "density.png")
         history = result.history
         _save_figure(convergence_figure(np.array([h.objective for h in history]),
                                         np.array([h.volume for h in history]), title=name),
@@ -62,12 +74,19 @@ def write_results(outdir, name: str, mesh, result, extra_summary: dict | None = 
         (staging / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
         (outdir / "summary.json").unlink(missing_ok=True)  # an old summary must not vouch for a mix
         final = []
-        for filename in FILES:  # summary.json last: its presence marks a complete set
+        for filename in files_for(mesh):  # summary.json last: its presence marks a complete set
             os.replace(staging / filename, outdir / filename)
             final.append(outdir / filename)
         return final
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def _write_volume_files(staging: Path, mesh, result, title: str) -> None:
+    """density.vtu, density.stl and the rendered density.png of a 3D result."""
+    write_vtu(staging / "density.vtu", mesh, result.rho, result.x, result.u)
+    write_stl(staging / "density.stl", *isosurface(mesh, result.rho))
+    _save_figure(density_figure_3d(mesh, result.rho, title=title), staging / "density.png")
 
 
 def _save_figure(fig, path: Path) -> None:

@@ -1,0 +1,96 @@
+"""Passive regions: elements held at solid (ρ = 1) or void (ρ = 0) and left out of the design.
+
+The optimizer sees only the designable ("active") elements. Every evaluation
+embeds its variables into a full element field (passive elements at their
+values, so the filter sees the fixed material around them), and after filter and
+projection sets the passive densities again, exactly: both maps would otherwise
+blur a solid pad or a hole. Their gradient is zero, which :meth:`DesignSpace.restrict`
+and :meth:`DesignSpace.zero_fixed` make explicit.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from femopt.mesh import AXES, StructuredMesh
+
+SHAPES = ("box", "circle", "sphere", "cylinder")
+
+
+def region_mask(mesh: StructuredMesh, region) -> np.ndarray:
+    """(n_elements,) True where the element's center lies in ``region`` (boundary included).
+
+    region: a :class:`femopt.config.PassiveRegionConfig` — ``box`` (a Selection of
+    coordinate ranges), ``circle`` (2D) / ``sphere`` (3D) with ``center`` and
+    ``radius``, or ``cylinder`` (3D) with ``center`` (a point on its axis), ``radius``
+    and ``axis``, unbounded along the axis. A point within 0.1 % of the element size
+    of the boundary counts as inside.
+    """
+    centers = mesh.element_centers
+    tol = 1e-3 * float(np.min(mesh.element_size))
+    if region.shape == "box":
+        inside = np.ones(mesh.n_elements, bool)
+        for axis, lo, hi in region.box.ranges:
+            c = centers[:, AXES.index(axis)]
+            inside &= (c >= lo - tol) & (c <= hi + tol)
+        return inside
+    offset = centers - np.asarray(region.center, float)
+    if region.shape == "cylinder":
+        offset[:, region.axis] = 0.0
+    return np.einsum("ed,ed->e", offset, offset) <= (region.radius + tol) ** 2
+
+
+class DesignSpace:
+    """The split of elements into design variables and passive elements.
+
+    fixed: (n_elements,) the fixed density of each passive element (0 or 1) and NaN
+    for the designable ones; None: every element is designable.
+    """
+
+    def __init__(self, fixed: np.ndarray | None, n_elements: int):
+        fixed = np.full(n_elements, np.nan) if fixed is None else np.asarray(fixed, float)
+        self.active_mask = np.isnan(fixed)
+        self.active = np.flatnonzero(self.active_mask)
+        self.passive = np.flatnonzero(~self.active_mask)
+        self.passive_values = fixed[self.passive]
+        self.n_elements = n_elements
+
+    @property
+    def n_variables(self) -> int:
+        return len(self.active)
+
+    def initial_design(self, volume_fraction: float) -> np.ndarray:
+        """(n_variables,) a uniform design whose full field has the volume fraction
+        ``volume_fraction``, counting passive solids (clipped to [0, 1])."""
+        free_volume = volume_fraction * self.n_elements - self.passive_values.sum()
+        value = free_volume / max(self.n_variables, 1)
+        return np.full(self.n_variables, float(np.clip(value, 0.0, 1.0)))
+
+    def embed(self, x: np.ndarray) -> np.ndarray:
+        """(n_elements,) the full field: x (n_variables,) on the designable elements."""
+        if not len(self.passive):
+            return x
+        full = np.empty(self.n_elements)
+        full[self.active] = x
+        full[self.passive] = self.passive_values
+        return full
+
+    def fix(self, rho: np.ndarray) -> np.ndarray:
+        """(n_elements,) rho with the passive densities set exactly."""
+        if not len(self.passive):
+            return rho
+        rho = rho.copy()
+        rho[self.passive] = self.passive_values
+        return rho
+
+    def zero_fixed(self, rho_bar: np.ndarray) -> np.ndarray:
+        """(n_elements,) the cotangent of :meth:`fix`: passive entries set to zero."""
+        if not len(self.passive):
+            return rho_bar
+        rho_bar = rho_bar.copy()
+        rho_bar[self.passive] = 0.0
+        return rho_bar
+
+    def restrict(self, full_bar: np.ndarray) -> np.ndarray:
+        """(n_variables,) the cotangent of :meth:`embed`: the designable entries."""
+        return full_bar[self.active] if len(self.passive) else full_bar

@@ -1,0 +1,175 @@
+"""The solver registry: amg (CG + smoothed aggregation with rigid-body modes), reuse
+(an old Cholesky factor preconditioning CG), auto's memory rule, and ``solver:`` in YAML."""
+
+from __future__ import annotations
+
+import inspect
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import scipy.sparse.linalg as spla
+
+import femopt.solvers as solvers
+from femopt.assembly import Assembler
+from femopt.config import ConfigError, SolverOptions, parse_config, with_overrides
+from femopt.elements import h8_stiffness
+from femopt.errors import SolverError
+from femopt.mesh import StructuredMesh
+from femopt.solvers import SOLVER_OPTIONS, SOLVERS, make_solver
+from femopt.solvers.memory import cholesky_bytes, cholesky_fits
+
+from conftest import mbb_data
+
+needs_cholmod = pytest.mark.skipif(not solvers.cholmod_available(), reason="needs scikit-sparse")
+
+
+def cantilever(grid=(6, 3, 3), seed=0):
+    """(mesh, free DOFs, assembler, element scales) of a 3D block clamped at x = 0."""
+    mesh = StructuredMesh(grid, tuple(float(g) for g in grid))
+    clamped = mesh.select_nodes([("x", 0.0, 0.0)])
+    free = np.setdiff1d(np.arange(mesh.n_dofs), (3 * clamped[:, None] + np.arange(3)).ravel())
+    assembler = Assembler(mesh.element_dofs, h8_stiffness(1.0, 0.3), free, mesh.n_dofs)
+    scales = np.random.default_rng(seed).uniform(0.05, 1.0, mesh.n_elements)
+    return mesh, free, assembler, scales
+
+
+def full(lower):
+    return (lower + sp.tril(lower, -1).T).tocsc()
+
+
+def test_amg_solves_3d_elasticity_with_six_rigid_body_modes():
+    mesh, free, assembler, scales = cantilever()
+    solver = make_solver("amg", node_coords=mesh.node_coords, free_dofs=free, rtol=1e-10)
+    assert solver.name == "amg" and solver.near_null_space.shape == (len(free), 6)
+    lower = assembler.matrix(scales)
+    solver.analyze(lower)
+    solver.factorize(lower)
+    b = np.random.default_rng(1).standard_normal((len(free), 2))
+    x = solver.solve(b)
+    np.testing.assert_allclose(x, spla.splu(full(lower)).solve(b), rtol=1e-6, atol=1e-9 * np.abs(x).max())
+    modes_2d = make_solver("amg", node_coords=np.zeros((10, 2)), free_dofs=np.arange(20)).near_null_space
+    assert modes_2d.shape == (20, 3)
+
+
+@needs_cholmod
+def test_reuse_keeps_its_factor_for_a_nearby_matrix_and_refactorizes_for_a_distant_one():
+    mesh, free, assembler, scales = cantilever()
+    solver = make_solver("reuse", rtol=1e-10, max_cg_iterations=25)
+    assert solver.name == "reuse" and solver.solve_transpose == solver.solve
+    b = np.random.default_rng(2).standard_normal(len(free))
+    solver.analyze(assembler.matrix(scales))
+
+    def solve(s):
+        lower = assembler.matrix(s)
+        solver.factorize(lower)
+        x = solver.solve(b)
+        np.testing.assert_allclose(full(lower) @ x, b, atol=1e-8 * np.linalg.norm(b))
+        return x
+
+    solve(scales)
+    assert solver.n_factorizations == 1 and solver.last_iterations == [0]  # exact, fresh factor
+    solve(scales * (1 + 0.02 * np.random.default_rng(3).uniform(size=len(scales))))
+    assert solver.n_factorizations == 1 and 0 < solver.last_iterations[0] <= 25  # CG on the old factor
+    solve(np.random.default_rng(4).uniform(1e-3, 1.0, len(scales)))   # a different structure
+    assert solver.n_factorizations == 2 and solver.last_iterations == [0]
+
+
+@needs_cholmod
+def test_reuse_block_right_hand_sides():
+    mesh, free, assembler, scales = cantilever()
+    solver = make_solver("reuse", rtol=1e-12)
+    solver.factorize(assembler.matrix(scales))
+    lower = assembler.matrix(scales * 1.01)
+    solver.factorize(lower)
+    B = np.random.default_rng(5).standard_normal((len(free), 3))
+    np.testing.assert_allclose(solver.solve(B), spla.splu(full(lower)).solve(B), rtol=1e-8)
+
+
+def test_auto_picks_amg_only_when_the_factor_would_not_fit(monkeypatch):
+    mesh, free, _, _ = cantilever()
+    direct = "cholmod" if solvers.cholmod_available() else "superlu"
+    assert make_solver("auto", node_coords=mesh.node_coords, free_dofs=free).name == direct
+    assert make_solver("auto").name == direct                     # no mesh: no estimate
+    monkeypatch.setattr(solvers.memory, "available_bytes", lambda: 1e3)
+    assert make_solver("auto", node_coords=mesh.node_coords, free_dofs=free).name == "amg"
+    assert make_solver("auto", symmetric=False, node_coords=mesh.node_coords, free_dofs=free).name == "superlu"
+
+
+def test_cholesky_estimate_is_conservative_for_measured_3d_factors():
+    # nnz(L) measured with CHOLMOD (supernodal) for cubes clamped on one face, ~10 bytes each.
+    for n_free, measured_nnz in [(45_000, 2.98e7), (104_544, 9.58e7), (201_720, 2.42e8)]:
+        assert measured_nnz * 10 <= cholesky_bytes(n_free, 3) <= 1.5 * measured_nnz * 10
+    # 10⁶ H8 elements (3·10⁶ DOFs): ~9·10⁹ entries — never fits 24 GiB, 48×24×24 does.
+    assert not cholesky_fits(3_060_300, 3, available=24 * 2**30)
+    assert cholesky_fits(90_000, 3, available=24 * 2**30)
+
+
+def test_unknown_and_unsymmetric_requests_fail_with_a_solver_error():
+    with pytest.raises(SolverError, match="unknown solver 'gmres'"):
+        make_solver("gmres")
+    for name in ("amg", "reuse"):
+        with pytest.raises(SolverError, match="symmetric"):
+            make_solver(name, symmetric=False)
+
+
+def test_reuse_without_cholmod_says_what_to_install(monkeypatch):
+    monkeypatch.setattr(solvers, "CholmodSolver", None)
+    with pytest.raises(SolverError, match="scikit-sparse is not installed"):
+        make_solver("reuse")
+
+
+# ---------------------------------------------------------------------------------------
+# solver: in a problem file
+
+
+def problem(solver):
+    return parse_config({**mbb_data(nx=6, ny=2), "solver": solver}, source="p.yaml")
+
+
+def error_of(solver) -> str:
+    with pytest.raises(ConfigError) as info:
+        problem(solver)
+    return str(info.value)
+
+
+def test_solver_as_a_name_or_a_mapping_with_defaults():
+    assert (problem("amg").solver, problem("amg").solver_options) == ("amg", SolverOptions())
+    config = problem({"type": "amg", "rtol": 1e-6, "max_iterations": 500})
+    assert config.solver == "amg"
+    assert (config.solver_options.rtol, config.solver_options.max_iterations) == (1e-6, 500)
+    config = problem({"type": "reuse", "max_cg_iterations": 40})
+    assert config.solver_options == SolverOptions(max_cg_iterations=40)
+    assert problem({"type": "cholmod"}).solver == "cholmod"
+
+
+def test_solver_options_defaults_are_make_solvers():
+    signature = inspect.signature(make_solver).parameters
+    for name, value in vars(SolverOptions()).items():
+        assert signature[name].default == value
+    assert set(SOLVER_OPTIONS) == set(SOLVERS)
+    assert {o for options in SOLVER_OPTIONS.values() for o in options} == set(vars(SolverOptions()))
+
+
+@pytest.mark.parametrize("solver, message", [
+    ({"type": "amg", "rtl": 1e-8}, "p.yaml: solver.rtl: unknown key (did you mean 'rtol'?)"),
+    ({"type": "amgg"}, "p.yaml: solver.type: must be one of auto, cholmod, superlu, amg, reuse, "
+                       "got 'amgg' (did you mean 'amg'?)"),
+    ({"rtol": 1e-8}, "p.yaml: solver: missing required key 'type'"),
+    ({"type": "cholmod", "rtol": 1e-8}, "p.yaml: solver.rtol: cholmod takes no option 'rtol' "
+                                        "(it applies to auto, amg, reuse)"),
+    ({"type": "reuse", "max_iterations": 9}, "p.yaml: solver.max_iterations: reuse takes no option "
+                                              "'max_iterations' (it applies to auto, amg)"),
+    ({"type": "reuse", "max_cg_iterations": 0}, "p.yaml: solver.max_cg_iterations: must be >= 1, got 0"),
+    ({"type": "amg", "rtol": 2}, "p.yaml: solver.rtol: must be in (0, 1), got 2"),
+    ({"type": "amg", "max_iterations": 1.5}, "p.yaml: solver.max_iterations: expected an integer, got 1.5"),
+    ([1], "p.yaml: solver: must be one of auto, cholmod, superlu, amg, reuse, got [1]"),
+])
+def test_solver_errors_name_the_path(solver, message):
+    assert error_of(solver) == message
+
+
+def test_command_line_solver_overrides_only_the_type():
+    config = problem({"type": "reuse", "rtol": 1e-6, "max_cg_iterations": 12})
+    new = with_overrides(config, solver="amg")
+    assert new.solver == "amg" and new.solver_options == config.solver_options
