@@ -102,7 +102,7 @@ def run(config_path, outdir, max_iterations, solver, quiet):
 @_user_errors
 def check_grad(config_path, samples, step, seed, tolerance):
     """Compare the adjoint gradients of CONFIG's objective and constraints with finite differences."""
-    from femopt.config import load_config
+    from femopt.config import Schedule, load_config
     from femopt.gradcheck import check_gradients
     from femopt.problem import build_problem, build_responses
     from femopt.topopt import Evaluator
@@ -116,7 +116,7 @@ def check_grad(config_path, samples, step, seed, tolerance):
     if config.design.filter.type == "sensitivity":
         click.echo("note: the sensitivity filter's smoothing is a heuristic, not a derivative; "
                    "checking the exact gradient")
-    if config.design.projection is not None or not isinstance(config.design.penalty, float):
+    if config.design.projection is not None or isinstance(config.design.penalty, Schedule):
         click.echo("note: continuation parameters (beta, penalty) held at their start values")
     results = check_gradients(evaluate, evaluate.n_variables, labels, samples, step, seed)
     click.echo(f"{'function':<32} {'probe':<14} {'adjoint':>14} {'finite diff.':>14} {'rel. error':>10}")

@@ -235,7 +235,8 @@ class SolverOptions:
     option is ``femopt.solvers.SOLVER_OPTIONS``.
     """
 
-    rtol: float = 1e-8            # amg, reuse (and auto, if it picks amg): CG relative residual
+    rtol: float | None = None     # amg, reuse (auto, if it picks amg): CG relative residual;
+                                  # None: the solver's own (femopt.solvers.DEFAULT_RTOL)
     max_iterations: int = 2000    # amg: CG iterations per solve before it gives up
     max_cg_iterations: int = 30   # reuse: CG iterations with an old factor before refactorizing
 

@@ -64,6 +64,7 @@ class Result:
     wall_time: float
     solver: str
     factorizations: int = field(default=0)
+    parameters: dict[str, float] = field(default_factory=dict)  # continuation values of the last evaluation
 
 
 class PhaseTimer:
@@ -258,38 +259,40 @@ def optimize(problem: Problem, design, optimizer_config, solver, callback=None,
     optimizer = OPTIMIZERS[optimizer_config.type](0.0, 1.0, move=optimizer_config.move)
     optimizer.attach(evaluate.as_tuple)  # for optimizers whose line search evaluates (L-BFGS-B)
     x = evaluate.space.initial_design(design.volume_fraction) if x0 is None else np.asarray(x0, float)
-    # The optimizers' small products run on numpy's and scipy's own OpenBLAS; let it use one
-    # thread, as its idle threads would spin and starve CHOLMOD's BLAS of the cores (on 2 cores,
-    # 150×50 MMA: steps 30× and factorizations 3× slower otherwise).
+    # The optimizers' small products run on numpy's and scipy's own OpenBLAS; for the whole run
+    # it gets one thread, as its idle threads would spin and starve CHOLMOD's BLAS of the cores
+    # (2 cores, 150×50 MMA: steps 30× and factorizations 3× slower otherwise; limiting it only
+    # around each step is not enough, since lifting the limit wakes the threads again).
     bundled_blas = ThreadpoolController().select(prefix="libscipy_openblas")
     history, converged = [], False
-    for iteration in range(1, optimizer_config.max_iterations + 1):
-        iteration_start = time.perf_counter()
-        ev = evaluate(x)
-        with timer("update"), bundled_blas.limit(limits=1):
-            x_new = optimizer.step(x, ev.objective, ev.gradient, ev.constraints, ev.constraint_gradients)
-        change = float(np.max(np.abs(x_new - x)))
-        record = IterationRecord(iteration, ev.objective, float(ev.rho.mean()), change,
-                                 time.perf_counter() - iteration_start)
-        history.append(record)
-        settled = change < optimizer_config.tolerance
-        stop = converged = settled and continuation.finished
-        if continuation.advance(settled):  # a stage ends after `every` iterations or when settled
-            evaluate.set_parameters(**continuation.values)
-        if callback is not None:
-            try:
-                callback(record)
-            except StopIteration:
-                stop = True
-        if stop:
-            break
-        x = x_new
+    with bundled_blas.limit(limits=1):
+        for iteration in range(1, optimizer_config.max_iterations + 1):
+            iteration_start = time.perf_counter()
+            ev, parameters = evaluate(x), continuation.values
+            with timer("update"):
+                x_new = optimizer.step(x, ev.objective, ev.gradient, ev.constraints, ev.constraint_gradients)
+            change = float(np.max(np.abs(x_new - x)))
+            record = IterationRecord(iteration, ev.objective, float(ev.rho.mean()), change,
+                                     time.perf_counter() - iteration_start)
+            history.append(record)
+            settled = change < optimizer_config.tolerance
+            stop = converged = settled and continuation.finished
+            if continuation.advance(settled):  # a stage ends after `every` iterations or when settled
+                evaluate.set_parameters(**continuation.values)
+            if callback is not None:
+                try:
+                    callback(record)
+                except StopIteration:
+                    stop = True
+            if stop:
+                break
+            x = x_new
 
     return Result(x=evaluate.space.embed(x), rho=ev.rho, u=ev.u, objective=ev.objective,
                   volume=float(ev.rho.mean()), iterations=len(history), converged=converged,
                   history=history, timings={phase: timer.totals[phase] for phase in PHASES},
                   wall_time=time.perf_counter() - start, solver=solver.name,
-                  factorizations=solver.n_factorizations)
+                  factorizations=solver.n_factorizations, parameters=parameters)
 
 
 def _schedules(design) -> dict:

@@ -1,22 +1,35 @@
-"""Time the optimization loop per phase on MBB beams and print the figures.
+"""Time the optimization loop per phase on MBB beams (2D) and cantilevers (3D) and print the figures.
 
     python scripts/bench.py                      # 300×100 and 600×200, CHOLMOD, 5 iterations
     python scripts/bench.py --sizes 60x20 --solver superlu --iterations 3
+    python scripts/bench.py --sizes 48x24x24 --solver cholmod,amg,reuse --iterations 20
+    python scripts/bench.py --million            # 100×100×100 H8, AMG, 2 iterations: NOT for CI
+                                                 # (about 15 GB of memory and tens of minutes)
 
 For each case it prints seconds per iteration for every phase and the ratio of
 the whole iteration to (numeric factorization + solve): the overhead femopt
 adds around the linear algebra. Target: ratio ≤ 1.15 with CHOLMOD at 600×200.
+It also prints the peak memory of the case (each runs in a fresh process), the
+number of numeric factorizations (AMG setups for amg), the CG iterations of the
+iterative solvers and the compliance after the last iteration; with several
+solvers, each one's speed-up per iteration over cholmod (refactorizing every
+iteration) and its final compliance relative to cholmod's.
+
+A 3D case NXxNYxNZ is a cantilever: the x = 0 face clamped, a unit downward force
+spread along the free end's bottom edge, volume fraction 0.3, density filter of
+radius 1.5 elements.
 """
 
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import resource
 import time
 
 from femopt.config import parse_config
 from femopt.problem import build_problem
-from femopt.solvers import make_solver
+from femopt.solvers import SOLVERS, make_solver
 from femopt.topopt import PHASES, optimize
 
 
@@ -32,44 +45,97 @@ def mbb_config(nx: int, ny: int, filter_type: str, iterations: int):
     }, source="bench")
 
 
-def run_case(nx: int, ny: int, solver_name: str, filter_type: str, iterations: int) -> dict:
-    config = mbb_config(nx, ny, filter_type, iterations)
+def cantilever3d_config(nx: int, ny: int, nz: int, filter_type: str, iterations: int):
+    """A top3d-like cantilever on nx × ny × nz unit cubes (see the module docstring)."""
+    return parse_config({
+        "problem": f"cantilever-{nx}x{ny}x{nz}",
+        "mesh": {"grid": [nx, ny, nz]},
+        "supports": [{"at": {"x": 0}, "fix": "all"}],
+        "loads": [{"at": {"x": nx, "y": 0}, "force": [0.0, -1.0, 0.0]}],
+        "design": {"volume_fraction": 0.3, "filter": {"type": filter_type, "radius": 1.5}},
+        "optimizer": {"type": "oc", "max_iterations": iterations, "tolerance": 1e-9},
+    }, source="bench")
+
+
+def run_case(grid: tuple[int, ...], solver_name: str, filter_type: str, iterations: int,
+             rtol: float | None = None) -> dict:
+    config = (mbb_config(*grid, filter_type, iterations) if len(grid) == 2
+              else cantilever3d_config(*grid, filter_type, iterations))
     start = time.perf_counter()
     problem = build_problem(config)
-    solver = make_solver(solver_name)
+    solver = make_solver(solver_name, node_coords=problem.mesh.node_coords, free_dofs=problem.free_dofs,
+                         rtol=rtol)
     result = optimize(problem, config.design, config.optimizer, solver)
     # The one-time symbolic analysis is setup, not part of an iteration.
     loop_phases = [p for p in PHASES if p != "analysis"]
     per_iteration = {phase: result.timings[phase] / result.iterations for phase in loop_phases}
     total = sum(per_iteration.values())
+    cg_iterations = getattr(solver, "cg_iterations", getattr(solver, "total_iterations", None))
     return {
-        "case": f"{nx}x{ny}", "solver": solver.name, "filter": filter_type,
+        "case": "x".join(map(str, grid)), "solver": solver.name, "filter": filter_type,
         "setup_s": time.perf_counter() - start - result.wall_time + result.timings["analysis"],
         "per_iteration": per_iteration, "iteration_s": total,
         "ratio": total / (per_iteration["factorization"] + per_iteration["solve"]),
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "factorizations": result.factorizations, "cg_iterations": cg_iterations,
+        "iterations": result.iterations, "compliance": result.objective,
     }
+
+
+def run_isolated(*args) -> dict:
+    """run_case in a fresh process, so that its peak memory is its own."""
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        return pool.apply(run_case, args)
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sizes", default="300x100,600x200", help="comma-separated NXxNY grids")
-    parser.add_argument("--solver", default="cholmod", choices=["auto", "cholmod", "superlu"])
+    parser.add_argument("--sizes", default="300x100,600x200",
+                        help="comma-separated grids: NXxNY (2D MBB) or NXxNYxNZ (3D cantilever)")
+    parser.add_argument("--solver", default="cholmod",
+                        help=f"comma-separated solvers among {', '.join(SOLVERS)}")
     parser.add_argument("--filter", default="density", choices=["density", "sensitivity"])
-    parser.add_argument("--iterations", type=int, default=5)
+    parser.add_argument("--iterations", type=int, default=None, help="default 5 (2 with --million)")
+    parser.add_argument("--rtol", type=float, default=None,
+                        help="CG tolerance of amg and reuse (default: each solver's own)")
+    parser.add_argument("--million", action="store_true",
+                        help="100x100x100 H8 elements with amg (not for CI: ~15 GB, tens of minutes)")
     args = parser.parse_args()
+    if args.million:
+        args.sizes, args.solver = "100x100x100", args.solver if args.solver != "cholmod" else "amg"
+    iterations = args.iterations or (2 if args.million else 5)
+    solver_names = args.solver.split(",")
+    for name in solver_names:
+        if name not in SOLVERS:
+            parser.error(f"--solver: unknown solver {name!r}; choose among {', '.join(SOLVERS)}")
 
     loop_phases = [p for p in PHASES if p != "analysis"]
-    header = f"{'case':>9} {'solver':>8} " + " ".join(f"{p[:8]:>8}" for p in loop_phases)
-    print(f"seconds per iteration ({args.iterations} iterations, {args.filter} filter)")
-    print(header + f" {'total':>8} {'ratio':>6} {'setup':>7} {'peakMB':>7}")
+    header = f"{'case':>11} {'solver':>8} " + " ".join(f"{p[:8]:>8}" for p in loop_phases)
+    print(f"seconds per iteration ({iterations} iterations, {args.filter} filter)")
+    print(header + f" {'total':>8} {'ratio':>6} {'setup':>7} {'peakMB':>7} {'factor':>6} {'CG it':>6} "
+          f"{'compliance':>12}", flush=True)
+    rows = []
     for size in args.sizes.split(","):
-        nx, ny = (int(v) for v in size.lower().split("x"))
-        r = run_case(nx, ny, args.solver, args.filter, args.iterations)
-        phases = " ".join(f"{r['per_iteration'][p]:8.4f}" for p in loop_phases)
-        print(f"{r['case']:>9} {r['solver']:>8} {phases} {r['iteration_s']:8.4f} "
-              f"{r['ratio']:6.3f} {r['setup_s']:7.2f} {r['peak_rss_mb']:7.0f}")
-    print("ratio = whole iteration / (factorization + solve)")
+        grid = tuple(int(v) for v in size.lower().split("x"))
+        for name in solver_names:
+            r = run_isolated(grid, name, args.filter, iterations, args.rtol)
+            rows.append(r)
+            phases = " ".join(f"{r['per_iteration'][p]:8.4f}" for p in loop_phases)
+            cg = "-" if r["cg_iterations"] is None else str(r["cg_iterations"])
+            print(f"{r['case']:>11} {r['solver']:>8} {phases} {r['iteration_s']:8.4f} "
+                  f"{r['ratio']:6.3f} {r['setup_s']:7.2f} {r['peak_rss_mb']:7.0f} "
+                  f"{r['factorizations']:6d} {cg:>6} {r['compliance']:12.6g}", flush=True)
+    print("ratio = whole iteration / (factorization + solve); factor = numeric factorizations "
+          "(AMG setups for amg)")
+    for case in dict.fromkeys(r["case"] for r in rows):
+        direct = [r for r in rows if r["case"] == case and r["solver"] == "cholmod"]
+        if not direct:
+            continue
+        for r in rows:
+            if r["case"] == case and r["solver"] != "cholmod":
+                print(f"{case}: {r['solver']} is {direct[0]['iteration_s'] / r['iteration_s']:.2f}x "
+                      f"cholmod's speed per iteration; final compliance "
+                      f"{100 * (r['compliance'] / direct[0]['compliance'] - 1):+.3f} % vs cholmod")
 
 
 if __name__ == "__main__":

@@ -32,7 +32,7 @@ class LBFGSB(Optimizer):
     previous one, and its cap.
     """
 
-    def __init__(self, lower=0.0, upper=1.0, move: float = 0.2, inner_iterations: int = 10,
+    def __init__(self, lower=0.0, upper=1.0, move: float = 0.2, inner_iterations: int = 50,
                  penalty: float = 10.0, penalty_growth: float = 2.0, max_penalty: float = 1e4):
         super().__init__(lower, upper)
         self.move = move

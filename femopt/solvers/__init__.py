@@ -31,6 +31,10 @@ SOLVER_OPTIONS = {
     "amg": ("rtol", "max_iterations"),
     "reuse": ("rtol", "max_cg_iterations"),
 }
+# CG tolerances when none is given. AMG-CG solves "exactly"; reuse is an approximate
+# reanalysis whose sensitivities need far less (its compliance histories match
+# CHOLMOD's to 5-6 digits at 1e-6; see scripts/bench.py).
+DEFAULT_RTOL = {"amg": 1e-8, "reuse": 1e-6}
 FALLBACK_NOTICE = ("notice: scikit-sparse is not installed; using SciPy's SuperLU (slower). "
                    "Install femopt[cholmod] for CHOLMOD.")
 
@@ -46,15 +50,16 @@ class AMGSolver(CGSolver):
 
 
 def make_solver(name: str = "auto", symmetric: bool = True, *, node_coords=None, free_dofs=None,
-                rtol: float = 1e-8, max_iterations: int = 2000, max_cg_iterations: int = 30):
+                rtol: float | None = None, max_iterations: int = 2000, max_cg_iterations: int = 30):
     """A fresh solver by name (one of SOLVERS):
 
     - ``"cholmod"``: CHOLMOD supernodal Cholesky (scikit-sparse), refactorized every time;
     - ``"superlu"``: SciPy's LU;
-    - ``"amg"``: CG to ``rtol`` (at most ``max_iterations`` per solve) preconditioned by
-      smoothed-aggregation AMG with the rigid-body modes of the free DOFs as near-null space;
-    - ``"reuse"``: CG preconditioned by the last CHOLMOD factor, refactorizing when CG
-      needs more than ``max_cg_iterations`` (:mod:`femopt.solvers.reuse`);
+    - ``"amg"``: CG to ``rtol`` (default 1e-8; at most ``max_iterations`` per solve)
+      preconditioned by smoothed-aggregation AMG with the rigid-body modes of the free
+      DOFs as near-null space;
+    - ``"reuse"``: CG to ``rtol`` (default 1e-6) preconditioned by the last CHOLMOD factor,
+      refactorizing when CG needs more than ``max_cg_iterations`` (:mod:`femopt.solvers.reuse`);
     - ``"auto"``: CHOLMOD when installed and the matrix is symmetric, else SuperLU — but
       ``amg`` when the mesh is known and its estimated Cholesky factor would not fit in
       memory (:mod:`femopt.solvers.memory`).
@@ -76,7 +81,8 @@ def make_solver(name: str = "auto", symmetric: bool = True, *, node_coords=None,
     if name == "amg":
         # Without the mesh pyamg falls back to the constant vector: it works, but slowly.
         modes = rigid_body_modes(node_coords, free_dofs) if has_mesh else None
-        return AMGSolver("amg", rtol=rtol, maxiter=max_iterations, near_null_space=modes)
+        return AMGSolver("amg", rtol=rtol or DEFAULT_RTOL["amg"], maxiter=max_iterations,
+                         near_null_space=modes)
     if name in ("cholmod", "reuse"):
         if not cholmod_available():
             raise SolverError(f"solver: {name} requested but scikit-sparse is not installed "
@@ -84,6 +90,6 @@ def make_solver(name: str = "auto", symmetric: bool = True, *, node_coords=None,
         if not symmetric:
             raise SolverError("solver: cholmod needs a symmetric positive definite matrix")
         if name == "reuse":
-            return ReuseSolver(rtol=rtol, max_cg_iterations=max_cg_iterations)
+            return ReuseSolver(rtol=rtol or DEFAULT_RTOL["reuse"], max_cg_iterations=max_cg_iterations)
         return CholmodSolver()
     return SuperLUSolver(symmetric=symmetric)

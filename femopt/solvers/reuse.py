@@ -7,9 +7,20 @@ preconditioned CG on the current K; only when CG needs more than
 ``max_cg_iterations`` iterations is K refactorized — and that right-hand side is
 then solved directly with the fresh factor. Early iterations, where the design
 moves a lot, refactorize often; near convergence a factor serves many iterations.
+
+Two measured costs keep a stale factor from costing more than it saves:
+
+- CG may spend at most half the time of the last factorization (each CG
+  iteration is one solve with the factor plus a product with K); beyond that,
+  refactorizing is cheaper than iterating on;
+- after a failed attempt the next system is refactorized directly, after two
+  failures in a row the next two, then four, …; one success resets this. Early
+  in an optimization, when every design step is large, CG is hardly tried.
 """
 
 from __future__ import annotations
+
+import time
 
 import numpy as np
 import scipy.sparse as sp
@@ -25,7 +36,9 @@ class ReuseSolver:
     K is given by its lower triangle in CSC form (SPD), as for :class:`CholmodSolver`.
     rtol: relative residual target ‖b − Kx‖ ≤ rtol·‖b‖ per right-hand side.
     max_cg_iterations: CG iterations allowed with an old factor; more means the
-        factor is stale: refactorize and solve directly.
+        factor is stale: refactorize and solve directly. Fewer are allowed when they
+        would take longer than half the last factorization (measured), so results are
+        reproducible to ``rtol``, not bit for bit.
 
     Counters: ``n_factorizations`` (numeric Cholesky factorizations),
     ``cg_iterations`` (all CG iterations), ``last_iterations`` (per right-hand side
@@ -35,7 +48,7 @@ class ReuseSolver:
     name = "reuse"
     symmetric = True
 
-    def __init__(self, rtol: float = 1e-8, max_cg_iterations: int = 30):
+    def __init__(self, rtol: float = 1e-6, max_cg_iterations: int = 30):
         if not rtol > 0 or max_cg_iterations < 1:
             raise SolverError(f"solver: reuse needs rtol > 0 and max_cg_iterations >= 1, "
                               f"got {rtol} and {max_cg_iterations}")
@@ -44,6 +57,10 @@ class ReuseSolver:
         self._cholmod = CholmodSolver()
         self._lower = None          # the current K's lower triangle (CSC)
         self._factored = None       # the lower triangle the factor belongs to, or None
+        self._factor_seconds = None     # duration of the last factorization
+        self._iteration_seconds = None  # duration of one CG iteration, last measured
+        self._failures = 0              # failed CG attempts in a row
+        self._skip = 0                  # systems still to refactorize without trying CG
         self.cg_iterations = 0
         self.last_iterations: list[int] = []
 
@@ -76,13 +93,31 @@ class ReuseSolver:
     solve_transpose = solve  # K is symmetric
 
     def _refactorize(self) -> None:
+        start = time.perf_counter()
         self._cholmod.factorize(self._lower)
+        self._factor_seconds = time.perf_counter() - start
         self._factored = self._lower
+
+    def _iteration_cap(self) -> int:
+        """max_cg_iterations, or fewer when CG would outlast half a factorization."""
+        if self._iteration_seconds is None or self._factor_seconds is None:
+            return self.max_cg_iterations
+        affordable = int(0.5 * self._factor_seconds / max(self._iteration_seconds, 1e-9))
+        return max(2, min(self.max_cg_iterations, affordable))
+
+    def _fresh_solve(self, b: np.ndarray) -> np.ndarray:
+        """Refactorize the current K and solve directly."""
+        self._refactorize()
+        self.last_iterations.append(0)
+        return self._cholmod.solve(b)
 
     def _solve_one(self, b: np.ndarray) -> np.ndarray:
         if self._factored is self._lower:  # the factor is K's own: solve directly
             self.last_iterations.append(0)
             return self._cholmod.solve(b)
+        if self._skip > 0:                  # recent attempts failed: do not try yet
+            self._skip -= 1
+            return self._fresh_solve(b)
         lower = self._lower
         diagonal = lower.diagonal()
         # K x from the lower triangle alone: L x + Lᵀ x − diag(K) x, no mirrored copy.
@@ -95,12 +130,17 @@ class ReuseSolver:
             nonlocal count
             count += 1
 
-        x, info = spla.cg(K, b, rtol=self.rtol, atol=0.0, maxiter=self.max_cg_iterations, M=M,
+        start = time.perf_counter()
+        x, info = spla.cg(K, b, rtol=self.rtol, atol=0.0, maxiter=self._iteration_cap(), M=M,
                           callback=tick)
+        if count:
+            self._iteration_seconds = (time.perf_counter() - start) / count
         self.cg_iterations += count
         if info == 0:
+            self._failures = 0
             self.last_iterations.append(count)
             return x
-        self._refactorize()  # the old factor no longer preconditions well enough
-        self.last_iterations.append(0)
-        return self._cholmod.solve(b)
+        # The old factor no longer preconditions well enough; back off from trying again.
+        self._failures += 1
+        self._skip = 2 ** (self._failures - 1) - 1
+        return self._fresh_solve(b)
