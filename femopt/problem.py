@@ -83,7 +83,8 @@ def build_problem(config) -> Problem:
     for spring in config.springs:
         dofs = mesh.dim * _select(config, mesh, spring.at, spring.path) + spring.component
         if not np.isin(dofs, free).any():
-            raise config.error(f"{spring.path}.at", "every selected DOF is fixed; a spring there does nothing")
+            raise config.error(f"{spring.path}.at",
+                               "every selected DOF is fixed; a spring there does nothing")
         spring_dofs.append(dofs)
         spring_stiffness.append(np.full(len(dofs), spring.stiffness))
     return Problem(mesh, ke, fixed_dofs, forces, material.E, material.Emin,

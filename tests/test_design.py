@@ -251,7 +251,8 @@ def error_of(data) -> str:
      "design.projection.preserve_volume: expected true or false, got string 'yes'"),
     ({"penalty": {"start": 0.5, "end": 3, "step": 0.5}}, "design.penalty.start: must be >= 1, got 0.5"),
     ({"interpolation": "ramp", "penalty": -1}, "design.penalty: must be >= 0, got -1"),
-    ({"interpolation": "rmap"}, "design.interpolation: must be one of simp, ramp, got 'rmap' (did you mean 'ramp'?)"),
+    ({"interpolation": "rmap"},
+     "design.interpolation: must be one of simp, ramp, got 'rmap' (did you mean 'ramp'?)"),
     ({"passive": [{"type": "solid"}]}, "design.passive[0]: give exactly one shape (box or circle), got 0"),
     ({"passive": [{"type": "solid", "box": {"x": [0, 1]}, "circle": {"center": [0, 0], "radius": 1}}]},
      "design.passive[0]: give exactly one shape (box or circle), got 2"),
@@ -281,4 +282,15 @@ def test_passive_regions_that_select_nothing_or_everything_are_errors():
         build_problem(parse_config(data, source="t"))
     data = _mbb_with_passive([{"type": "solid", "box": {"x": [0, 30]}}])
     with pytest.raises(ConfigError, match="every element is passive"):
+        build_problem(parse_config(data, source="t"))
+
+
+def test_spring_mistakes_name_their_path():
+    data = mbb_data(nx=6, ny=2, filter_type="density")
+    data["springs"] = [{"at": {"x": 6, "y": 2}, "component": "z", "stiffness": 0.1}]
+    assert error_of(data) == "p.yaml: springs[0].component: a 2D mesh has no z component (use x, y)"
+    data["springs"] = [{"at": {"x": 6, "y": 2}, "component": "x", "stiffness": 0}]
+    assert error_of(data) == "p.yaml: springs[0].stiffness: must be > 0, got 0"
+    data["springs"] = [{"at": {"x": 0}, "component": "x", "stiffness": 0.1}]  # the symmetry line
+    with pytest.raises(ConfigError, match=r"springs\[0\].at: every selected DOF is fixed"):
         build_problem(parse_config(data, source="t"))

@@ -12,7 +12,10 @@ designable elements (Xu, Cai & Cheng 2010; Wang et al. 2011). η is then a
 function of ρ̃, and :meth:`HeavisideProjection.vjp` includes its derivative
 (implicit function theorem: a rank-one term), so the gradient is exact and
 passes finite-difference checks; it is *not* the common shortcut that holds η
-fixed within an iteration.
+fixed within an iteration. The exact coupling of all elements through η suits a
+volume constraint (which it keeps satisfied as β grows) but not a compliance
+constraint: MMA's separable approximation then overshoots after a β increase
+(configs/min_volume.yaml therefore keeps η fixed, ``preserve_volume: false``).
 """
 
 from __future__ import annotations
