@@ -19,8 +19,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 from threadpoolctl import ThreadpoolController
 
-from femopt.assembly import element_energy_pullback
-from femopt.assembly import Assembler
+from femopt.assembly import Assembler, element_energy_pullback
 from femopt.design import (INTERPOLATIONS, Continuation, DesignSpace, HeavisideProjection,
                            IdentityProjection, make_filter)
 from femopt.design.continuation import schedule_value
