@@ -216,3 +216,20 @@ def test_isosurface_is_closed_for_hard_fields():
         assert_closed_outward(vertices[triangles])
     vertices, _ = isosurface(mesh, np.ones(mesh.n_elements))   # full box: surface on its faces
     np.testing.assert_allclose([vertices.min(axis=0), vertices.max(axis=0)], [[0, 0, 0], [7, 5, 8]])
+
+
+@pytest.mark.parametrize("name", ["cantilever3d", "bridge3d"])
+def test_3d_examples_resolve_on_their_mesh(name):
+    path = CONFIGS / f"{name}.yaml"
+    assert path.read_text().startswith("#"), "each example opens with a comment"
+    problem = build_problem(load_config(path))   # selections match nodes, no rigid-body mode left
+    assert problem.mesh.dim == 3 and problem.forces.any()
+
+
+def test_bridge3d_is_large_and_uses_the_amg_solver():
+    config = load_config(CONFIGS / "bridge3d.yaml")
+    assert np.prod(config.mesh.grid) >= 100_000
+    assert config.solver == "amg" and config.design.filter.type == "density"
+    problem = build_problem(config)
+    assert problem.forces[1::3].sum() == pytest.approx(-1.0)     # a unit total, downwards
+    assert np.count_nonzero(problem.forces[1::3]) == 121 * 25    # every node of the top face

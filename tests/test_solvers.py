@@ -173,3 +173,20 @@ def test_command_line_solver_overrides_only_the_type():
     config = problem({"type": "reuse", "rtol": 1e-6, "max_cg_iterations": 12})
     new = with_overrides(config, solver="amg")
     assert new.solver == "amg" and new.solver_options == config.solver_options
+
+
+def test_pcg_converges_starts_from_a_good_guess_and_gives_up_early_when_hopeless():
+    from femopt.solvers.reuse import pcg
+
+    mesh, free, assembler, scales = cantilever()
+    K = full(assembler.matrix(scales))
+    b = np.random.default_rng(6).standard_normal(K.shape[0])
+    exact = spla.splu(K).solve(b)
+    lu = spla.splu(full(assembler.matrix(scales * 1.1)))          # a nearby matrix's factor
+    x, count, converged = pcg(K.dot, lu.solve, b, np.zeros_like(b), 1e-10, 50)
+    assert converged and 0 < count <= 50
+    np.testing.assert_allclose(x, exact, rtol=1e-6, atol=1e-9 * np.abs(exact).max())
+    x, count, converged = pcg(K.dot, lu.solve, b, exact, 1e-10, 50)  # already solved
+    assert converged and count == 0
+    x, count, converged = pcg(K.dot, lambda r: r, b, np.zeros_like(b), 1e-10, 20)  # no preconditioner
+    assert not converged and count < 20                          # stopped before the cap

@@ -48,6 +48,12 @@ class AMGSolver(CGSolver):
 
     name = "amg"
 
+    def factorize(self, K_lower) -> None:
+        # Let the previous matrix and hierarchy go first: at 10⁶ elements each is gigabytes,
+        # and holding both generations at once is what would not fit.
+        self._A = self._M = None
+        super().factorize(K_lower)
+
 
 def make_solver(name: str = "auto", symmetric: bool = True, *, node_coords=None, free_dofs=None,
                 rtol: float | None = None, max_iterations: int = 2000, max_cg_iterations: int = 30):

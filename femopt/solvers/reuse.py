@@ -2,20 +2,25 @@
 
 Between two design iterations K changes little, so the CHOLMOD factor of an
 earlier K is an excellent preconditioner for the current one (approximate
-reanalysis; Amir, Bendsøe & Sigmund 2009, IJNME 79:1425). Each solve runs
-preconditioned CG on the current K; only when CG needs more than
-``max_cg_iterations`` iterations is K refactorized — and that right-hand side is
-then solved directly with the fresh factor. Early iterations, where the design
-moves a lot, refactorize often; near convergence a factor serves many iterations.
+reanalysis; Amir, Bendsøe & Sigmund 2009, IJNME 78:1474). Each solve runs
+preconditioned CG on the current K, starting from the previous solution; when CG
+needs more than ``max_cg_iterations`` iterations, K is refactorized and that
+right-hand side solved directly with the fresh factor. Early iterations, where
+the design moves a lot, refactorize often; near convergence a factor serves many.
 
-Two measured costs keep a stale factor from costing more than it saves:
+Measured costs decide the rest, so that a stale factor never costs more than it saves:
 
-- CG may spend at most half the time of the last factorization (each CG
-  iteration is one solve with the factor plus a product with K); beyond that,
-  refactorizing is cheaper than iterating on;
-- after a failed attempt the next system is refactorized directly, after two
-  failures in a row the next two, then four, …; one success resets this. Early
-  in an optimization, when every design step is large, CG is hardly tried.
+- **renewal**: a factor's cost per system served is (factorization + its CG solves)
+  / systems. CG solves get dearer as the factor ages; once the next one, extrapolated
+  geometrically from the last two, would cost more than that average, the average
+  would only rise: the next system is refactorized instead (the replacement rule);
+- **cap**: one CG attempt may take at most half the last factorization's time;
+  beyond that refactorizing is cheaper than iterating on. CG stops as soon as its
+  residual decay so far predicts that it would not reach ``rtol`` within the cap,
+  so a hopeless attempt costs a few iterations, not the whole cap;
+- **back-off**: after a failed attempt the next system is refactorized without
+  trying, after two failures in a row the next three (at most). Early in an
+  optimization, when every design step is large, CG is seldom tried in vain.
 """
 
 from __future__ import annotations
@@ -24,10 +29,11 @@ import time
 
 import numpy as np
 import scipy.sparse as sp
-import scipy.sparse.linalg as spla
 
 from femopt.errors import SolverError
 from femopt.solvers.cholmod import CholmodSolver
+
+MAX_SKIP = 3  # systems refactorized without trying CG after repeated failures, at most
 
 
 class ReuseSolver:
@@ -36,13 +42,14 @@ class ReuseSolver:
     K is given by its lower triangle in CSC form (SPD), as for :class:`CholmodSolver`.
     rtol: relative residual target ‖b − Kx‖ ≤ rtol·‖b‖ per right-hand side.
     max_cg_iterations: CG iterations allowed with an old factor; more means the
-        factor is stale: refactorize and solve directly. Fewer are allowed when they
-        would take longer than half the last factorization (measured), so results are
-        reproducible to ``rtol``, not bit for bit.
+        factor is stale: refactorize and solve directly. The measured costs of the
+        module docstring may refactorize sooner, so results are reproducible to
+        ``rtol``, not bit for bit.
 
     Counters: ``n_factorizations`` (numeric Cholesky factorizations),
-    ``cg_iterations`` (all CG iterations), ``last_iterations`` (per right-hand side
-    of the last solve; 0 where it was solved directly with a fresh factor).
+    ``cg_iterations`` (all CG iterations, failed attempts included),
+    ``last_iterations`` (per right-hand side of the last solve; 0 where it was
+    solved directly with a fresh factor).
     """
 
     name = "reuse"
@@ -55,13 +62,17 @@ class ReuseSolver:
         self.rtol = float(rtol)
         self.max_cg_iterations = int(max_cg_iterations)
         self._cholmod = CholmodSolver()
-        self._lower = None          # the current K's lower triangle (CSC)
-        self._factored = None       # the lower triangle the factor belongs to, or None
-        self._factor_seconds = None     # duration of the last factorization
-        self._iteration_seconds = None  # duration of one CG iteration, last measured
-        self._failures = 0              # failed CG attempts in a row
-        self._skip = 0                  # systems still to refactorize without trying CG
-        self._previous = None           # the last solution (n, k): CG's starting guess
+        self._lower = None           # the current K's lower triangle (CSC)
+        self._factored = None        # the lower triangle the factor belongs to, or None
+        self._previous = None        # the last solution (n, k): CG's starting guess
+        self._factor_seconds = 0.0   # the last factorization's duration
+        self._iteration_seconds = None  # one CG iteration's, last measured
+        self._spent = 0.0            # seconds spent on the current factor: it and its CG solves
+        self._served = 0             # right-hand sides solved with the current factor
+        self._last_seconds = 0.0     # the last CG solve's duration on the current factor
+        self._renew = False          # the next CG solve would raise the average: refactorize
+        self._failures = 0           # failed CG attempts in a row
+        self._skip = 0               # systems still to refactorize without trying CG
         self.cg_iterations = 0
         self.last_iterations: list[int] = []
 
@@ -87,8 +98,8 @@ class ReuseSolver:
         columns = B.reshape(len(B), -1)
         X = np.empty_like(columns)
         self.last_iterations = []
-        guesses = self._previous if self._previous is not None and self._previous.shape == columns.shape \
-            else np.zeros_like(columns)
+        same_shape = self._previous is not None and self._previous.shape == columns.shape
+        guesses = self._previous if same_shape else np.zeros_like(columns)
         for c in range(columns.shape[1]):
             X[:, c] = self._solve_one(columns[:, c], guesses[:, c])
         self._previous = X
@@ -99,55 +110,93 @@ class ReuseSolver:
     def _refactorize(self) -> None:
         start = time.perf_counter()
         self._cholmod.factorize(self._lower)
-        self._factor_seconds = time.perf_counter() - start
+        self._factor_seconds = self._spent = time.perf_counter() - start
         self._factored = self._lower
+        self._served, self._last_seconds, self._renew = 0, 0.0, False
 
-    def _iteration_cap(self) -> int:
-        """max_cg_iterations, or fewer when CG would outlast half a factorization."""
-        if self._iteration_seconds is None or self._factor_seconds is None:
-            return self.max_cg_iterations
-        affordable = int(0.5 * self._factor_seconds / max(self._iteration_seconds, 1e-9))
-        return max(2, min(self.max_cg_iterations, affordable))
-
-    def _fresh_solve(self, b: np.ndarray) -> np.ndarray:
-        """Refactorize the current K and solve directly."""
-        self._refactorize()
+    def _direct(self, b: np.ndarray) -> np.ndarray:
+        """Solve with the factor of the current K (refactorizing first if it is older)."""
+        if self._factored is not self._lower:
+            self._refactorize()
+        self._served += 1
         self.last_iterations.append(0)
         return self._cholmod.solve(b)
 
+    def _iteration_cap(self) -> int:
+        """max_cg_iterations, or fewer when CG would outlast half a factorization."""
+        if self._iteration_seconds is None:
+            return self.max_cg_iterations
+        affordable = int(0.5 * self._factor_seconds / max(self._iteration_seconds, 1e-12))
+        return max(2, min(self.max_cg_iterations, affordable))
+
     def _solve_one(self, b: np.ndarray, guess: np.ndarray) -> np.ndarray:
-        if self._factored is self._lower:  # the factor is K's own: solve directly
-            self.last_iterations.append(0)
-            return self._cholmod.solve(b)
-        if self._skip > 0:                  # recent attempts failed: do not try yet
+        if self._factored is self._lower or self._renew:
+            return self._direct(b)
+        if self._skip > 0:  # recent attempts failed: do not try yet
             self._skip -= 1
-            return self._fresh_solve(b)
+            return self._direct(b)
         lower = self._lower
         diagonal = lower.diagonal()
-        # K x from the lower triangle alone: L x + Lᵀ x − diag(K) x, no mirrored copy.
-        K = spla.LinearOperator(lower.shape, matvec=lambda x: lower @ x + lower.T @ x - diagonal * x,
-                                dtype=float)
-        M = spla.LinearOperator(lower.shape, matvec=self._cholmod.solve, dtype=float)
-        # Start from the previous solution when it is closer than zero: late in an
-        # optimization the displacements change little, and that saves CG iterations.
-        x0 = guess if np.linalg.norm(b - K @ guess) < np.linalg.norm(b) else None
-        count = 0
 
-        def tick(_):
-            nonlocal count
-            count += 1
+        def K(x):  # K x from the lower triangle alone: L x + Lᵀ x − diag(K) x, no mirrored copy
+            return lower @ x + lower.T @ x - diagonal * x
 
         start = time.perf_counter()
-        x, info = spla.cg(K, b, x0=x0, rtol=self.rtol, atol=0.0, maxiter=self._iteration_cap(),
-                          M=M, callback=tick)
+        x, count, converged = pcg(K, self._cholmod.solve, b, guess, self.rtol, self._iteration_cap())
+        seconds = time.perf_counter() - start
         if count:
-            self._iteration_seconds = (time.perf_counter() - start) / count
+            self._iteration_seconds = seconds / count
         self.cg_iterations += count
-        if info == 0:
-            self._failures = 0
-            self.last_iterations.append(count)
-            return x
-        # The old factor no longer preconditions well enough; back off from trying again.
-        self._failures += 1
-        self._skip = 2 ** (self._failures - 1) - 1
-        return self._fresh_solve(b)
+        if not converged:  # the factor no longer preconditions well enough: back off from CG
+            self._failures += 1
+            self._skip = min(2 ** (self._failures - 1) - 1, MAX_SKIP)
+            return self._direct(b)
+        self._failures = 0
+        self._spent += seconds
+        self._served += 1
+        # CG cost grows with the factor's age, faster than linearly.
+        predicted = seconds**2 / self._last_seconds if self._last_seconds > 0 else 2 * seconds
+        self._renew = predicted > self._spent / self._served
+        self._last_seconds = seconds
+        self.last_iterations.append(count)
+        return x
+
+
+def pcg(matvec, precondition, b: np.ndarray, guess: np.ndarray, rtol: float, maxiter: int):
+    """Preconditioned conjugate gradients for K x = b, stopping early when hopeless.
+
+    matvec(x) = K x and precondition(r) ≈ K⁻¹ r, both (n,) → (n,). Starts from
+    ``guess`` when its residual is below ‖b‖ (late in an optimization the previous
+    displacements are close), else from 0. Converged when ‖b − K x‖ ≤ rtol·‖b‖.
+    After 3 iterations, stops unconverged as soon as the mean residual decay per
+    iteration so far predicts more than ``maxiter`` iterations in all.
+
+    Returns (x (n,), iterations done, converged).
+    """
+    target = rtol * np.linalg.norm(b)
+    x = np.array(guess, float)
+    r = b - matvec(x)
+    if not np.linalg.norm(r) < np.linalg.norm(b):
+        x, r = np.zeros_like(b), b.copy()
+    start = np.linalg.norm(r)
+    if start <= target:
+        return x, 0, True
+    z = precondition(r)
+    p = z.copy()
+    rz = r @ z
+    for k in range(1, maxiter + 1):
+        q = matvec(p)
+        alpha = rz / (p @ q)
+        x += alpha * p
+        r -= alpha * q
+        norm = np.linalg.norm(r)
+        if norm <= target:
+            return x, k, True
+        if k >= 3:
+            rate = (norm / start) ** (1 / k)          # mean decay per iteration so far
+            if rate >= 1 or k + np.log(target / norm) / np.log(rate) > maxiter:
+                return x, k, False
+        z = precondition(r)
+        rz, rz_old = r @ z, rz
+        p = z + (rz / rz_old) * p
+    return x, maxiter, False
