@@ -18,7 +18,7 @@ from femopt.elements import h8_stiffness
 from femopt.mesh import StructuredMesh
 from femopt.output.writer import FILES_3D
 from femopt.problem import build_problem
-from femopt.solvers import make_solver
+from femopt.solvers import cholmod_available, make_solver
 from femopt.topopt import optimize
 
 from conftest import CONFIGS
@@ -95,6 +95,23 @@ def test_cantilever3d_reproduces_top3d():
     result = optimize(problem, config.design, config.optimizer, make_solver("auto"))
     assert result.converged and result.iterations == 119
     assert result.objective == pytest.approx(964.08, rel=1e-4)
+
+
+@pytest.mark.skipif(not cholmod_available(), reason="reuse needs scikit-sparse")
+def test_cantilever3d_with_factorization_reuse_matches_top3d_with_fewer_factorizations():
+    config = load_config(CONFIGS / "cantilever3d.yaml")
+    solver = make_solver("reuse")
+    result = optimize(build_problem(config), config.design, config.optimizer, solver)
+    assert result.iterations == 119 and result.objective == pytest.approx(964.08, rel=1e-4)
+    assert result.factorizations == solver.n_factorizations < 60  # about 25: most steps reuse
+
+
+def test_cantilever3d_with_amg_ends_within_half_a_percent_of_top3d():
+    config = load_config(CONFIGS / "cantilever3d.yaml")
+    problem = build_problem(config)
+    solver = make_solver("amg", node_coords=problem.mesh.node_coords, free_dofs=problem.free_dofs)
+    result = optimize(problem, config.design, config.optimizer, solver)
+    assert result.converged and result.objective == pytest.approx(964.08, rel=5e-3)
 
 
 def test_3d_assembly_in_chunks_equals_one_sort_and_dense_reference():

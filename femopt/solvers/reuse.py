@@ -55,7 +55,7 @@ class ReuseSolver:
     name = "reuse"
     symmetric = True
 
-    def __init__(self, rtol: float = 1e-6, max_cg_iterations: int = 30):
+    def __init__(self, rtol: float = 1e-4, max_cg_iterations: int = 30):
         if not rtol > 0 or max_cg_iterations < 1:
             raise SolverError(f"solver: reuse needs rtol > 0 and max_cg_iterations >= 1, "
                               f"got {rtol} and {max_cg_iterations}")
