@@ -9,7 +9,7 @@ from femopt.cli import main
 from femopt.config import parse_config
 from femopt.objectives import CallableLoss, Compliance, Displacement, DisplacementTarget, Volume
 from femopt.problem import build_problem, build_responses
-from femopt.solvers import make_solver
+from femopt.solvers import cholmod_available, make_solver
 from femopt.topopt import Evaluator
 
 from conftest import CONFIGS, mbb_data
@@ -120,3 +120,18 @@ def test_check_grad_fails_above_its_tolerance():
     result = CliRunner().invoke(main, ["check-grad", str(CONFIGS / "mbb.yaml"), "--samples", "1",
                                        "--tolerance", "1e-14"])
     assert result.exit_code == 1 and "FAILED" in result.output
+
+
+@pytest.mark.parametrize("solver", ["amg", pytest.param("reuse", marks=pytest.mark.skipif(
+    not cholmod_available(), reason="reuse keeps a CHOLMOD factor"))])
+def test_check_grad_solves_iterative_solvers_to_round_off(tmp_path, solver):
+    """A loose CG tolerance (1e-6) would show in the finite differences; check-grad tightens it."""
+    data = {"mesh": {"grid": [12, 4, 3]},
+            "supports": [{"at": {"x": 0}, "fix": "all"}],
+            "loads": [{"at": {"x": 12, "y": 0}, "nodal_force": [0.0, -1.0, 0.0]}],
+            "design": {"volume_fraction": 0.3, "filter": {"type": "density", "radius": 1.5}},
+            "solver": {"type": solver, "rtol": 1e-6}}
+    path = tmp_path / "p.yaml"
+    path.write_text(yaml.safe_dump(data))
+    result = CliRunner().invoke(main, ["check-grad", str(path), "--samples", "2"])
+    assert result.exit_code == 0, result.output
