@@ -17,6 +17,7 @@ from femopt.elements import h8_stiffness
 from femopt.errors import SolverError
 from femopt.mesh import StructuredMesh
 from femopt.solvers import SOLVER_OPTIONS, SOLVERS, make_solver
+from femopt.solvers.iterative import AMGSolver, rigid_body_modes
 from femopt.solvers.memory import cholesky_bytes, cholesky_fits
 
 from conftest import mbb_data
@@ -50,6 +51,39 @@ def test_amg_solves_3d_elasticity_with_six_rigid_body_modes():
     np.testing.assert_allclose(x, spla.splu(full(lower)).solve(b), rtol=1e-6, atol=1e-9 * np.abs(x).max())
     modes_2d = make_solver("amg", node_coords=np.zeros((10, 2)), free_dofs=np.arange(20)).near_null_space
     assert modes_2d.shape == (20, 3)
+
+
+def test_amg_keeps_its_hierarchy_for_a_nearby_matrix_and_rebuilds_for_a_distant_one():
+    mesh, free, assembler, scales = cantilever()
+    solver = make_solver("amg", node_coords=mesh.node_coords, free_dofs=free, rtol=1e-10)
+    b = np.random.default_rng(2).standard_normal((len(free), 2))
+
+    def solve(s):
+        lower = assembler.matrix(s)
+        solver.factorize(lower)
+        x = solver.solve(b)
+        np.testing.assert_allclose(full(lower) @ x, b, atol=1e-9 * np.linalg.norm(b))
+        return x
+
+    solve(scales)
+    fresh = solver.last_iterations
+    assert solver.n_factorizations == 1
+    solve(scales * (1 + 0.02 * np.random.default_rng(3).uniform(size=len(scales))))
+    # The old hierarchy still serves, and the previous solution is a head start.
+    assert solver.n_factorizations == 1 and solver.last_iterations[0] < fresh[0]
+    contrast = np.where(np.random.default_rng(4).uniform(size=len(scales)) < 0.5, 1e-3, 1.0)
+    solve(contrast)  # a different structure: the old hierarchy fails, a new one is built
+    assert solver.n_factorizations == 2
+
+
+def test_amg_without_hierarchy_reuse_rebuilds_every_time():
+    mesh, free, assembler, scales = cantilever()
+    solver = AMGSolver(rtol=1e-8, near_null_space=rigid_body_modes(mesh.node_coords, free),
+                       reuse_hierarchy=False)
+    for factor in (1.0, 1.01, 1.02):
+        solver.factorize(assembler.matrix(scales * factor))
+        solver.solve(np.ones(len(free)))
+    assert solver.n_factorizations == 3
 
 
 @needs_cholmod

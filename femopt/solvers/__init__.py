@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from femopt.errors import SolverError
-from femopt.solvers.iterative import CGSolver, rigid_body_modes
+from femopt.solvers.iterative import AMGSolver, CGSolver, rigid_body_modes
 from femopt.solvers.memory import cholesky_fits
 from femopt.solvers.superlu import SuperLUSolver
 
@@ -43,18 +43,6 @@ FALLBACK_NOTICE = ("notice: scikit-sparse is not installed; using SciPy's SuperL
 
 def cholmod_available() -> bool:
     return CholmodSolver is not None
-
-
-class AMGSolver(CGSolver):
-    """CG preconditioned by pyamg smoothed aggregation (:class:`CGSolver` under its own name)."""
-
-    name = "amg"
-
-    def factorize(self, K_lower) -> None:
-        # Let the previous matrix and hierarchy go first: at 10⁶ elements each is gigabytes,
-        # and holding both generations at once is what would not fit.
-        self._A = self._M = None
-        super().factorize(K_lower)
 
 
 def make_solver(name: str = "auto", symmetric: bool = True, *, node_coords=None, free_dofs=None,
@@ -89,7 +77,7 @@ def make_solver(name: str = "auto", symmetric: bool = True, *, node_coords=None,
     if name == "amg":
         # Without the mesh pyamg falls back to the constant vector: it works, but slowly.
         modes = rigid_body_modes(node_coords, free_dofs) if has_mesh else None
-        return AMGSolver("amg", rtol=rtol or DEFAULT_RTOL["amg"], maxiter=max_iterations,
+        return AMGSolver(rtol=rtol or DEFAULT_RTOL["amg"], maxiter=max_iterations,
                          near_null_space=modes)
     if name in ("cholmod", "reuse"):
         if not cholmod_available():
