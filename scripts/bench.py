@@ -2,9 +2,9 @@
 
     python scripts/bench.py                      # 300×100 and 600×200, CHOLMOD, 5 iterations
     python scripts/bench.py --sizes 60x20 --solver superlu --iterations 3
-    python scripts/bench.py --sizes 48x24x24 --solver cholmod,amg,reuse --iterations 20
+    python scripts/bench.py --sizes 48x24x24 --solver cholmod,reuse,amg --iterations 100
     python scripts/bench.py --million            # 100×100×100 H8, AMG, 2 iterations: NOT for CI
-                                                 # (peak 17.5 GB, ~130 s per iteration, ~6 min)
+                                                 # (peak 17.5 GB, ~140 s per iteration, ~6 min)
 
 For each case it prints seconds per iteration for every phase and the ratio of
 the whole iteration to (numeric factorization + solve): the overhead femopt

@@ -34,8 +34,8 @@ SOLVER_OPTIONS = {
 # CG tolerances when none is given. AMG-CG solves "exactly"; reuse is an approximate
 # reanalysis (Amir et al. 2009), and OC needs far less: at 1e-4 the top3d cantilever
 # still ends at 964.078 after 119 iterations (CHOLMOD: 964.077), a 48×24×24 cantilever
-# matches CHOLMOD's compliance after 100 iterations to 5 digits, and reuse runs 2.7×
-# faster per iteration there (1.7× at 1e-6). See scripts/bench.py.
+# matches CHOLMOD's compliance after 100 iterations to 5 digits, and reuse runs 2.6×
+# faster per iteration there (1.7× at 1e-6). See scripts/bench.py and the README.
 DEFAULT_RTOL = {"amg": 1e-8, "reuse": 1e-4}
 FALLBACK_NOTICE = ("notice: scikit-sparse is not installed; using SciPy's SuperLU (slower). "
                    "Install femopt[cholmod] for CHOLMOD.")
