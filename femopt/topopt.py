@@ -39,6 +39,7 @@ class IterationRecord:
     volume: float
     change: float
     seconds: float
+    parameters: dict[str, float] = field(default_factory=dict)  # continuation values used (penalty, beta)
 
 
 @dataclass(frozen=True)
@@ -272,7 +273,7 @@ def optimize(problem: Problem, design, optimizer_config, solver, callback=None,
                 x_new = optimizer.step(x, ev.objective, ev.gradient, ev.constraints, ev.constraint_gradients)
             change = float(np.max(np.abs(x_new - x)))
             record = IterationRecord(iteration, ev.objective, float(ev.rho.mean()), change,
-                                     time.perf_counter() - iteration_start)
+                                     time.perf_counter() - iteration_start, parameters)
             history.append(record)
             settled = change < optimizer_config.tolerance
             stop = converged = settled and continuation.finished

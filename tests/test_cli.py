@@ -44,7 +44,8 @@ def test_run_writes_every_output(tmp_path):
     assert arrays["u"].shape == (2 * 21 * 9, 1)
     assert list(arrays["grid"]) == [20, 8]
     history = (out / "history.csv").read_text().splitlines()
-    assert history[0] == "iteration,objective,volume,change,seconds" and len(history) == 6
+    assert history[0] == "iteration,objective,volume,change,seconds,penalty" and len(history) == 6
+    assert summary["parameters"] == {"penalty": 3.0}
     assert summary["objective"] == pytest.approx(float(history[-1].split(",")[1]))
 
 

@@ -96,6 +96,7 @@ def test_convergence_does_not_end_the_run_before_the_schedule_ends():
     # and the run must still go through beta = 1, 2, 4, 8, 16, 32.
     result, _ = run(projected_mbb(nx=12, ny=4, every=100, tolerance=10.0))
     assert result.converged and result.iterations == 6 and result.parameters["beta"] == 32
+    assert [h.parameters["beta"] for h in result.history] == [1, 2, 4, 8, 16, 32]  # history.csv's column
     # Without convergence, a stage lasts `every` iterations: 3 per stage, then 3 at beta = 4.
     result, _ = run(projected_mbb(nx=12, ny=4, every=3, end=4, tolerance=1e-12, max_iterations=9))
     assert not result.converged and result.iterations == 9 and result.parameters["beta"] == 4

@@ -52,9 +52,12 @@ def write_results(outdir, name: str, mesh, result, extra_summary: dict | None = 
                                         np.array([h.volume for h in history]), title=name),
                      staging / "convergence.png")
         with open(staging / "history.csv", "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=list(asdict(history[0])))
+            # One column per continuation parameter (penalty, and beta with projection).
+            rows = [{**{k: v for k, v in asdict(h).items() if k != "parameters"}, **h.parameters}
+                    for h in history]
+            writer = csv.DictWriter(f, fieldnames=list(rows[0]))
             writer.writeheader()
-            writer.writerows(asdict(h) for h in history)
+            writer.writerows(rows)
         np.savez_compressed(staging / "result.npz", x=result.x, rho=result.rho, u=result.u,
                             grid=np.asarray(mesh.grid), size=np.asarray(mesh.size))
         summary = {
@@ -67,6 +70,7 @@ def write_results(outdir, name: str, mesh, result, extra_summary: dict | None = 
             "timings_s": result.timings,
             "solver": result.solver,
             "factorizations": result.factorizations,
+            "parameters": result.parameters,
             "grid": list(mesh.grid),
             "femopt_version": __version__,
             **(extra_summary or {}),
