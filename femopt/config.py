@@ -24,13 +24,14 @@ import difflib
 import math
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, NoReturn
 
 import yaml
 
 from .errors import ConfigError
+from .optimizers import OPTIMIZER_OPTIONS
 from .solvers import SOLVER_OPTIONS, SOLVERS
 
 # Names a value may take; extend these tuples to register new implementations.
@@ -204,6 +205,9 @@ class OptimizerConfig:
     move: float = 0.2
     max_iterations: int = 1000
     tolerance: float = 0.01
+    # The optimizer's own options by constructor keyword (femopt.optimizers.OPTIMIZER_OPTIONS),
+    # e.g. lbfgs: {"inner_iterations": 50, "penalty": 10.0}; only those the file gives.
+    options: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -628,14 +632,30 @@ def _parse_solver(node: _Node) -> tuple[str, SolverOptions]:
 
 
 def _parse_optimizer(node: _Node) -> OptimizerConfig:
-    node.mapping(_OPTIMIZER_KEYS)
+    every_option = {key for options in OPTIMIZER_OPTIONS.values() for key in options}
+    node.mapping(_OPTIMIZER_KEYS + tuple(sorted(every_option)))
     d = OptimizerConfig()
+    kind = node.get("type", d.type, lambda n: n.choice(OPTIMIZER_TYPES))
+    options = {}
+    for key in sorted(every_option & set(node.value)):
+        if key not in OPTIMIZER_OPTIONS[kind]:
+            takers = [name for name, keys in OPTIMIZER_OPTIONS.items() if key in keys]
+            node.child(key).fail(f"{kind} takes no option {key!r} (it applies to {', '.join(takers)})")
+        reader = _OPTIMIZER_OPTION_READERS[key]
+        options[OPTIMIZER_OPTIONS[kind][key]] = node.get(key, None, reader)
     return OptimizerConfig(
-        type=node.get("type", d.type, lambda n: n.choice(OPTIMIZER_TYPES)),
+        type=kind,
         move=node.get("move", d.move, lambda n: n.number(gt=0, le=1)),
         max_iterations=node.get("max_iterations", d.max_iterations, lambda n: n.integer(ge=1)),
         tolerance=node.get("tolerance", d.tolerance, lambda n: n.number(gt=0)),
+        options=options,
     )
+
+
+_OPTIMIZER_OPTION_READERS = {
+    "inner_iterations": lambda n: n.integer(ge=1),
+    "constraint_penalty": lambda n: n.number(gt=0),
+}
 
 
 # --------------------------------------------------------------------------

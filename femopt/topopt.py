@@ -256,7 +256,8 @@ def optimize(problem: Problem, design, optimizer_config, solver, callback=None,
     evaluate = Evaluator(problem, design, solver, objective, constraints, timer)
     continuation = Continuation(_schedules(design))
     evaluate.set_parameters(**continuation.values)
-    optimizer = OPTIMIZERS[optimizer_config.type](0.0, 1.0, move=optimizer_config.move)
+    optimizer = OPTIMIZERS[optimizer_config.type](0.0, 1.0, move=optimizer_config.move,
+                                                  **optimizer_config.options)
     optimizer.attach(evaluate.as_tuple)  # for optimizers whose line search evaluates (L-BFGS-B)
     x = evaluate.space.initial_design(design.volume_fraction) if x0 is None else np.asarray(x0, float)
     # The optimizers' small products run on numpy's and scipy's own OpenBLAS; for the whole run

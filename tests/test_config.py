@@ -345,6 +345,15 @@ def test_unknown_filter_type():
         "p.yaml: design.filter.type: must be one of sensitivity, density, none, got 'gauss'")
 
 
+def test_optimizer_options_belong_to_their_optimizer():
+    assert error_of(problem(**{"optimizer.inner_iterations": 20})) == (
+        "p.yaml: optimizer.inner_iterations: oc takes no option 'inner_iterations' (it applies to lbfgs)")
+    lbfgs = {"optimizer.type": "lbfgs"}
+    assert error_of(problem(**lbfgs, **{"optimizer.constraint_penalty": 0})) == (
+        "p.yaml: optimizer.constraint_penalty: must be > 0, got 0")
+    assert "did you mean 'inner_iterations'?" in error_of(problem(**lbfgs, **{"optimizer.inner_iteration": 5}))
+
+
 def test_unknown_optimizer_and_solver():
     assert "optimizer.type: must be one of oc, mma, lbfgs, got 'nma' (did you mean 'mma'?)" in error_of(
         problem(**{"optimizer.type": "nma"}))

@@ -73,6 +73,16 @@ def test_lbfgs_with_augmented_lagrangian_matches_oc():
     assert lbfgs.factorizations > 5 * lbfgs.iterations  # its line searches evaluated designs
 
 
+def test_lbfgs_options_from_yaml_reach_the_optimizer():
+    data = mbb_data(nx=12, ny=4, filter_type="density", type="lbfgs", max_iterations=3)
+    data["optimizer"].update(inner_iterations=2, constraint_penalty=100.0)
+    config = parse_config(data, source="test")
+    assert config.optimizer.options == {"inner_iterations": 2, "penalty": 100.0}
+    result, _ = run(config)
+    # One evaluation per step plus at most 3 × inner_iterations by its line search.
+    assert result.iterations == 3 and result.factorizations <= 3 * (1 + 3 * 2)
+
+
 # ---------------------------------------------------------------- projection and continuation
 
 
