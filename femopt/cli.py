@@ -70,15 +70,18 @@ def run(config_path, outdir, max_iterations, solver, quiet):
     objective, constraints = build_responses(config, problem)
     linear_solver = _solver(config, problem)
     mesh = problem.mesh
+    projecting = config.design.projection is not None  # then a column shows β's continuation
     if not quiet:
         click.echo(f"{config.name}: {mesh.n_elements} elements, {len(problem.free_dofs)} free DOFs, "
                    f"solver {linear_solver.name}, optimizer {config.optimizer.type}")
-        click.echo(f"{'it':>5} {'objective':>14} {'volume':>8} {'change':>8} {'seconds':>8}")
+        click.echo(f"{'it':>5} {'objective':>14} {'volume':>8} {'change':>8} {'seconds':>8}"
+                   + (f" {'beta':>6}" if projecting else ""))
 
     def progress(record):
         if not quiet:
             click.echo(f"{record.iteration:5d} {record.objective:14.6g} {record.volume:8.4f} "
-                       f"{record.change:8.4f} {record.seconds:8.3f}")
+                       f"{record.change:8.4f} {record.seconds:8.3f}"
+                       + (f" {record.parameters['beta']:6g}" if projecting else ""))
 
     result = optimize(problem, config.design, config.optimizer, linear_solver, callback=progress,
                       objective=objective, constraints=constraints)

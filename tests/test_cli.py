@@ -57,6 +57,17 @@ def test_default_output_folder_is_out_problem_name(tmp_path, monkeypatch):
     assert summary["solver"] == "superlu"
 
 
+def test_run_with_projection_shows_and_records_beta(tmp_path):
+    out = tmp_path / "out"
+    result = invoke("run", CONFIGS / "bridge_projection.yaml", "-o", out, "--max-iterations", "2")
+    assert result.exit_code == 0, result.output
+    header = next(line for line in result.output.splitlines() if line.split()[:1] == ["it"])
+    assert header.split()[-1] == "beta"
+    history = (out / "history.csv").read_text().splitlines()
+    assert history[0].endswith(",penalty,beta") and history[1].endswith(",1.0")  # β starts at 1
+    assert json.loads((out / "summary.json").read_text())["parameters"]["beta"] == 1.0
+
+
 def test_validate_and_version():
     result = invoke("validate", CONFIGS / "mbb.yaml")
     assert result.exit_code == 0 and "ok" in result.output and "1200 elements" in result.output
