@@ -243,10 +243,10 @@ def test_3d_examples_resolve_on_their_mesh(name):
     assert problem.mesh.dim == 3 and problem.forces.any()
 
 
-def test_bridge3d_is_large_and_uses_the_amg_solver():
+def test_bridge3d_is_large_and_reuses_factorizations():
     config = load_config(CONFIGS / "bridge3d.yaml")
     assert np.prod(config.mesh.grid) >= 100_000
-    assert config.solver == "amg" and config.design.filter.type == "density"
+    assert config.solver == "reuse" and config.design.filter.type == "density"
     problem = build_problem(config)
     assert problem.forces[1::3].sum() == pytest.approx(-1.0)     # a unit total, downwards
     assert np.count_nonzero(problem.forces[1::3]) == 121 * 25    # every node of the top face
