@@ -200,9 +200,8 @@ def test_command_line_solver_overrides_only_the_type():
     assert new.solver == "amg" and new.solver_options == config.solver_options
 
 
-@needs_cholmod  # pcg lives beside the reuse solver, which imports scikit-sparse
 def test_pcg_converges_starts_from_a_good_guess_and_gives_up_early_when_hopeless():
-    from femopt.solvers.reuse import pcg
+    from femopt.solvers.iterative import pcg
 
     mesh, free, assembler, scales = cantilever()
     K = full(assembler.matrix(scales))

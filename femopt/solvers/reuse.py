@@ -32,6 +32,7 @@ import scipy.sparse as sp
 
 from femopt.errors import SolverError
 from femopt.solvers.cholmod import CholmodSolver
+from femopt.solvers.iterative import pcg
 
 MAX_SKIP = 3  # systems refactorized without trying CG after repeated failures, at most
 
@@ -161,42 +162,3 @@ class ReuseSolver:
         self.last_iterations.append(count)
         return x
 
-
-def pcg(matvec, precondition, b: np.ndarray, guess: np.ndarray, rtol: float, maxiter: int):
-    """Preconditioned conjugate gradients for K x = b, stopping early when hopeless.
-
-    matvec(x) = K x and precondition(r) ≈ K⁻¹ r, both (n,) → (n,). Starts from
-    ``guess`` when its residual is below ‖b‖ (late in an optimization the previous
-    displacements are close), else from 0. Converged when ‖b − K x‖ ≤ rtol·‖b‖.
-    After 3 iterations, stops unconverged as soon as the mean residual decay per
-    iteration so far predicts more than ``maxiter`` iterations in all.
-
-    Returns (x (n,), iterations done, converged).
-    """
-    target = rtol * np.linalg.norm(b)
-    x = np.array(guess, float)
-    r = b - matvec(x)
-    if not np.linalg.norm(r) < np.linalg.norm(b):
-        x, r = np.zeros_like(b), b.copy()
-    start = np.linalg.norm(r)
-    if start <= target:
-        return x, 0, True
-    z = precondition(r)
-    p = z.copy()
-    rz = r @ z
-    for k in range(1, maxiter + 1):
-        q = matvec(p)
-        alpha = rz / (p @ q)
-        x += alpha * p
-        r -= alpha * q
-        norm = np.linalg.norm(r)
-        if norm <= target:
-            return x, k, True
-        if k >= 3:
-            rate = (norm / start) ** (1 / k)          # mean decay per iteration so far
-            if rate >= 1 or k + np.log(target / norm) / np.log(rate) > maxiter:
-                return x, k, False
-        z = precondition(r)
-        rz, rz_old = r @ z, rz
-        p = z + (rz / rz_old) * p
-    return x, maxiter, False
