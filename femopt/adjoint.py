@@ -13,9 +13,11 @@ Two layers live here:
   differentiable map from a value list to a CSC matrix, and :func:`jacobian` gives
   full Jacobians by forward or reverse mode, whichever needs fewer solves;
 
-* the **finite-element gradients** used by the driver: for K(s) u = f the same
-  adjoint gives the cotangent of K on its stored pattern, K̄_ij = −λ_i u_j, and
-  through the assembly's scatter map dL/ds_e = −λ_eᵀ K_e u_e.
+* the **finite-element gradients**, the path the optimization driver's gradients take
+  (:class:`femopt.topopt.Evaluator`): for K(s) u = f the same adjoint gives the
+  cotangent of K on its stored pattern, K̄_ij = −λ_i u_j, and through the assembly's
+  scatter map dL/ds_e = −λ_eᵀ K_e u_e (:func:`adjoint_solution`,
+  :func:`stiffness_pullback`, :func:`loss_gradient`).
 
 No dense n×n matrix is ever formed. See docs/adjoint.md for the derivation.
 """
@@ -37,25 +39,39 @@ SYMMETRY_RTOL = 1e-14
 JACOBIAN_BLOCK = 64
 
 
-def loss_gradient(assembler: Assembler, solver, u: np.ndarray, loss_u_bar: np.ndarray) -> np.ndarray:
-    """(n_elements,) dL/ds through K(s) u = f, for any loss with ∂L/∂u = ``loss_u_bar``.
+def adjoint_solution(assembler: Assembler, solver, u_bar: np.ndarray) -> np.ndarray:
+    """(n_dofs, n_cases) λ with Kᵀλ = ∂L/∂u on the free DOFs (0 on fixed ones): the VJP
+    of the solve, one (block) solve with the factor already in ``solver``.
+
+    u_bar: (n_dofs[, n_cases]) ∂L/∂u, full length.
+    """
+    u_bar = u_bar.reshape(len(u_bar), -1)
+    lam_free = solver.solve_transpose(u_bar[assembler.free_dofs]).reshape(assembler.n_free, -1)
+    return assembler.full_vector(lam_free, len(u_bar))
+
+
+def stiffness_pullback(assembler: Assembler, lam: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """(n_elements,) dL/ds_e = −Σ_cases λ_eᵀ K_e u_e: the assembly's pullback of the pattern
+    cotangent K̄_ij = −λ_i u_j, contracted element by element (the fast form; a test checks
+    it against ``assembler.pullback(assembler.pattern_cotangent(λ, u))``).
+
+    lam, u: (n_dofs[, n_cases]) full-length adjoint and displacements.
+    """
+    return element_energy_pullback(assembler.element_dofs, assembler.element_matrix, lam, u)
+
+
+def loss_gradient(assembler: Assembler, solver, u: np.ndarray, u_bar: np.ndarray,
+                  lam: np.ndarray | None = None) -> np.ndarray:
+    """(n_elements,) dL/ds through K(s) u = f, for any loss with ∂L/∂u = ``u_bar``.
 
     assembler: the map s → K used to build the factor in ``solver`` (already factorized).
-    u, loss_u_bar: (n_free,) or (n_free, n_cases) reduced displacements and ∂L/∂u.
-    Costs one (block) solve with the existing factor plus O(nnz).
+    u, u_bar: (n_dofs[, n_cases]) full-length displacements and ∂L/∂u.
+    lam: the adjoint when it is known without a solve (self-adjoint losses: compliance
+    has λ = u); otherwise one (block) solve with the existing factor.
     """
-    lam = solver.solve_transpose(loss_u_bar)
-    return assembler.pullback(assembler.pattern_cotangent(lam, u))
-
-
-def compliance_gradient(element_dofs: np.ndarray, element_matrix: np.ndarray,
-                        u_full: np.ndarray) -> np.ndarray:
-    """(n_elements,) dC/ds_e = −Σ_cases u_eᵀ K_e u_e for C = Σ fᵀu.
-
-    Compliance is self-adjoint (λ = u), so no extra solve is needed.
-    u_full: (n_dofs,) or (n_dofs, n_cases) displacements including fixed DOFs.
-    """
-    return element_energy_pullback(element_dofs, element_matrix, u_full, u_full)
+    if lam is None:
+        lam = adjoint_solution(assembler, solver, u_bar)
+    return stiffness_pullback(assembler, lam, u)
 
 
 # --------------------------------------------------------------------------------------
@@ -258,26 +274,25 @@ def is_symmetric(A, rtol: float = SYMMETRY_RTOL) -> bool:
 
 
 def _factorize(A: sp.csc_matrix, assume_symmetric, solver):
-    """A factorized solver for A: the caller's, or CHOLMOD (SPD) / SuperLU (anything else)."""
+    """A factorized solver for A: the caller's, or the ``auto`` solver of
+    :func:`femopt.solvers.make_solver` (CHOLMOD for SPD, else LU)."""
     symmetric = is_symmetric(A) if assume_symmetric is None else bool(assume_symmetric)
-    if solver is not None:
-        if isinstance(solver, str):
-            solver = solvers.make_solver(solver, symmetric=symmetric)
-        if solver.symmetric and not symmetric:
-            raise SolverError(f"solver {solver.name!r} needs a symmetric matrix, "
-                              "but A is not symmetric; use the default LU")
-        solver.factorize(_lower(A) if solver.symmetric else A)
-        return solver
-    if symmetric and solvers.cholmod_available() and _positive_diagonal(A):
-        cholesky = solvers.make_solver("cholmod")
+    if solver is None:
+        # A positive diagonal is necessary for positive definiteness: it spares CHOLMOD an
+        # obvious failure; a symmetric indefinite A still fails there and goes to LU.
+        solver = solvers.make_solver("auto", symmetric=symmetric and _positive_diagonal(A))
         try:
-            cholesky.factorize(_lower(A))
-            return cholesky
+            solver.factorize(_lower(A) if solver.symmetric else A)
+            return solver
         except FemoptError:
-            pass  # symmetric but not positive definite: LU below handles it
-    lu = solvers.make_solver("superlu", symmetric=False)
-    lu.factorize(A)
-    return lu
+            solver = solvers.make_solver("superlu", symmetric=False)
+    elif isinstance(solver, str):
+        solver = solvers.make_solver(solver, symmetric=symmetric)
+    if solver.symmetric and not symmetric:
+        raise SolverError(f"solver {solver.name!r} needs a symmetric matrix, "
+                          "but A is not symmetric; use the default LU")
+    solver.factorize(_lower(A) if solver.symmetric else A)
+    return solver
 
 
 def _lower(A: sp.csc_matrix) -> sp.csc_matrix:

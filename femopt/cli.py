@@ -1,9 +1,9 @@
-"""Command line: ``femopt run``, ``validate``, ``check-grad``. Errors become one line and exit code 2."""
+"""Command line: ``femopt run``, ``validate``, ``check-grad``: printers over the Python API
+(:mod:`femopt.api`). Errors become one line and exit code 2."""
 
 from __future__ import annotations
 
 import functools
-from dataclasses import asdict
 import sys
 from pathlib import Path
 
@@ -11,7 +11,7 @@ import click
 
 from femopt import __version__
 from femopt.errors import FemoptError
-from femopt.solvers import FALLBACK_NOTICE, SOLVERS, cholmod_available, make_solver
+from femopt.solvers import SOLVERS
 
 
 def _user_errors(command):
@@ -39,8 +39,8 @@ def main():
 @_user_errors
 def validate(config_path):
     """Check CONFIG (the YAML and its node selections) without running it."""
+    from femopt.build import build_problem, build_responses
     from femopt.config import load_config
-    from femopt.problem import build_problem, build_responses
 
     config = load_config(config_path)
     problem = build_problem(config)
@@ -55,25 +55,21 @@ def validate(config_path):
 @click.option("-o", "--outdir", type=click.Path(file_okay=False),
               help="Output folder (default: out/<problem name>).")
 @click.option("--max-iterations", type=int, help="Override optimizer.max_iterations.")
-@click.option("--solver", type=click.Choice(SOLVERS), help="Linear solver type (default: from CONFIG, else auto); CONFIG's solver options stay.")
+@click.option("--solver", type=click.Choice(SOLVERS.names), help="Linear solver type (default: from CONFIG, else auto); CONFIG's solver options stay.")
 @click.option("-q", "--quiet", is_flag=True, help="Print only the final summary.")
 @_user_errors
 def run(config_path, outdir, max_iterations, solver, quiet):
     """Optimize the structure described in CONFIG and write its result files."""
-    from femopt.config import load_config, with_overrides
-    from femopt.output import write_results
-    from femopt.problem import build_problem, build_responses
-    from femopt.topopt import optimize
+    import femopt
 
-    config = with_overrides(load_config(config_path), max_iterations=max_iterations, solver=solver)
-    problem = build_problem(config)
-    objective, constraints = build_responses(config, problem)
-    linear_solver = _solver(config, problem)
-    mesh = problem.mesh
+    model = femopt.prepare(config_path, max_iterations=max_iterations, solver=solver)
+    for notice in model.notices:
+        click.echo(notice, err=True)
+    config, mesh = model.config, model.mesh
     projecting = config.design.projection is not None  # then a column shows β's continuation
     if not quiet:
-        click.echo(f"{config.name}: {mesh.n_elements} elements, {len(problem.free_dofs)} free DOFs, "
-                   f"solver {linear_solver.name}, optimizer {config.optimizer.type}")
+        click.echo(f"{config.name}: {mesh.n_elements} elements, {len(model.problem.free_dofs)} free DOFs, "
+                   f"solver {model.solver.name}, optimizer {config.optimizer.type}")
         click.echo(f"{'it':>5} {'objective':>14} {'volume':>8} {'change':>8} {'seconds':>8}"
                    + (f" {'beta':>6}" if projecting else ""))
 
@@ -83,13 +79,10 @@ def run(config_path, outdir, max_iterations, solver, quiet):
                        f"{record.change:8.4f} {record.seconds:8.3f}"
                        + (f" {record.parameters['beta']:6g}" if projecting else ""))
 
-    result = optimize(problem, config.design, config.optimizer, linear_solver, callback=progress,
-                      objective=objective, constraints=constraints)
     outdir = Path(outdir) if outdir else Path("out") / config.name
-    write_results(outdir, config.name, mesh, result, extra_summary={"config": str(config_path)})
-    status = "converged" if result.converged else "stopped at the iteration limit"
+    result = femopt.run(model, outdir, callback=progress)
     click.echo(f"{config.name}: objective {result.objective:.6g}, volume {result.volume:.4f}, "
-               f"{result.iterations} iterations ({status}), {result.wall_time:.2f} s; "
+               f"{result.iterations} iterations ({result.message}), {result.wall_time:.2f} s; "
                f"results in {outdir}/")
 
 
@@ -105,18 +98,18 @@ def run(config_path, outdir, max_iterations, solver, quiet):
 @_user_errors
 def check_grad(config_path, samples, step, seed, tolerance):
     """Compare the adjoint gradients of CONFIG's objective and constraints with finite differences."""
-    from femopt.config import Schedule, load_config
+    from femopt.build import build
+    from femopt.config import load_config
+    from femopt.design import Schedule
     from femopt.gradcheck import check_gradients
-    from femopt.problem import build_problem, build_responses
-    from femopt.topopt import Evaluator
 
     config = load_config(config_path)
-    problem = build_problem(config)
-    objective, constraints = build_responses(config, problem)
     # The check is of the adjoint formulas: iterative solvers solve to round-off here, since
     # their gradients are only as accurate as their tolerance (docs/adjoint.md).
-    evaluate = Evaluator(problem, config.design, _solver(config, problem, rtol=1e-12),
-                         objective, constraints)
+    model = build(config, rtol=1e-12)
+    for notice in model.notices:
+        click.echo(notice, err=True)
+    evaluate = model.evaluator()
     labels = [f"objective ({config.objective.type})"] + [
         f"{c.path} ({c.type})" for c in config.constraint_list]
     if config.design.filter.type == "sensitivity":
@@ -133,19 +126,6 @@ def check_grad(config_path, samples, step, seed, tolerance):
     passed = worst <= tolerance
     click.echo(f"largest relative error {worst:.2e} ({'ok' if passed else 'FAILED'}: tolerance {tolerance:g})")
     sys.exit(0 if passed else 1)
-
-
-def _solver(config, problem, rtol=None):
-    """The configured linear solver (``rtol`` overrides an iterative solver's tolerance);
-    the SciPy fallback announces itself in one line."""
-    options = asdict(config.solver_options)
-    if rtol is not None:
-        options["rtol"] = rtol
-    solver = make_solver(config.solver, node_coords=problem.mesh.node_coords,
-                         free_dofs=problem.free_dofs, **options)
-    if config.solver == "auto" and not cholmod_available() and solver.name == "superlu":
-        click.echo(FALLBACK_NOTICE, err=True)
-    return solver
 
 
 if __name__ == "__main__":

@@ -30,18 +30,17 @@ from typing import Any, NoReturn
 
 import yaml
 
+from .design import FILTERS, INTERPOLATIONS, PASSIVE_SHAPES, Schedule
 from .errors import ConfigError
-from .optimizers import OPTIMIZER_OPTIONS
-from .solvers import SOLVER_OPTIONS, SOLVERS
+from .objectives import RESPONSES
+from .optimizers import OPTIMIZERS
+from .registry import Entry, Option
+from .solvers import SOLVERS
 
-# Names a value may take; extend these tuples to register new implementations.
+# The names of filters, optimizers, interpolations, responses, solvers and passive shapes,
+# and the options each takes, come from their registries (femopt.registry).
 AXES = ("x", "y", "z")
-FILTER_TYPES = ("sensitivity", "density", "none")
-OPTIMIZER_TYPES = ("oc", "mma", "lbfgs")
-INTERPOLATION_TYPES = ("simp", "ramp")
 PASSIVE_TYPES = ("solid", "void")
-RESPONSE_TYPES = ("compliance", "volume", "displacement", "displacement_target", "python")
-# SOLVERS and the options of each (SOLVER_OPTIONS) come from femopt.solvers.
 
 # Allowed keys per section, in the order they are documented.
 _TOP_KEYS = ("problem", "mesh", "material", "supports", "loads", "load_cases", "springs", "design",
@@ -55,19 +54,7 @@ _SPRING_KEYS = ("at", "component", "stiffness")
 _DESIGN_KEYS = ("volume_fraction", "penalty", "interpolation", "filter", "projection", "passive")
 _SCHEDULE_KEYS = ("start", "end", "every", "factor", "step")
 _PROJECTION_KEYS = ("beta", "eta", "preserve_volume")
-# Each passive region: its type and exactly one shape, with the keys of that shape.
-_PASSIVE_SHAPE_KEYS = {"box": None, "circle": ("center", "radius"), "sphere": ("center", "radius"),
-                       "cylinder": ("center", "radius", "axis")}
-_FILTER_KEYS = ("type", "radius")
-_OPTIMIZER_KEYS = ("type", "move", "max_iterations", "tolerance")
-# Keys each response type takes (``limit`` only in constraints).
-_RESPONSE_KEYS = {
-    "compliance": ("type",),
-    "volume": ("type",),
-    "displacement": ("type", "at", "component", "weight", "case"),
-    "displacement_target": ("type", "at", "component", "target", "case"),
-    "python": ("type", "function"),
-}
+_OPTIMIZER_LOOP_KEYS = ("max_iterations", "tolerance")   # the loop's, whatever the optimizer
 
 
 # --------------------------------------------------------------------------
@@ -144,22 +131,14 @@ class SpringConfig:
 
 
 @dataclass(frozen=True)
-class FilterConfig:
-    type: str = "density"     # one of FILTER_TYPES
-    radius: float = 1.5       # length units
+class Spec:
+    """A registered implementation chosen by name, with its options (defaults filled in).
 
+    ``filter: {type: density, radius: 2}`` is ``Spec("density", {"radius": 2.0})``.
+    """
 
-@dataclass(frozen=True)
-class Schedule:
-    """A continuation parameter: ``start``, raised ``× factor`` (or ``+ step``) after ``every``
-    iterations — or as soon as the design converges — until it reaches ``end``.
-    Exactly one of factor and step is set (see :mod:`femopt.design.continuation`)."""
-
-    start: float
-    end: float
-    every: int = 50
-    factor: float | None = None
-    step: float | None = None
+    type: str
+    options: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -175,17 +154,12 @@ class ProjectionConfig:
 class PassiveRegionConfig:
     """Elements whose centers lie in a region, held at ``type`` (solid: ρ = 1, void: ρ = 0).
 
-    shape "box": ``box`` ranges per axis; "circle" (2D), "sphere" (3D): ``center``, ``radius``;
-    "cylinder" (3D): ``center`` (a point on the axis), ``radius``, ``axis`` (0, 1, 2), unbounded
-    along the axis.
+    shape: one of PASSIVE_SHAPES; options: that shape's (e.g. center, radius).
     """
 
     type: str                         # one of PASSIVE_TYPES
-    shape: str                        # box | circle | sphere | cylinder
-    box: Selection | None = None
-    center: tuple[float, ...] = ()
-    radius: float = 0.0
-    axis: int = 2
+    shape: str
+    options: Mapping[str, Any] = field(default_factory=dict)
     path: str = ""                    # e.g. "design.passive[0]"
 
 
@@ -193,56 +167,29 @@ class PassiveRegionConfig:
 class DesignConfig:
     volume_fraction: float
     penalty: float | Schedule = 3.0   # SIMP exponent p or RAMP q; a constant or a Schedule
-    filter: FilterConfig = FilterConfig()
-    interpolation: str = "simp"       # one of INTERPOLATION_TYPES
+    filter: Spec = Spec("density", {"radius": 1.5})
+    interpolation: str = "simp"       # one of INTERPOLATIONS
     projection: ProjectionConfig | None = None
     passive: tuple[PassiveRegionConfig, ...] = ()
 
 
 @dataclass(frozen=True)
 class OptimizerConfig:
-    type: str = "oc"          # one of OPTIMIZER_TYPES
-    move: float = 0.2
+    type: str = "oc"          # one of OPTIMIZERS
+    options: Mapping[str, Any] = field(default_factory=lambda: dict(OPTIMIZERS["oc"].defaults))
     max_iterations: int = 1000
-    tolerance: float = 0.01
-    # The optimizer's own options by constructor keyword (femopt.optimizers.OPTIMIZER_OPTIONS),
-    # e.g. lbfgs: {"inner_iterations": 50, "penalty": 10.0}; only those the file gives.
-    options: dict = field(default_factory=dict)
+    tolerance: float = 0.01   # stop when max |Δx| < tolerance
 
 
 @dataclass(frozen=True)
 class ResponseConfig:
-    """An objective or constraint: a scalar function of the displacements and densities.
-
-    compliance: Σ fᵀu; volume: mean(ρ); displacement: weight · Σ u_component over
-    the nodes ``at``; displacement_target: Σ (u_component − target)² over ``at``;
-    python: ``function`` = "module:name" or "file.py:name", a callable
-    u (n_dofs, n_cases) -> (value, dL/du). ``limit``: constraints only, L ≤ limit.
-    """
+    """An objective or constraint: one of RESPONSES with its options (``at`` as a
+    Selection). ``limit``: constraints only, L ≤ limit."""
 
     type: str = "compliance"
-    at: Selection | None = None
-    component: int = 0
-    weight: float = 1.0
-    target: float = 0.0
-    function: str = ""
+    options: Mapping[str, Any] = field(default_factory=dict)
     limit: float | None = None
     path: str = "objective"
-    case: int = 0             # displacement responses: index of the load case
-
-
-@dataclass(frozen=True)
-class SolverOptions:
-    """Options of the iterative solvers, from ``solver: {type: amg, rtol: 1e-8, ...}``.
-
-    The defaults are :func:`femopt.solvers.make_solver`'s; which type takes which
-    option is ``femopt.solvers.SOLVER_OPTIONS``.
-    """
-
-    rtol: float | None = None     # amg, reuse (auto, if it picks amg): CG relative residual;
-                                  # None: the solver's own (femopt.solvers.DEFAULT_RTOL)
-    max_iterations: int = 2000    # amg: CG iterations per solve before it gives up
-    max_cg_iterations: int = 30   # reuse: CG iterations with an old factor before refactorizing
 
 
 @dataclass(frozen=True)
@@ -254,11 +201,10 @@ class ProblemConfig:
     loads: tuple[LoadConfig, ...]
     design: DesignConfig
     optimizer: OptimizerConfig
-    solver: str               # one of SOLVERS
+    solver: Spec              # one of SOLVERS with its options
     source: str               # the file it came from, or "<string>"
     objective: ResponseConfig = ResponseConfig()
     constraints: tuple[ResponseConfig, ...] = ()   # empty: volume ≤ design.volume_fraction
-    solver_options: SolverOptions = SolverOptions()  # from ``solver: {type: ..., ...}``
     load_cases: tuple[LoadCaseConfig, ...] = ()    # used instead of ``loads`` when given
     springs: tuple[SpringConfig, ...] = ()
 
@@ -271,7 +217,7 @@ class ProblemConfig:
     def constraint_list(self) -> tuple[ResponseConfig, ...]:
         """The constraints, with the default volume constraint filled in."""
         return self.constraints or (ResponseConfig("volume", limit=self.design.volume_fraction,
-                                                   path="design.volume_fraction"),)
+                                                   path="constraints[0]"),)
 
     def error(self, path: str, reason: str) -> ConfigError:
         """A ConfigError about ``path`` of this problem, e.g. ``error("supports[1].at", "selects no node")``."""
@@ -290,8 +236,13 @@ def config_error(source: str | None, path: str | None, reason: str) -> ConfigErr
 # Public API
 
 
-def load_config(path: str | Path) -> ProblemConfig:
-    """Read and validate a problem file.  Raises ConfigError."""
+def load_config(path: str | Path | Mapping) -> ProblemConfig:
+    """Read and validate a problem file, or validate a problem given as a dict (the
+    file's YAML as Python data).  Raises ConfigError."""
+    if isinstance(path, Mapping):
+        return parse_config(path)
+    if not str(path).strip():
+        raise config_error(None, None, "no problem file given (an empty path)")
     source = str(path)
     try:
         text = Path(path).read_text(encoding="utf-8")
@@ -323,8 +274,10 @@ def with_overrides(config: ProblemConfig, max_iterations: int | None = None,
         if max_iterations is not None:
             n = _Node(max_iterations, "optimizer.max_iterations").integer(ge=1)
             config = replace(config, optimizer=replace(config.optimizer, max_iterations=n))
-        if solver is not None:
-            config = replace(config, solver=_Node(solver, "solver").choice(SOLVERS))
+        if solver is not None:  # the file's options stay where the new solver takes them
+            entry = SOLVERS[_Node(solver, "solver").choice(SOLVERS.names)]
+            kept = {k: v for k, v in config.solver.options.items() if k in entry.options}
+            config = replace(config, solver=Spec(entry.name, {**entry.defaults, **kept}))
     except _Invalid as e:
         raise config_error("override", e.path, e.reason) from None
     return config
@@ -357,10 +310,9 @@ def _parse_problem(root: _Node, source: str) -> ProblemConfig:
         _parse_response(item, mesh.dim, True, n_cases) for item in n.items("constraint")))
     optimizer_node = root.optional("optimizer")
     optimizer = _parse_optimizer(optimizer_node) if optimizer_node else OptimizerConfig()
-    solver_node = root.optional("solver")
-    solver, solver_options = _parse_solver(solver_node) if solver_node else ("auto", SolverOptions())
+    solver = root.get("solver", Spec("auto", SOLVERS["auto"].defaults), _parse_solver)
     config = ProblemConfig(name, mesh, material, supports, loads, design, optimizer, solver, source,
-                           objective, constraints, solver_options, load_cases=load_cases, springs=springs)
+                           objective, constraints, load_cases=load_cases, springs=springs)
     if optimizer.type == "oc" and (objective.type != "compliance"
                                    or [c.type for c in config.constraint_list] != ["volume"]):
         _Node(optimizer.type, "optimizer.type").fail(
@@ -511,11 +463,9 @@ def _parse_design(node: _Node, dim: int) -> DesignConfig:
     node.mapping(_DESIGN_KEYS)
     d = DesignConfig(volume_fraction=1.0)
     volume_fraction = node.require("volume_fraction").number(gt=0, le=1)
-    interpolation = node.get("interpolation", d.interpolation, lambda n: n.choice(INTERPOLATION_TYPES))
-    # A SIMP exponent below 1 would favour intermediate densities; RAMP's q = 0 is still linear.
-    lowest = 1 if interpolation == "simp" else 0
-    penalty = node.get("penalty", d.penalty, lambda n: _parse_parameter(n, ge=lowest))
-    filter_ = node.get("filter", d.filter, _parse_filter)
+    interpolation = node.get("interpolation", d.interpolation, lambda n: n.choice(INTERPOLATIONS.names))
+    penalty = _parse_option(node, "penalty", INTERPOLATIONS[interpolation].options["penalty"], dim)
+    filter_ = node.get("filter", d.filter, lambda n: _parse_spec(n, FILTERS, dim))
     projection = node.get("projection", None, _parse_projection)
     passive = node.get("passive", (), lambda n: tuple(_parse_passive(item, dim)
                                                       for item in n.items("passive region")))
@@ -552,57 +502,89 @@ def _parse_projection(node: _Node) -> ProjectionConfig:
 
 def _parse_passive(node: _Node, dim: int) -> PassiveRegionConfig:
     """``{type: solid | void, <shape>: {...}}`` with exactly one shape key."""
-    node.mapping(("type",) + tuple(_PASSIVE_SHAPE_KEYS))
+    node.mapping(("type",) + PASSIVE_SHAPES.names)
     kind = node.require("type").choice(PASSIVE_TYPES)
-    shapes = [key for key in _PASSIVE_SHAPE_KEYS if key in node.value]
-    usable = "box or circle" if dim == 2 else "box, sphere or cylinder"
+    shapes = [key for key in PASSIVE_SHAPES.names if key in node.value]
+    usable = _alternatives(PASSIVE_SHAPES.names_for(dim))
     if len(shapes) != 1:
         node.fail(f"give exactly one shape ({usable}), got {len(shapes)}")
-    shape = shapes[0]
-    shape_node = node.child(shape)
-    if shape == "box":
-        return PassiveRegionConfig(kind, shape, box=_parse_selection(shape_node, dim), path=node.path)
-    if (shape == "circle") != (dim == 2):
+    entry = PASSIVE_SHAPES[shapes[0]]
+    shape_node = node.child(entry.name)
+    if dim not in entry.dims:
         shape_node.fail(f"not available on a {dim}D mesh (use {usable})")
-    shape_node.mapping(_PASSIVE_SHAPE_KEYS[shape])
-    return PassiveRegionConfig(
-        kind, shape,
-        center=tuple(n.number() for n in shape_node.require("center").vector(dim, "numbers")),
-        radius=shape_node.require("radius").number(gt=0),
-        axis=_parse_component(shape_node.require("axis"), dim) if shape == "cylinder" else 2,
-        path=node.path)
+    if list(entry.options) == [entry.name]:  # the shape's value is its one option (box: ranges)
+        options = _parse_options(node, entry, dim)
+    else:
+        options = _parse_options(shape_node.mapping(tuple(entry.options)), entry, dim)
+    return PassiveRegionConfig(kind, entry.name, options, path=node.path)
 
 
-def _parse_filter(node: _Node) -> FilterConfig:
-    node.mapping(_FILTER_KEYS)
-    d = FilterConfig()
-    return FilterConfig(
-        type=node.get("type", d.type, lambda n: n.choice(FILTER_TYPES)),
-        radius=node.get("radius", d.radius, lambda n: n.number(gt=0)),
-    )
+def _parse_spec(node: _Node, registry, dim: int | None = None, extra_keys: Sequence[str] = (),
+                default: str | None = None, n_cases: int = 1) -> Spec:
+    """``NAME`` or ``{type: NAME, <option>: value, ...}`` of ``registry`` (``type`` may be
+    left out when there is a ``default``). An option that belongs to another implementation
+    is named as such; ``extra_keys`` are allowed and left to the caller. dim: the mesh's
+    (None: any), for implementations that apply to some dimensions only."""
+    names = registry.names if dim is None else registry.names_for(dim)
+    if not isinstance(node.value, Mapping):
+        entry = registry[node.choice(names)]
+        return Spec(entry.name, _parse_options(_Node({}, node.path), entry, dim, n_cases))
+    has_type = "type" in node.value or default is None
+    entry = registry[node.require("type").choice(names) if has_type else default]
+    allowed = ("type",) + tuple(extra_keys) + tuple(entry.options)
+    for key in node.value:
+        takers = [other.name for other in registry if key in other.options]
+        if key not in allowed and takers:
+            node.child(key).fail(f"{entry.name} takes no option {key!r} (it applies to {', '.join(takers)})")
+    node.reject_unknown_keys(allowed)
+    return Spec(entry.name, _parse_options(node, entry, dim, n_cases))
+
+
+def _parse_options(node: _Node, entry: Entry, dim: int | None, n_cases: int = 1) -> dict:
+    """The registered options of ``entry`` read from the mapping ``node``, defaults filled
+    in; a missing required option is an error."""
+    return {key: _parse_option(node, key, option, dim, n_cases) for key, option in entry.options.items()}
+
+
+def _parse_option(node: _Node, key: str, option: Option, dim: int, n_cases: int = 1) -> Any:
+    """The value of ``node``'s child ``key`` as ``option`` describes it (its default if absent)."""
+    child = node.optional(key)
+    if child is None:
+        if option.required:
+            node.fail(f"missing required key {key!r}")
+        return option.default
+    kind, bounds = option.kind, dict(option.bounds)
+    if kind == "number":
+        return child.number(**bounds)
+    if kind == "integer":
+        return child.integer(**bounds)
+    if kind == "boolean":
+        return child.boolean()
+    if kind == "string":
+        return child.string()
+    if kind == "choice":
+        return child.choice(option.choices)
+    if kind == "parameter":
+        return _parse_parameter(child, **bounds)
+    if kind == "point":
+        return tuple(n.number() for n in child.vector(dim, "numbers"))
+    if kind == "component":
+        return _parse_component(child, dim)
+    if kind == "selection":
+        return _parse_selection(child, dim)
+    if kind == "case":
+        return _parse_case(child, n_cases)
+    raise AssertionError(f"option kind {kind!r} has no reader")
 
 
 def _parse_response(node: _Node, dim: int, constraint: bool, n_cases: int = 1) -> ResponseConfig:
     """``compliance`` or ``{type: ..., ...}``; constraints also need ``limit``."""
-    if isinstance(node.value, str) and not constraint:
-        return ResponseConfig(node.choice(RESPONSE_TYPES), path=node.path)
-    if not isinstance(node.value, Mapping):
+    if not isinstance(node.value, (str, Mapping)) or (constraint and isinstance(node.value, str)):
         node.fail(f"expected a response name or a mapping with 'type', got {_describe(node.value)}")
-    kind = node.require("type").choice(RESPONSE_TYPES)
-    node.reject_unknown_keys(_RESPONSE_KEYS[kind] + (("limit",) if constraint else ()))
-    d = ResponseConfig()
-    at = node.get("at", None, lambda n: _parse_selection(n, dim))
-    if kind.startswith("displacement") and at is None:
-        node.require("at")
-    return ResponseConfig(
-        type=kind, at=at,
-        component=node.get("component", d.component, lambda n: AXES.index(n.choice(AXES[:dim]))),
-        weight=node.get("weight", d.weight, lambda n: n.number()),
-        target=node.get("target", d.target, lambda n: n.number()),
-        function=node.require("function").string() if kind == "python" else "",
-        limit=node.require("limit").number(gt=0) if constraint else None,
-        path=node.path,
-        case=node.get("case", d.case, lambda n: _parse_case(n, n_cases)))
+    extra = ("limit",) if constraint else ()
+    spec = _parse_spec(node, RESPONSES, dim, extra_keys=extra, n_cases=n_cases)
+    return ResponseConfig(spec.type, spec.options, path=node.path,
+                          limit=node.require("limit").number(gt=0) if constraint else None)
 
 
 def _parse_case(node: _Node, n_cases: int) -> int:
@@ -612,50 +594,23 @@ def _parse_case(node: _Node, n_cases: int) -> int:
     return case
 
 
-def _parse_solver(node: _Node) -> tuple[str, SolverOptions]:
+def _parse_solver(node: _Node) -> Spec:
     """``solver: NAME`` or ``solver: {type: NAME, <option>: value, ...}``."""
-    if not isinstance(node.value, Mapping):
-        return node.choice(SOLVERS), SolverOptions()
-    kind = node.require("type").choice(SOLVERS)
-    allowed = ("type",) + SOLVER_OPTIONS[kind]
-    for key in node.value:
-        takers = [name for name, options in SOLVER_OPTIONS.items() if key in options]
-        if key not in allowed and takers:
-            node.child(key).fail(f"{kind} takes no option {key!r} (it applies to {', '.join(takers)})")
-    node.reject_unknown_keys(allowed)
-    d = SolverOptions()
-    return kind, SolverOptions(
-        rtol=node.get("rtol", d.rtol, lambda n: n.number(gt=0, lt=1)),
-        max_iterations=node.get("max_iterations", d.max_iterations, lambda n: n.integer(ge=1)),
-        max_cg_iterations=node.get("max_cg_iterations", d.max_cg_iterations, lambda n: n.integer(ge=1)),
-    )
+    return _parse_spec(node, SOLVERS)
 
 
 def _parse_optimizer(node: _Node) -> OptimizerConfig:
-    every_option = {key for options in OPTIMIZER_OPTIONS.values() for key in options}
-    node.mapping(_OPTIMIZER_KEYS + tuple(sorted(every_option)))
+    """``{type: NAME (default oc), max_iterations, tolerance, <the optimizer's options>}``."""
+    if not isinstance(node.value, Mapping):
+        node.fail(f"expected a mapping (type, max_iterations, tolerance and the optimizer's "
+                  f"options), got {_describe(node.value)}")
+    spec = _parse_spec(node, OPTIMIZERS, extra_keys=_OPTIMIZER_LOOP_KEYS, default="oc")
     d = OptimizerConfig()
-    kind = node.get("type", d.type, lambda n: n.choice(OPTIMIZER_TYPES))
-    options = {}
-    for key in sorted(every_option & set(node.value)):
-        if key not in OPTIMIZER_OPTIONS[kind]:
-            takers = [name for name, keys in OPTIMIZER_OPTIONS.items() if key in keys]
-            node.child(key).fail(f"{kind} takes no option {key!r} (it applies to {', '.join(takers)})")
-        reader = _OPTIMIZER_OPTION_READERS[key]
-        options[OPTIMIZER_OPTIONS[kind][key]] = node.get(key, None, reader)
     return OptimizerConfig(
-        type=kind,
-        move=node.get("move", d.move, lambda n: n.number(gt=0, le=1)),
+        type=spec.type, options=spec.options,
         max_iterations=node.get("max_iterations", d.max_iterations, lambda n: n.integer(ge=1)),
         tolerance=node.get("tolerance", d.tolerance, lambda n: n.number(gt=0)),
-        options=options,
     )
-
-
-_OPTIMIZER_OPTION_READERS = {
-    "inner_iterations": lambda n: n.integer(ge=1),
-    "constraint_penalty": lambda n: n.number(gt=0),
-}
 
 
 # --------------------------------------------------------------------------
@@ -793,6 +748,11 @@ class _Node:
 
 # --------------------------------------------------------------------------
 # Formatting
+
+
+def _alternatives(names: Sequence[str]) -> str:
+    """('box', 'sphere', 'cylinder') -> 'box, sphere or cylinder'."""
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
 
 
 def _num(x: float) -> str:

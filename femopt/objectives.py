@@ -2,9 +2,14 @@
 
 Each response's ``evaluate(state)`` returns ``(value, u_bar, rho_bar)``:
 ``u_bar`` (n_dofs, n_cases) is ∂L/∂u (None when L does not depend on u) and
-``rho_bar`` (n_elements,) the explicit ∂L/∂ρ (None when zero). The loop turns
-``u_bar`` into dL/dρ with one adjoint solve (:mod:`femopt.adjoint`), or none
-for self-adjoint responses, which give λ directly through ``adjoint(state)``.
+``rho_bar`` (n_elements,) the explicit ∂L/∂ρ (None when zero). The Evaluator turns
+``u_bar`` into dL/dρ with one adjoint solve (:func:`femopt.adjoint.stiffness_gradient`),
+or none for self-adjoint responses, which give λ directly through ``adjoint(state)``.
+
+RESPONSES registers each type by the name a problem file uses. A factory takes
+``(context, **options)``: ``context.problem`` is the :class:`femopt.problem.Problem`,
+``context.load_callable(text)`` imports a user function; options of kind
+"selection" arrive as the selected node numbers.
 """
 
 from __future__ import annotations
@@ -12,6 +17,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
+from femopt.errors import FemoptError
+from femopt.registry import Option, Registry
 
 
 @dataclass(frozen=True)
@@ -88,14 +96,56 @@ class DisplacementTarget:
         return float(residual @ residual), u_bar, None
 
 
+class UserFunctionError(FemoptError):
+    """A user's loss function failed or returned something of the wrong shape."""
+
+
 class CallableLoss:
-    """A user loss ``function(u) -> (value, dL/du)`` with u and dL/du shaped (n_dofs, n_cases)."""
+    """A user loss ``function(u) -> (value, dL/du)`` with u and dL/du shaped (n_dofs, n_cases).
+
+    label: how messages name the function (e.g. "myloss.py:loss"). Whatever goes wrong
+    inside it, or a result of the wrong shape, becomes one UserFunctionError line.
+    """
 
     name = "callable"
 
-    def __init__(self, function):
+    def __init__(self, function, label: str = ""):
         self.function = function
+        self.label = label or getattr(function, "__name__", "user function")
 
     def evaluate(self, state: State):
-        value, u_bar = self.function(state.u)
-        return float(value), np.asarray(u_bar, float).reshape(state.u.shape), None
+        try:
+            value, u_bar = self.function(state.u)
+        except Exception as exc:  # the user's code can fail in any way; say where, in one line
+            raise UserFunctionError(f"python loss {self.label!r} raised {type(exc).__name__}: "
+                                    f"{' '.join(str(exc).split())}") from None
+        shape = state.u.shape
+        try:
+            value = float(value)
+            u_bar = np.asarray(u_bar, float)
+        except (TypeError, ValueError):
+            raise UserFunctionError(f"python loss {self.label!r} must return (value, dL/du) with a "
+                                    f"number and an array of shape {shape}") from None
+        if u_bar.size != state.u.size:
+            raise UserFunctionError(f"python loss {self.label!r} returned dL/du of shape {u_bar.shape}; "
+                                    f"expected {shape} (n_dofs, n_cases), like u")
+        return value, u_bar.reshape(shape), None
+
+
+# Factories: (context, **options) -> response; see the module docstring.
+RESPONSES = Registry("response")
+_AT, _COMPONENT, _CASE = Option(kind="selection"), Option(0, "component"), Option(0, "case")
+RESPONSES.register("compliance", lambda context: Compliance(context.problem.case_weights))
+RESPONSES.register("volume", lambda context: Volume())
+RESPONSES.register(
+    "displacement",
+    lambda context, at, component, weight, case: Displacement(
+        context.problem.dofs(at, component), np.full(len(at), weight), case),
+    at=_AT, component=_COMPONENT, weight=Option(1.0), case=_CASE)
+RESPONSES.register(
+    "displacement_target",
+    lambda context, at, component, target, case: DisplacementTarget(
+        context.problem.dofs(at, component), np.full(len(at), target), case),
+    at=_AT, component=_COMPONENT, target=Option(0.0), case=_CASE)
+RESPONSES.register("python", lambda context, function: CallableLoss(context.load_callable(function), function),
+                   function=Option(kind="string"))

@@ -1,19 +1,14 @@
-"""From a validated configuration to the finite-element problem: mesh, element matrix,
-fixed DOFs and load vectors, and the responses to optimize."""
+"""The discretized structure: mesh, element stiffness, supports, loads, springs and
+passive elements, as numbers and arrays (built from a problem file by :mod:`femopt.build`)."""
 
 from __future__ import annotations
 
-import importlib.util
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
-from femopt.design.passive import region_mask
-from femopt.elements import h8_stiffness, q4_stiffness
 from femopt.errors import SingularStiffnessError
 from femopt.mesh import AXES, StructuredMesh
-from femopt.objectives import CallableLoss, Compliance, Displacement, DisplacementTarget, Volume
 
 
 @dataclass(frozen=True)
@@ -45,80 +40,9 @@ class Problem:
     def free_dofs(self) -> np.ndarray:
         return np.setdiff1d(np.arange(self.mesh.n_dofs), self.fixed_dofs)
 
-
-def build_problem(config) -> Problem:
-    """Resolve the selections of a :class:`femopt.config.ProblemConfig` on its mesh.
-
-    Raises ConfigError for a selection that matches no node and
-    SingularStiffnessError for supports that leave a rigid-body motion free.
-    """
-    mesh = StructuredMesh(tuple(config.mesh.grid), tuple(config.mesh.size))
-    material = config.material
-    if mesh.dim == 2:
-        ke = q4_stiffness(1.0, material.nu, material.thickness, mesh.element_size)
-    else:
-        ke = h8_stiffness(1.0, material.nu, mesh.element_size)
-
-    fixed = []
-    for support in config.supports:
-        nodes = _select(config, mesh, support.at, support.path)
-        fixed.append((mesh.dim * nodes[:, None] + np.asarray(support.fix)[None, :]).ravel())
-    fixed_dofs = np.unique(np.concatenate(fixed))
-    check_rigid_body_modes(mesh, fixed_dofs)
-
-    cases = config.cases
-    forces = np.zeros((mesh.n_dofs, len(cases)))
-    free = np.setdiff1d(np.arange(mesh.n_dofs), fixed_dofs)
-    for c, case in enumerate(cases):
-        for load in case.loads:
-            nodes = _select(config, mesh, load.at, load.path)
-            per_node = np.asarray(load.force, float) / (1 if load.per_node else len(nodes))
-            np.add.at(forces[:, c], (mesh.dim * nodes[:, None] + np.arange(mesh.dim)).ravel(),
-                      np.tile(per_node, len(nodes)))
-        if not forces[free, c].any():
-            raise config.error(case.path if config.load_cases else "loads",
-                               "every load acts on fixed DOFs or is zero; nothing to optimize")
-
-    spring_dofs, spring_stiffness = [], []
-    for spring in config.springs:
-        dofs = mesh.dim * _select(config, mesh, spring.at, spring.path) + spring.component
-        if not np.isin(dofs, free).any():
-            raise config.error(f"{spring.path}.at",
-                               "every selected DOF is fixed; a spring there does nothing")
-        spring_dofs.append(dofs)
-        spring_stiffness.append(np.full(len(dofs), spring.stiffness))
-    return Problem(mesh, ke, fixed_dofs, forces, material.E, material.Emin,
-                   case_weights=np.array([case.weight for case in cases]),
-                   spring_dofs=np.concatenate(spring_dofs) if spring_dofs else np.zeros(0, int),
-                   spring_stiffness=np.concatenate(spring_stiffness) if spring_stiffness else np.zeros(0),
-                   passive=_passive_densities(config, mesh))
-
-
-def _passive_densities(config, mesh: StructuredMesh) -> np.ndarray | None:
-    """(n_elements,) 1 in solid regions, 0 in void ones, NaN elsewhere (later regions win
-    where they overlap); None without passive regions."""
-    regions = config.design.passive
-    if not regions:
-        return None
-    fixed = np.full(mesh.n_elements, np.nan)
-    for region in regions:
-        inside = region_mask(mesh, region)
-        if not inside.any():
-            raise config.error(region.path, f"the {region.shape} contains no element center")
-        fixed[inside] = 1.0 if region.type == "solid" else 0.0
-    if not np.isnan(fixed).any():
-        raise config.error("design.passive", "every element is passive; nothing is left to design")
-    return fixed
-
-
-def _select(config, mesh: StructuredMesh, selection, path: str) -> np.ndarray:
-    nodes = mesh.select_nodes(selection.ranges)
-    if len(nodes) == 0:
-        where = ", ".join(f"{a}={lo:g}" if lo == hi else f"{a} in [{lo:g}, {hi:g}]"
-                          for a, lo, hi in selection.ranges)
-        spans = ", ".join(f"{a} in [0, {s:g}]" for a, s in zip(AXES, mesh.size))
-        raise config.error(f"{path}.at", f"selects no node ({where}; the mesh spans {spans})")
-    return nodes
+    def dofs(self, nodes: np.ndarray, component: int) -> np.ndarray:
+        """(len(nodes),) the DOFs of one displacement component at ``nodes``."""
+        return self.mesh.dim * np.asarray(nodes) + component
 
 
 def check_rigid_body_modes(mesh: StructuredMesh, fixed_dofs: np.ndarray) -> None:
@@ -146,47 +70,3 @@ def check_rigid_body_modes(mesh: StructuredMesh, fixed_dofs: np.ndarray) -> None
         raise SingularStiffnessError(
             f"supports: the structure can still move as a rigid body{detail}; "
             "the stiffness matrix is singular — fix more components")
-
-
-def build_responses(config, problem: Problem):
-    """The objective and the (response, limit) constraints of ``config`` on ``problem``."""
-    objective = _response(config, problem, config.objective)
-    constraints = [(_response(config, problem, c), c.limit) for c in config.constraint_list]
-    return objective, constraints
-
-
-def _response(config, problem: Problem, spec):
-    mesh = problem.mesh
-    if spec.type == "compliance":
-        return Compliance(problem.case_weights)
-    if spec.type == "volume":
-        return Volume()
-    if spec.type == "python":
-        return CallableLoss(_load_callable(config, spec))
-    dofs = mesh.dim * _select(config, mesh, spec.at, spec.path) + spec.component
-    if spec.type == "displacement":
-        return Displacement(dofs, np.full(len(dofs), spec.weight), case=spec.case)
-    return DisplacementTarget(dofs, np.full(len(dofs), spec.target), case=spec.case)
-
-
-def _load_callable(config, spec):
-    """Import ``module:name`` or ``file.py:name`` (relative to the problem file)."""
-    where, _, name = spec.function.rpartition(":")
-    if not where or not name:
-        raise config.error(f"{spec.path}.function", f"expected 'module:name' or 'file.py:name', "
-                           f"got {spec.function!r}")
-    try:
-        if where.endswith(".py"):
-            path = Path(config.source).parent / where
-            module_spec = importlib.util.spec_from_file_location(path.stem, path)
-            module = importlib.util.module_from_spec(module_spec)
-            module_spec.loader.exec_module(module)
-        else:
-            module = importlib.import_module(where)
-        function = getattr(module, name)
-    except Exception as exc:  # a user's module can fail in any way; report it in one line
-        raise config.error(f"{spec.path}.function",
-                           f"cannot load {spec.function!r}: {type(exc).__name__}: {exc}") from None
-    if not callable(function):
-        raise config.error(f"{spec.path}.function", f"{spec.function!r} is not callable")
-    return function

@@ -70,6 +70,7 @@ class Entry:
     name: str
     factory: Callable
     options: Mapping[str, Option]
+    dims: tuple[int, ...] = (2, 3)   # the mesh dimensions it applies to
 
     @property
     def defaults(self) -> dict[str, Any]:
@@ -95,13 +96,14 @@ class Registry:
         self.kind = kind
         self._entries: dict[str, Entry] = {}
 
-    def register(self, name: str, factory: Callable | None = None, **options: Option):
-        """Register ``factory`` under ``name`` with its ``options``; without a factory,
-        a decorator that registers what it decorates (and returns it unchanged)."""
+    def register(self, name: str, factory: Callable | None = None, *, dims=(2, 3), **options: Option):
+        """Register ``factory`` under ``name`` with its ``options``, for meshes of ``dims``
+        dimensions; without a factory, a decorator that registers what it decorates
+        (and returns it unchanged)."""
         def add(function):
             if name in self._entries:
                 raise ValueError(f"{self.kind} {name!r} is registered twice")
-            self._entries[name] = Entry(name, function, dict(options))
+            self._entries[name] = Entry(name, function, dict(options), tuple(dims))
             return function
         return add if factory is None else add(factory)
 
@@ -112,6 +114,10 @@ class Registry:
     @property
     def names(self) -> tuple[str, ...]:
         return tuple(self._entries)
+
+    def names_for(self, dim: int) -> tuple[str, ...]:
+        """The names that apply to a ``dim``-dimensional mesh."""
+        return tuple(name for name, entry in self._entries.items() if dim in entry.dims)
 
     def __contains__(self, name) -> bool:
         return name in self._entries

@@ -19,12 +19,10 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 from threadpoolctl import ThreadpoolController
 
-from femopt.assembly import Assembler, element_energy_pullback
-from femopt.design import (INTERPOLATIONS, Continuation, DesignSpace, HeavisideProjection,
-                           IdentityProjection, make_filter)
-from femopt.design.continuation import schedule_value
-from femopt.objectives import Compliance, State, Volume
-from femopt.optimizers import OPTIMIZERS
+from femopt import adjoint
+from femopt.assembly import Assembler
+from femopt.design import Continuation, DesignSpace, IdentityFilter, IdentityProjection, SIMP
+from femopt.objectives import Compliance, State
 from femopt.problem import Problem
 
 PHASES = ("analysis", "filter", "assembly", "factorization", "solve", "sensitivity", "update")
@@ -42,13 +40,25 @@ class IterationRecord:
     parameters: dict[str, float] = field(default_factory=dict)  # continuation values used (penalty, beta)
 
 
+STATUS_MESSAGES = {
+    "converged": "converged",
+    "iteration_limit": "stopped at the iteration limit",
+    "stopped": "stopped by the callback",
+}
+
+
 @dataclass(frozen=True)
 class Result:
-    """Outcome of :func:`optimize`; x, rho and u all belong to the last evaluated design.
+    """Outcome of :func:`optimize` (like scipy.optimize's OptimizeResult); x, rho and u
+    all belong to the last evaluated design.
 
     x, rho: (n_elements,) design variables (passive elements at their fixed density) and
     physical densities.
     u: (n_dofs, n_cases) displacements.
+    status: "converged", "iteration_limit" or "stopped" (a callback raised StopIteration);
+    message: the same for people.
+    responses: the value of every response by its place in the problem: "objective",
+    "constraints[0]", …
     timings: total seconds per phase (see PHASES).
     """
 
@@ -58,13 +68,22 @@ class Result:
     objective: float
     volume: float
     iterations: int
-    converged: bool
+    status: str
     history: list[IterationRecord]
     timings: dict[str, float]
     wall_time: float
     solver: str
     factorizations: int = field(default=0)
     parameters: dict[str, float] = field(default_factory=dict)  # continuation values of the last evaluation
+    responses: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def converged(self) -> bool:
+        return self.status == "converged"
+
+    @property
+    def message(self) -> str:
+        return STATUS_MESSAGES[self.status]
 
 
 class PhaseTimer:
@@ -83,6 +102,15 @@ class PhaseTimer:
 
 
 @dataclass(frozen=True)
+class Constraint:
+    """response ≤ limit (limit > 0); label: its place in the problem, e.g. "constraints[0]"."""
+
+    response: object
+    limit: float
+    label: str = "constraint"
+
+
+@dataclass(frozen=True)
 class Evaluation:
     """Responses at one design and their gradients with respect to the design variables x.
 
@@ -96,40 +124,37 @@ class Evaluation:
     constraint_gradients: np.ndarray
     rho: np.ndarray
     u: np.ndarray
-    responses: dict[str, float]
+    responses: dict[str, float]   # every value by label: "objective", "constraints[0]", …
 
 
 class Evaluator:
     """Maps design variables x to objective, constraints and their gradients.
 
-    problem: the discretized structure; design: :class:`femopt.config.DesignConfig`
-    (filter, projection, interpolation, penalty); solver: a fresh solver from
-    :func:`femopt.solvers.make_solver`; objective: a response of :mod:`femopt.objectives`;
-    constraints: list of (response, limit) pairs meaning response ≤ limit (limit > 0).
+    problem: the discretized structure; solver: a fresh solver of :mod:`femopt.solvers`
+    (its symbolic analysis runs here, once); filter, projection, material: the design
+    stages of :mod:`femopt.design` (default: none, none, SIMP with the problem's moduli);
+    objective: a response of :mod:`femopt.objectives` (default: compliance);
+    constraints: :class:`Constraint` s, each response ≤ limit.
 
     The design variables x are the densities of the designable elements only
-    (``n_variables`` of them; passive elements are not variables). Continuation
-    parameters start at their schedules' start values; :meth:`set_parameters` moves them.
+    (``n_variables`` of them; passive elements are not variables). :meth:`set_parameters`
+    moves the continuation parameters (β, penalty).
     """
 
-    def __init__(self, problem: Problem, design, solver, objective=None, constraints=None,
-                 timer: PhaseTimer | None = None):
+    def __init__(self, problem: Problem, solver, *, filter=None, projection=None, material=None,
+                 objective=None, constraints=(), timer: PhaseTimer | None = None):
         mesh = problem.mesh
         self.problem = problem
         self.solver = solver
-        self.objective = objective or Compliance()
-        self.constraints = constraints if constraints is not None else [(Volume(), design.volume_fraction)]
+        self.filter = filter or IdentityFilter()
+        self.projection = projection or IdentityProjection()
+        self.material = material or SIMP(E0=problem.E, Emin=problem.Emin)
+        self.objective = objective or Compliance(problem.case_weights)
+        self.constraints = list(constraints)
         self.timer = timer or PhaseTimer()
         self.free = problem.free_dofs
         self.assembler = Assembler(mesh.element_dofs, problem.element_matrix, self.free, mesh.n_dofs)
         self.space = DesignSpace(problem.passive, mesh.n_elements)
-        self.filter = make_filter(design.filter.type, mesh, design.filter.radius)
-        projection = design.projection
-        self.projection = IdentityProjection() if projection is None else HeavisideProjection(
-            schedule_value(projection.beta, 0), projection.eta, projection.preserve_volume,
-            volume_mask=self.space.active_mask if len(self.space.passive) else None)
-        self.material = INTERPOLATIONS[design.interpolation](
-            E0=problem.E, Emin=problem.Emin, penalty=schedule_value(design.penalty, 0))
         # Springs sit on the diagonal of the reduced K, which is the first stored entry of its
         # column (lower triangle, rows sorted); only the free ones act.
         free_position = np.full(mesh.n_dofs, -1)
@@ -191,7 +216,8 @@ class Evaluator:
         state = State(rho=rho, u=u, forces=problem.forces)
 
         responses, values, gradients = {}, [], []
-        for response in [self.objective] + [r for r, _ in self.constraints]:
+        labelled = [("objective", self.objective)] + [(c.label, c.response) for c in self.constraints]
+        for label, response in labelled:
             value, rho_bar = self._value_and_gradient(response, state)
             with timer("filter"):  # back through the same chain, in reverse
                 rho_bar = self.space.zero_fixed(rho_bar)  # passive densities are constants
@@ -199,10 +225,10 @@ class Evaluator:
                 if smooth and response is self.objective:
                     x_bar = self.filter.smooth_gradient(x_full, x_bar)
                 x_bar = self.space.restrict(x_bar)
-            responses[response.name] = value
+            responses[label] = value
             values.append(value)
             gradients.append(x_bar)
-        limits = np.array([limit for _, limit in self.constraints])
+        limits = np.array([c.limit for c in self.constraints])
         evaluation = Evaluation(
             objective=values[0], gradient=gradients[0],
             constraints=np.array(values[1:]) / limits - 1.0,
@@ -218,7 +244,9 @@ class Evaluator:
         return ev.objective, ev.gradient, ev.constraints, ev.constraint_gradients
 
     def _value_and_gradient(self, response, state: State):
-        """(value, dL/dρ (n,)): partials plus the adjoint term through K(E(ρ))."""
+        """(value, dL/dρ (n,)): the explicit partials plus the adjoint term through K(E(ρ)),
+        by :mod:`femopt.adjoint`: Kᵀλ = ∂L/∂u with the factor in hand (no solve for
+        self-adjoint responses), then dL/dE_e = −λ_eᵀ K_e u_e."""
         timer = self.timer
         with timer("sensitivity"):
             value, u_bar, rho_bar = response.evaluate(state)
@@ -228,77 +256,67 @@ class Evaluator:
         if hasattr(response, "adjoint"):
             lam = response.adjoint(state)  # self-adjoint: no extra solve
         else:
-            with timer("solve"):  # Kᵀλ = ∂L/∂u with the factor in hand
-                lam_free = self.solver.solve_transpose(u_bar[self.free]).reshape(len(self.free), -1)
-                lam = self.assembler.full_vector(lam_free, self.problem.mesh.n_dofs)
+            with timer("solve"):
+                lam = adjoint.adjoint_solution(self.assembler, self.solver, u_bar)
         with timer("sensitivity"):
-            E_bar = element_energy_pullback(self.problem.mesh.element_dofs,
-                                            self.problem.element_matrix, lam, state.u)
+            E_bar = adjoint.stiffness_pullback(self.assembler, lam, state.u)
             return value, rho_bar + self.material.vjp(state.rho, E_bar)
 
 
-def optimize(problem: Problem, design, optimizer_config, solver, callback=None,
-             objective=None, constraints=None, x0=None) -> Result:
-    """Minimize ``objective`` (default: compliance) subject to ``constraints`` (default:
-    the volume fraction of ``design``).
+def optimize(evaluator: Evaluator, optimizer, x0: np.ndarray, *, max_iterations: int = 1000,
+             tolerance: float = 0.01, continuation: Continuation | None = None,
+             callback=None) -> Result:
+    """Minimize the evaluator's objective subject to its constraints, from x0 (n_variables,).
 
-    optimizer_config: :class:`femopt.config.OptimizerConfig`. x0: (n_variables,) starting
-    design; default: uniform, giving the volume fraction of ``design`` over all elements
-    (passive solids counted). ``callback(record)`` runs after each iteration and may raise
-    StopIteration to end the run early.
+    optimizer: an :class:`femopt.optimizers.Optimizer` on [0, 1]. continuation: the
+    schedules of the evaluator's parameters (β, penalty), advanced every iteration.
+    ``callback(record)`` runs after each iteration with its :class:`IterationRecord` and
+    may raise StopIteration to end the run early (status "stopped").
 
-    Stops when max |Δx| < optimizer_config.tolerance — but only once every continuation
-    parameter (β, penalty) has reached its end value: before that, convergence ends the
-    current continuation stage instead, so a schedule always runs to its end.
+    Stops when max |Δx| < tolerance — but only once every continuation parameter has
+    reached its end value: before that, convergence ends the current continuation stage
+    instead, so a schedule always runs to its end.
     """
-    timer = PhaseTimer()
+    timer = evaluator.timer
     start = time.perf_counter()
-    evaluate = Evaluator(problem, design, solver, objective, constraints, timer)
-    continuation = Continuation(_schedules(design))
-    evaluate.set_parameters(**continuation.values)
-    optimizer = OPTIMIZERS[optimizer_config.type](0.0, 1.0, move=optimizer_config.move,
-                                                  **optimizer_config.options)
-    optimizer.attach(evaluate.as_tuple)  # for optimizers whose line search evaluates (L-BFGS-B)
-    x = evaluate.space.initial_design(design.volume_fraction) if x0 is None else np.asarray(x0, float)
+    continuation = continuation or Continuation({})
+    evaluator.set_parameters(**continuation.values)
+    optimizer.attach(evaluator.as_tuple)  # for optimizers whose line search evaluates (L-BFGS-B)
+    x = np.asarray(x0, float)
     # The optimizers' small products run on numpy's and scipy's own OpenBLAS; for the whole run
     # it gets one thread, as its idle threads would spin and starve CHOLMOD's BLAS of the cores
     # (2 cores, 150×50 MMA: steps 30× and factorizations 3× slower otherwise; limiting it only
     # around each step is not enough, since lifting the limit wakes the threads again).
     bundled_blas = ThreadpoolController().select(prefix="libscipy_openblas")
-    history, converged = [], False
+    history, status = [], "iteration_limit"
     with bundled_blas.limit(limits=1):
-        for iteration in range(1, optimizer_config.max_iterations + 1):
+        for iteration in range(1, max_iterations + 1):
             iteration_start = time.perf_counter()
-            ev, parameters = evaluate(x), continuation.values
+            ev, parameters = evaluator(x), continuation.values
             with timer("update"):
                 x_new = optimizer.step(x, ev.objective, ev.gradient, ev.constraints, ev.constraint_gradients)
             change = float(np.max(np.abs(x_new - x)))
             record = IterationRecord(iteration, ev.objective, float(ev.rho.mean()), change,
                                      time.perf_counter() - iteration_start, parameters)
             history.append(record)
-            settled = change < optimizer_config.tolerance
-            stop = converged = settled and continuation.finished
+            settled = change < tolerance
+            converged, stopped = settled and continuation.finished, False
             if continuation.advance(settled):  # a stage ends after `every` iterations or when settled
-                evaluate.set_parameters(**continuation.values)
+                evaluator.set_parameters(**continuation.values)
             if callback is not None:
                 try:
                     callback(record)
                 except StopIteration:
-                    stop = True
-            if stop:
+                    stopped = True
+            if converged or stopped:
+                status = "converged" if converged else "stopped"
                 break
             x = x_new
 
-    return Result(x=evaluate.space.embed(x), rho=ev.rho, u=ev.u, objective=ev.objective,
-                  volume=float(ev.rho.mean()), iterations=len(history), converged=converged,
+    solver = evaluator.solver
+    return Result(x=evaluator.space.embed(x), rho=ev.rho, u=ev.u, objective=ev.objective,
+                  volume=float(ev.rho.mean()), iterations=len(history), status=status,
                   history=history, timings={phase: timer.totals[phase] for phase in PHASES},
                   wall_time=time.perf_counter() - start, solver=solver.name,
-                  factorizations=solver.n_factorizations, parameters=parameters)
-
-
-def _schedules(design) -> dict:
-    """The continuation parameters of ``design``: the penalty, and β with projection."""
-    schedules = {"penalty": design.penalty}
-    if design.projection is not None:
-        schedules["beta"] = design.projection.beta
-    return schedules
+                  factorizations=solver.n_factorizations, parameters=parameters,
+                  responses=dict(ev.responses))

@@ -1,6 +1,6 @@
 """Continuation: parameters (projection sharpness β, penalty) raised in stages during a run.
 
-A :class:`femopt.config.Schedule` holds a parameter at ``start`` and raises it by
+A :class:`Schedule` holds a parameter at ``start`` and raises it by
 ``× factor`` (or ``+ step``) after ``every`` iterations — or sooner, as soon as the
 design has converged at the current value — until it reaches ``end``. A plain
 number is a constant. The run may only stop on convergence once every schedule
@@ -9,10 +9,25 @@ has reached its end value (:attr:`Continuation.finished`).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 
-def schedule_value(schedule, stage: int) -> float:
+
+@dataclass(frozen=True)
+class Schedule:
+    """A continuation parameter: ``start``, raised ``× factor`` (or ``+ step``) after ``every``
+    iterations — or as soon as the design converges — until it reaches ``end``.
+    Exactly one of factor and step is set."""
+
+    start: float
+    end: float
+    every: int = 50
+    factor: float | None = None
+    step: float | None = None
+
+
+def schedule_value(schedule: Schedule | float, stage: int) -> float:
     """The value of ``schedule`` (a Schedule or a number) after ``stage`` raises."""
-    if isinstance(schedule, (int, float)):
+    if not isinstance(schedule, Schedule):
         return float(schedule)
     if schedule.factor is not None:
         value = schedule.start * schedule.factor**stage
@@ -21,8 +36,8 @@ def schedule_value(schedule, stage: int) -> float:
     return min(value, schedule.end)
 
 
-def schedule_end(schedule) -> float:
-    return float(schedule) if isinstance(schedule, (int, float)) else schedule.end
+def schedule_end(schedule: Schedule | float) -> float:
+    return schedule.end if isinstance(schedule, Schedule) else float(schedule)
 
 
 class Continuation:

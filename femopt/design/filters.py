@@ -13,6 +13,7 @@ import numpy as np
 from scipy import signal
 
 from femopt.mesh import StructuredMesh
+from femopt.registry import Option, Registry
 
 
 class ConvolutionFilter:
@@ -76,8 +77,13 @@ class SensitivityFilter(IdentityFilter):
         return self.H(x * grad) / self.H.row_sums / np.maximum(1e-3, x)
 
 
+FILTERS = Registry("filter")
+_RADIUS = Option(1.5, bounds={"gt": 0})  # length units
+FILTERS.register("sensitivity", SensitivityFilter, radius=_RADIUS)
+FILTERS.register("density", DensityFilter, radius=_RADIUS)
+FILTERS.register("none", lambda mesh, radius: IdentityFilter(), radius=_RADIUS)
+
+
 def make_filter(kind: str, mesh: StructuredMesh, radius: float):
-    """Filter by name: ``"sensitivity"``, ``"density"`` or ``"none"``."""
-    if kind == "none":
-        return IdentityFilter()
-    return {"sensitivity": SensitivityFilter, "density": DensityFilter}[kind](mesh, radius)
+    """Filter by name (one of FILTERS): ``"sensitivity"``, ``"density"`` or ``"none"``."""
+    return FILTERS.create(kind, mesh, radius=radius)

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from femopt.registry import Option, Registry
+
 
 @dataclass(frozen=True)
 class SIMP:
@@ -50,4 +52,9 @@ class RAMP:
         return E_bar * (1.0 + q) / (1.0 + q * (1.0 - rho)) ** 2 * (self.E0 - self.Emin)
 
 
-INTERPOLATIONS = {"simp": SIMP, "ramp": RAMP}
+# Factories take (E0, Emin, penalty). The penalty is ``design.penalty`` in a problem file, a
+# number or a continuation schedule; a SIMP exponent below 1 would favour intermediate
+# densities, while RAMP's q = 0 is still linear.
+INTERPOLATIONS = Registry("interpolation")
+INTERPOLATIONS.register("simp", SIMP, penalty=Option(3.0, "parameter", bounds={"ge": 1}))
+INTERPOLATIONS.register("ramp", RAMP, penalty=Option(3.0, "parameter", bounds={"ge": 0}))

@@ -12,32 +12,47 @@ from __future__ import annotations
 
 import numpy as np
 
-from femopt.mesh import AXES, StructuredMesh
+from femopt.mesh import AXES
+from femopt.registry import Option, Registry
 
-SHAPES = ("box", "circle", "sphere", "cylinder")
 
+def region_mask(mesh, shape: str, **options) -> np.ndarray:
+    """(n_elements,) True where the element's center lies in the region (boundary included).
 
-def region_mask(mesh: StructuredMesh, region) -> np.ndarray:
-    """(n_elements,) True where the element's center lies in ``region`` (boundary included).
-
-    region: a :class:`femopt.config.PassiveRegionConfig` — ``box`` (a Selection of
-    coordinate ranges), ``circle`` (2D) / ``sphere`` (3D) with ``center`` and
-    ``radius``, or ``cylinder`` (3D) with ``center`` (a point on its axis), ``radius``
-    and ``axis``, unbounded along the axis. A point within 0.1 % of the element size
-    of the boundary counts as inside.
+    shape: one of PASSIVE_SHAPES, with its options — ``box`` (``box``: (axis, lo, hi)
+    ranges), ``circle`` (2D) / ``sphere`` (3D) with ``center`` and ``radius``, or
+    ``cylinder`` (3D) with ``center`` (a point on its axis), ``radius`` and ``axis``
+    (0, 1, 2), unbounded along the axis. A point within 0.1 % of the element size of
+    the boundary counts as inside.
     """
-    centers = mesh.element_centers
-    tol = 1e-3 * float(np.min(mesh.element_size))
-    if region.shape == "box":
-        inside = np.ones(mesh.n_elements, bool)
-        for axis, lo, hi in region.box.ranges:
-            c = centers[:, AXES.index(axis)]
-            inside &= (c >= lo - tol) & (c <= hi + tol)
-        return inside
-    offset = centers - np.asarray(region.center, float)
-    if region.shape == "cylinder":
-        offset[:, region.axis] = 0.0
-    return np.einsum("ed,ed->e", offset, offset) <= (region.radius + tol) ** 2
+    tolerance = 1e-3 * float(np.min(mesh.element_size))
+    return PASSIVE_SHAPES.create(shape, mesh.element_centers, tolerance, **options)
+
+
+def _box(centers: np.ndarray, tolerance: float, box) -> np.ndarray:
+    inside = np.ones(len(centers), bool)
+    for axis, lo, hi in box:
+        c = centers[:, AXES.index(axis)]
+        inside &= (c >= lo - tolerance) & (c <= hi + tolerance)
+    return inside
+
+
+def _ball(centers: np.ndarray, tolerance: float, center, radius: float, axis: int | None = None):
+    offset = centers - np.asarray(center, float)
+    if axis is not None:  # a cylinder: no extent along its axis
+        offset[:, axis] = 0.0
+    return np.einsum("ed,ed->e", offset, offset) <= (radius + tolerance) ** 2
+
+
+# Factories take (element centers (n, dim), tolerance, **options) and return the mask (n,).
+# A shape whose one option has the shape's name (box) takes the shape's value itself.
+PASSIVE_SHAPES = Registry("passive shape")
+_CENTER, _RADIUS = Option(kind="point"), Option(bounds={"gt": 0})
+PASSIVE_SHAPES.register("box", _box, box=Option(kind="selection"))
+PASSIVE_SHAPES.register("circle", _ball, dims=(2,), center=_CENTER, radius=_RADIUS)
+PASSIVE_SHAPES.register("sphere", _ball, dims=(3,), center=_CENTER, radius=_RADIUS)
+PASSIVE_SHAPES.register("cylinder", _ball, dims=(3,), center=_CENTER, radius=_RADIUS,
+                        axis=Option(kind="component"))
 
 
 class DesignSpace:

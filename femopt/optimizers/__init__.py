@@ -1,20 +1,23 @@
-"""Optimizers behind one ``step`` interface, registered by the name used in YAML."""
+"""Optimizers behind one ``step`` interface, registered by the name used in YAML.
 
-from functools import partial
+Each entry's factory takes ``(lower, upper, **options)``; the options listed here
+are the keys its ``optimizer:`` section may hold besides ``type``, ``max_iterations``
+and ``tolerance`` (which belong to the loop, :func:`femopt.topopt.optimize`).
+"""
 
 from femopt.optimizers.base import Optimizer
 from femopt.optimizers.lbfgs import LBFGSB
 from femopt.optimizers.mma import MMA
 from femopt.optimizers.oc import OC
+from femopt.registry import Option, Registry
 
-# name -> constructor(lower, upper, move=..., **options); problem files choose by name.
-OPTIMIZERS = {"oc": OC, "mma": partial(MMA, normalize_objective=True), "lbfgs": LBFGSB}
-# The YAML keys of ``optimizer:`` beyond type, move, max_iterations and tolerance that
-# each optimizer takes, mapped to its constructor's keyword.
-OPTIMIZER_OPTIONS = {
-    "oc": {},
-    "mma": {},
-    "lbfgs": {"inner_iterations": "inner_iterations", "constraint_penalty": "penalty"},
-}
+OPTIMIZERS = Registry("optimizer")
+_MOVE = Option(0.2, bounds={"gt": 0, "le": 1})
+OPTIMIZERS.register("oc", OC, move=_MOVE)
+OPTIMIZERS.register("mma", lambda lower, upper, move: MMA(lower, upper, move=move, normalize_objective=True),
+                    move=_MOVE)
+OPTIMIZERS.register("lbfgs", LBFGSB, move=_MOVE,
+                    inner_iterations=Option(50, "integer", bounds={"ge": 1}),
+                    constraint_penalty=Option(10.0, bounds={"gt": 0}))
 
-__all__ = ["Optimizer", "OC", "MMA", "LBFGSB", "OPTIMIZERS", "OPTIMIZER_OPTIONS"]
+__all__ = ["Optimizer", "OC", "MMA", "LBFGSB", "OPTIMIZERS"]

@@ -27,17 +27,17 @@ class LBFGSB(Optimizer):
 
     lower, upper: scalars or (n,) bounds; move: largest change of a variable per step.
     inner_iterations: L-BFGS-B iterations per step (its function evaluations are capped
-    at three times as many). penalty, penalty_growth, max_penalty: μ at the start, its
+    at three times as many). constraint_penalty, penalty_growth, max_penalty: μ at the start, its
     growth factor when the violation ‖max(g, −λ/μ)‖∞ fails to fall below a quarter of the
     previous one, and its cap.
     """
 
     def __init__(self, lower=0.0, upper=1.0, move: float = 0.2, inner_iterations: int = 50,
-                 penalty: float = 10.0, penalty_growth: float = 2.0, max_penalty: float = 1e4):
+                 constraint_penalty: float = 10.0, penalty_growth: float = 2.0, max_penalty: float = 1e4):
         super().__init__(lower, upper)
         self.move = move
         self.inner_iterations = inner_iterations
-        self.penalty = penalty
+        self.penalty = constraint_penalty
         self.penalty_growth = penalty_growth
         self.max_penalty = max_penalty
         self.evaluate = None

@@ -8,9 +8,12 @@ square matrix (``symmetric=False``). Backend types never leave this package.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from femopt.errors import SolverError
+from femopt.registry import Option, Registry
 from femopt.solvers.iterative import AMGSolver, CGSolver, rigid_body_modes
 from femopt.solvers.memory import cholesky_fits
 from femopt.solvers.superlu import SuperLUSolver
@@ -21,22 +24,6 @@ try:
 except ImportError:  # scikit-sparse (SuiteSparse) is an optional extra
     CholmodSolver = ReuseSolver = None
 
-SOLVERS = ("auto", "cholmod", "superlu", "amg", "reuse")
-# The keyword options of make_solver that each type takes (a problem file's
-# ``solver: {type: amg, rtol: 1e-8}``); auto takes amg's, for when it picks amg.
-SOLVER_OPTIONS = {
-    "auto": ("rtol", "max_iterations"),
-    "cholmod": (),
-    "superlu": (),
-    "amg": ("rtol", "max_iterations"),
-    "reuse": ("rtol", "max_cg_iterations"),
-}
-# CG tolerances when none is given. AMG-CG solves "exactly"; reuse is an approximate
-# reanalysis (Amir et al. 2009), and OC needs far less: at 1e-4 the top3d cantilever
-# still ends at 964.078 after 119 iterations (CHOLMOD: 964.077), a 48×24×24 cantilever
-# matches CHOLMOD's compliance after 100 iterations to 5 digits, and reuse runs 2.6×
-# faster per iteration there (1.7× at 1e-6). See scripts/bench.py and the README.
-DEFAULT_RTOL = {"amg": 1e-8, "reuse": 1e-4}
 FALLBACK_NOTICE = ("notice: scikit-sparse is not installed; using SciPy's SuperLU (slower). "
                    "Install femopt[cholmod] for CHOLMOD.")
 
@@ -45,47 +32,87 @@ def cholmod_available() -> bool:
     return CholmodSolver is not None
 
 
-def make_solver(name: str = "auto", symmetric: bool = True, *, node_coords=None, free_dofs=None,
-                rtol: float | None = None, max_iterations: int = 2000, max_cg_iterations: int = 30):
-    """A fresh solver by name (one of SOLVERS):
+@dataclass(frozen=True)
+class SolverContext:
+    """What a solver may need to know besides its options.
 
-    - ``"cholmod"``: CHOLMOD supernodal Cholesky (scikit-sparse), refactorized every time;
-    - ``"superlu"``: SciPy's LU;
-    - ``"amg"``: CG to ``rtol`` (default 1e-8; at most ``max_iterations`` per solve)
-      preconditioned by smoothed-aggregation AMG with the rigid-body modes of the free
-      DOFs as near-null space;
-    - ``"reuse"``: CG to ``rtol`` (default 1e-4) preconditioned by the last CHOLMOD factor,
-      refactorizing when CG needs more than ``max_cg_iterations`` (:mod:`femopt.solvers.reuse`);
-    - ``"auto"``: CHOLMOD when installed and the matrix is symmetric, else SuperLU — but
-      ``amg`` when the mesh is known and its estimated Cholesky factor would not fit in
-      memory (:mod:`femopt.solvers.memory`).
-
+    symmetric: the matrices are symmetric positive definite, given by their lower
+    triangle (the finite-element path), or any square matrix (False).
     node_coords: (n_nodes, dim) and free_dofs: (n_free,) sorted, for DOFs numbered
-    ``dim · node + component``; needed by ``amg`` (rigid-body modes) and by ``auto``'s
-    memory estimate (without them ``auto`` never picks ``amg``).
+    ``dim · node + component``; ``amg`` builds its rigid-body modes from them and
+    ``auto`` its memory estimate (without them ``auto`` never picks ``amg``).
     """
-    if name not in SOLVERS:
-        raise SolverError(f"solver: unknown solver {name!r}; choose one of {', '.join(SOLVERS)}")
-    has_mesh = node_coords is not None and free_dofs is not None
-    if name == "auto":
-        if symmetric and has_mesh and not cholesky_fits(len(free_dofs), np.shape(node_coords)[1]):
-            name = "amg"
-        else:
-            name = "cholmod" if cholmod_available() and symmetric else "superlu"
-    if name in ("amg", "reuse") and not symmetric:
+
+    symmetric: bool = True
+    node_coords: np.ndarray | None = None
+    free_dofs: np.ndarray | None = None
+
+    @property
+    def has_mesh(self) -> bool:
+        return self.node_coords is not None and self.free_dofs is not None
+
+
+def _auto(context: SolverContext, rtol, max_iterations):
+    """CHOLMOD when installed and the matrix is symmetric, else SuperLU — but ``amg`` when
+    the mesh is known and its estimated Cholesky factor would not fit in memory."""
+    if context.symmetric and context.has_mesh and not cholesky_fits(
+            len(context.free_dofs), np.shape(context.node_coords)[1]):
+        options = {"max_iterations": max_iterations} | ({"rtol": rtol} if rtol is not None else {})
+        return SOLVERS.create("amg", context, **options)
+    return SOLVERS.create("cholmod" if cholmod_available() and context.symmetric else "superlu", context)
+
+
+def _amg(context: SolverContext, rtol, max_iterations):
+    """CG to ``rtol`` (at most ``max_iterations`` per solve) preconditioned by smoothed-
+    aggregation AMG with the rigid-body modes of the free DOFs as near-null space."""
+    _require_symmetric("amg", context)
+    # Without the mesh pyamg falls back to the constant vector: it works, but slowly.
+    modes = rigid_body_modes(context.node_coords, context.free_dofs) if context.has_mesh else None
+    return AMGSolver(rtol=rtol, maxiter=max_iterations, near_null_space=modes)
+
+
+def _cholmod(context: SolverContext):
+    """CHOLMOD supernodal Cholesky (scikit-sparse), refactorized every time."""
+    _require_cholmod("cholmod", context)
+    return CholmodSolver()
+
+
+def _reuse(context: SolverContext, rtol, max_cg_iterations):
+    """CG to ``rtol`` preconditioned by the last CHOLMOD factor, refactorizing when CG needs
+    more than ``max_cg_iterations`` (:mod:`femopt.solvers.reuse`)."""
+    _require_cholmod("reuse", context)
+    return ReuseSolver(rtol=rtol, max_cg_iterations=max_cg_iterations)
+
+
+def _require_symmetric(name: str, context: SolverContext) -> None:
+    if not context.symmetric:
         raise SolverError(f"solver: {name} needs a symmetric positive definite matrix")
-    if name == "amg":
-        # Without the mesh pyamg falls back to the constant vector: it works, but slowly.
-        modes = rigid_body_modes(node_coords, free_dofs) if has_mesh else None
-        return AMGSolver(rtol=rtol or DEFAULT_RTOL["amg"], maxiter=max_iterations,
-                         near_null_space=modes)
-    if name in ("cholmod", "reuse"):
-        if not cholmod_available():
-            raise SolverError(f"solver: {name} requested but scikit-sparse is not installed "
-                              "(pip install 'femopt[cholmod]')")
-        if not symmetric:
-            raise SolverError("solver: cholmod needs a symmetric positive definite matrix")
-        if name == "reuse":
-            return ReuseSolver(rtol=rtol or DEFAULT_RTOL["reuse"], max_cg_iterations=max_cg_iterations)
-        return CholmodSolver()
-    return SuperLUSolver(symmetric=symmetric)
+
+
+def _require_cholmod(name: str, context: SolverContext) -> None:
+    if not cholmod_available():
+        raise SolverError(f"solver: {name} requested but scikit-sparse is not installed "
+                          "(pip install 'femopt[cholmod]')")
+    _require_symmetric(name, context)
+
+
+# Factories take (SolverContext, **options). The CG tolerances: AMG-CG solves "exactly";
+# reuse is an approximate reanalysis (Amir et al. 2009), and OC needs far less — at 1e-4
+# the top3d cantilever still ends at 964.078 after 119 iterations (CHOLMOD: 964.077);
+# the README's 3D section has the measurements (scripts/bench.py).
+SOLVERS = Registry("solver")
+_RTOL = {"bounds": {"gt": 0, "lt": 1}}
+_MAX_ITERATIONS = Option(2000, "integer", bounds={"ge": 1})  # CG iterations per solve
+SOLVERS.register("auto", _auto, rtol=Option(None, **_RTOL), max_iterations=_MAX_ITERATIONS)
+SOLVERS.register("cholmod", _cholmod)
+SOLVERS.register("superlu", lambda context: SuperLUSolver(symmetric=context.symmetric))
+SOLVERS.register("amg", _amg, rtol=Option(1e-8, **_RTOL), max_iterations=_MAX_ITERATIONS)
+SOLVERS.register("reuse", _reuse, rtol=Option(1e-4, **_RTOL),
+                 max_cg_iterations=Option(30, "integer", bounds={"ge": 1}))
+
+
+def make_solver(name: str = "auto", symmetric: bool = True, *, node_coords=None, free_dofs=None,
+                **options):
+    """A fresh solver by name (one of SOLVERS) with its options (the registered defaults
+    for those not given); see :class:`SolverContext` for the other arguments."""
+    return SOLVERS.create(name, SolverContext(symmetric, node_coords, free_dofs), **options)

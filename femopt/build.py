@@ -1,0 +1,228 @@
+"""From a validated problem file to the objects of a run, once.
+
+:func:`build` turns a :class:`femopt.config.ProblemConfig` into a :class:`Model`: the
+mesh and its supports, loads and springs (a :class:`femopt.problem.Problem`), the
+responses, the design stages (filter, projection, interpolation, passive elements,
+continuation), the optimizer and the linear solver — each looked up in its registry.
+Nothing below this module reads a configuration: the objects take numbers and arrays.
+Selections that match nothing and structures that can still move are reported here,
+as one-line errors naming the offending key.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from femopt.config import ProblemConfig, Selection
+from femopt.design import (FILTERS, INTERPOLATIONS, Continuation, DesignSpace, HeavisideProjection,
+                           IdentityProjection, region_mask)
+from femopt.design.continuation import schedule_value
+from femopt.elements import h8_stiffness, q4_stiffness
+from femopt.mesh import AXES, StructuredMesh
+from femopt.objectives import RESPONSES
+from femopt.optimizers import OPTIMIZERS
+from femopt.problem import Problem, check_rigid_body_modes
+from femopt.solvers import FALLBACK_NOTICE, SOLVERS, cholmod_available, make_solver
+from femopt.topopt import Constraint, Evaluator, PhaseTimer
+
+
+@dataclass
+class Model:
+    """Everything one run needs, built from a problem file (a fresh optimizer and solver:
+    build again for another run).
+
+    x0: (n_variables,) the starting design. schedules: the continuation parameters
+    (penalty, and β with projection) as Schedules or numbers. notices: lines for the
+    user about choices made here (e.g. the SciPy fallback solver).
+    """
+
+    config: ProblemConfig
+    problem: Problem
+    objective: object
+    constraints: list[Constraint]
+    filter: object
+    projection: object
+    material: object
+    schedules: dict
+    optimizer: object
+    solver: object
+    x0: np.ndarray
+    notices: list[str] = field(default_factory=list)
+
+    @property
+    def mesh(self):
+        return self.problem.mesh
+
+    def evaluator(self, timer: PhaseTimer | None = None) -> Evaluator:
+        """The Evaluator of this model (runs the solver's symbolic analysis)."""
+        return Evaluator(self.problem, self.solver, filter=self.filter, projection=self.projection,
+                         material=self.material, objective=self.objective,
+                         constraints=self.constraints, timer=timer)
+
+    def continuation(self) -> Continuation:
+        return Continuation(self.schedules)
+
+
+def build(config: ProblemConfig, *, rtol: float | None = None) -> Model:
+    """The :class:`Model` of ``config``. rtol: overrides an iterative solver's tolerance
+    (gradient checks solve to round-off). Raises ConfigError, SingularStiffnessError."""
+    problem = build_problem(config)
+    objective, constraints = build_responses(config, problem)
+    design = config.design
+    space = DesignSpace(problem.passive, problem.mesh.n_elements)
+    projection = IdentityProjection() if design.projection is None else HeavisideProjection(
+        schedule_value(design.projection.beta, 0), design.projection.eta,
+        design.projection.preserve_volume,
+        volume_mask=space.active_mask if len(space.passive) else None)
+    schedules = {"penalty": design.penalty}
+    if design.projection is not None:
+        schedules["beta"] = design.projection.beta
+    solver = build_solver(config, problem, rtol=rtol)
+    notices = []
+    if config.solver.type == "auto" and solver.name == "superlu" and not cholmod_available():
+        notices.append(FALLBACK_NOTICE)
+    return Model(
+        config=config, problem=problem, objective=objective, constraints=constraints,
+        filter=FILTERS.create(design.filter.type, problem.mesh, **design.filter.options),
+        projection=projection,
+        material=INTERPOLATIONS.create(design.interpolation, problem.E, problem.Emin,
+                                       penalty=schedule_value(design.penalty, 0)),
+        schedules=schedules,
+        optimizer=OPTIMIZERS.create(config.optimizer.type, 0.0, 1.0, **config.optimizer.options),
+        solver=solver, x0=space.initial_design(design.volume_fraction), notices=notices)
+
+
+def build_solver(config: ProblemConfig, problem: Problem, rtol: float | None = None):
+    """The configured linear solver; ``rtol`` overrides the tolerance of one that has it."""
+    options = dict(config.solver.options)
+    if rtol is not None and "rtol" in SOLVERS[config.solver.type].options:
+        options["rtol"] = rtol
+    return make_solver(config.solver.type, node_coords=problem.mesh.node_coords,
+                       free_dofs=problem.free_dofs, **options)
+
+
+def build_problem(config: ProblemConfig) -> Problem:
+    """Resolve the selections of ``config`` on its mesh.
+
+    Raises ConfigError for a selection that matches no node and
+    SingularStiffnessError for supports that leave a rigid-body motion free.
+    """
+    mesh = StructuredMesh(tuple(config.mesh.grid), tuple(config.mesh.size))
+    material = config.material
+    if mesh.dim == 2:
+        ke = q4_stiffness(1.0, material.nu, material.thickness, mesh.element_size)
+    else:
+        ke = h8_stiffness(1.0, material.nu, mesh.element_size)
+
+    fixed = []
+    for support in config.supports:
+        nodes = select_nodes(config, mesh, support.at, f"{support.path}.at")
+        fixed.append((mesh.dim * nodes[:, None] + np.asarray(support.fix)[None, :]).ravel())
+    fixed_dofs = np.unique(np.concatenate(fixed))
+    check_rigid_body_modes(mesh, fixed_dofs)
+
+    cases = config.cases
+    forces = np.zeros((mesh.n_dofs, len(cases)))
+    free = np.setdiff1d(np.arange(mesh.n_dofs), fixed_dofs)
+    for c, case in enumerate(cases):
+        for load in case.loads:
+            nodes = select_nodes(config, mesh, load.at, f"{load.path}.at")
+            per_node = np.asarray(load.force, float) / (1 if load.per_node else len(nodes))
+            np.add.at(forces[:, c], (mesh.dim * nodes[:, None] + np.arange(mesh.dim)).ravel(),
+                      np.tile(per_node, len(nodes)))
+        if not forces[free, c].any():
+            raise config.error(case.path if config.load_cases else "loads",
+                               "every load acts on fixed DOFs or is zero; nothing to optimize")
+
+    spring_dofs, spring_stiffness = [], []
+    for spring in config.springs:
+        dofs = mesh.dim * select_nodes(config, mesh, spring.at, f"{spring.path}.at") + spring.component
+        if not np.isin(dofs, free).any():
+            raise config.error(f"{spring.path}.at",
+                               "every selected DOF is fixed; a spring there does nothing")
+        spring_dofs.append(dofs)
+        spring_stiffness.append(np.full(len(dofs), spring.stiffness))
+    return Problem(mesh, ke, fixed_dofs, forces, material.E, material.Emin,
+                   case_weights=np.array([case.weight for case in cases]),
+                   spring_dofs=np.concatenate(spring_dofs) if spring_dofs else np.zeros(0, int),
+                   spring_stiffness=np.concatenate(spring_stiffness) if spring_stiffness else np.zeros(0),
+                   passive=_passive_densities(config, mesh))
+
+
+def _passive_densities(config: ProblemConfig, mesh) -> np.ndarray | None:
+    """(n_elements,) 1 in solid regions, 0 in void ones, NaN elsewhere (later regions win
+    where they overlap); None without passive regions."""
+    regions = config.design.passive
+    if not regions:
+        return None
+    fixed = np.full(mesh.n_elements, np.nan)
+    for region in regions:
+        options = {key: value.ranges if isinstance(value, Selection) else value
+                   for key, value in region.options.items()}
+        inside = region_mask(mesh, region.shape, **options)
+        if not inside.any():
+            raise config.error(region.path, f"the {region.shape} contains no element center")
+        fixed[inside] = 1.0 if region.type == "solid" else 0.0
+    if not np.isnan(fixed).any():
+        raise config.error("design.passive", "every element is passive; nothing is left to design")
+    return fixed
+
+
+def select_nodes(config: ProblemConfig, mesh, selection: Selection, path: str) -> np.ndarray:
+    """The nodes of ``selection``; a ConfigError about ``path`` when there are none."""
+    nodes = mesh.select_nodes(selection.ranges)
+    if len(nodes) == 0:
+        where = ", ".join(f"{a}={lo:g}" if lo == hi else f"{a} in [{lo:g}, {hi:g}]"
+                          for a, lo, hi in selection.ranges)
+        spans = ", ".join(f"{a} in [0, {s:g}]" for a, s in zip(AXES, mesh.size))
+        raise config.error(path, f"selects no node ({where}; the mesh spans {spans})")
+    return nodes
+
+
+@dataclass(frozen=True)
+class ResponseContext:
+    """What a response factory (femopt.objectives.RESPONSES) may use: the problem, and
+    a loader for user functions that reports errors against ``path``."""
+
+    config: ProblemConfig
+    problem: Problem
+    path: str
+
+    def load_callable(self, text: str):
+        """Import ``module:name`` or ``file.py:name`` (relative to the problem file)."""
+        where, _, name = text.rpartition(":")
+        error_path = f"{self.path}.function"
+        if not where or not name:
+            raise self.config.error(error_path, f"expected 'module:name' or 'file.py:name', got {text!r}")
+        try:
+            if where.endswith(".py"):
+                path = Path(self.config.source).parent / where
+                module_spec = importlib.util.spec_from_file_location(path.stem, path)
+                module = importlib.util.module_from_spec(module_spec)
+                module_spec.loader.exec_module(module)
+            else:
+                module = importlib.import_module(where)
+            function = getattr(module, name)
+        except Exception as exc:  # a user's module can fail in any way; report it in one line
+            raise self.config.error(error_path, f"cannot load {text!r}: {type(exc).__name__}: {exc}") from None
+        if not callable(function):
+            raise self.config.error(error_path, f"{text!r} is not callable")
+        return function
+
+
+def build_responses(config: ProblemConfig, problem: Problem):
+    """(objective, [Constraint]) of ``config`` on ``problem``: each response from RESPONSES,
+    its selections resolved to nodes."""
+    def response(spec):
+        entry = RESPONSES[spec.type]
+        options = {key: select_nodes(config, problem.mesh, value, f"{spec.path}.{key}")
+                   if entry.options[key].kind == "selection" else value
+                   for key, value in spec.options.items()}
+        return entry.create(ResponseContext(config, problem, spec.path), **options)
+
+    constraints = [Constraint(response(c), c.limit, c.path) for c in config.constraint_list]
+    return response(config.objective), constraints
