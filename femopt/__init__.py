@@ -8,10 +8,30 @@
 
 __version__ = "0.1.0"
 
-from femopt.api import prepare, run  # noqa: E402
-from femopt.config import load_config  # noqa: E402
-from femopt.errors import ConfigError, FemoptError  # noqa: E402
-from femopt.topopt import Constraint, Evaluator, IterationRecord, Result, optimize  # noqa: E402
+# The API is imported on first use, so that ``import femopt`` and ``femopt --version``
+# stay fast (SciPy's signal module alone takes a second to import).
+_API = {
+    "load_config": "femopt.config",
+    "prepare": "femopt.api",
+    "run": "femopt.api",
+    "optimize": "femopt.topopt",
+    "Evaluator": "femopt.topopt",
+    "Constraint": "femopt.topopt",
+    "Result": "femopt.topopt",
+    "IterationRecord": "femopt.topopt",
+    "FemoptError": "femopt.errors",
+    "ConfigError": "femopt.errors",
+}
+__all__ = [*_API, "__version__"]
 
-__all__ = ["load_config", "prepare", "run", "optimize", "Evaluator", "Constraint", "Result",
-           "IterationRecord", "FemoptError", "ConfigError", "__version__"]
+
+def __getattr__(name: str):
+    if name not in _API:
+        raise AttributeError(f"module 'femopt' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(_API[name]), name)
+
+
+def __dir__():
+    return __all__

@@ -11,11 +11,16 @@ build the objects themselves.
 
 from __future__ import annotations
 
+import signal
+import threading
 from collections.abc import Callable, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 
 from femopt.build import Model, build
 from femopt.config import ProblemConfig, load_config, with_overrides
+from femopt.output import checkpoint
+from femopt.output.checkpoint import CheckpointError
 from femopt.topopt import IterationRecord, Result, optimize
 
 ConfigLike = str | Path | Mapping | ProblemConfig
@@ -33,11 +38,14 @@ def prepare(config: ConfigLike, *, max_iterations: int | None = None,
 
 def run(config: ConfigLike | Model, outdir: str | Path | None = None, *,
         max_iterations: int | None = None, solver: str | None = None,
-        callback: Callable[[IterationRecord], None] | None = None) -> Result:
+        callback: Callable[[IterationRecord], None] | None = None, resume: bool = False) -> Result:
     """Optimize the problem ``config`` (path, dict, Config, or a Model from :func:`prepare`)
-    and return its :class:`femopt.topopt.Result`; write the result files into ``outdir``
-    when given (nothing is written otherwise).
+    and return its :class:`femopt.topopt.Result`.
 
+    outdir: write the result files there (nothing is written otherwise); the run then
+    checkpoints into it (``checkpoint:`` in the file says how often), and SIGINT/SIGTERM
+    write a checkpoint at the end of the current iteration and raise
+    :class:`femopt.output.checkpoint.Interrupted`. resume: go on from outdir's checkpoint.
     max_iterations, solver: override the file's ``optimizer.max_iterations`` and
     ``solver`` type. callback(record) runs after every iteration and may raise
     StopIteration to stop (status "stopped").
@@ -48,13 +56,52 @@ def run(config: ConfigLike | Model, outdir: str | Path | None = None, *,
         model = config
     else:
         model = prepare(config, max_iterations=max_iterations, solver=solver)
-    optimizer = model.config.optimizer
-    result = optimize(model.evaluator(), model.optimizer, model.x0,
-                      max_iterations=optimizer.max_iterations, tolerance=optimizer.tolerance,
-                      continuation=model.continuation(), callback=callback)
-    if outdir is not None:
-        from femopt.output import write_results  # matplotlib only when writing
+    if resume and outdir is None:
+        raise CheckpointError("--resume needs the output folder of the interrupted run (-o OUTDIR)")
+    settings = model.config.optimizer
+    loop = dict(max_iterations=settings.max_iterations, tolerance=settings.tolerance,
+                continuation=model.continuation(), callback=callback)
+    if outdir is None:
+        return optimize(model.evaluator(), model.optimizer, model.x0, **loop)
 
-        write_results(outdir, model.config.name, model.mesh, result,
-                      extra_summary={"config": model.config.source})
+    from femopt.output import write_results
+
+    outdir = Path(outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    checkpoint_path = outdir / checkpoint.FILENAME
+    fingerprint = model.config.fingerprint
+    start = checkpoint.load(checkpoint_path, fingerprint) if resume else None
+    every = model.config.checkpoint
+    checkpointer = checkpoint.Checkpointer(checkpoint_path, fingerprint, every.every, every.seconds)
+    with _stop_on_signals(checkpointer):
+        result = optimize(model.evaluator(), model.optimizer, model.x0, checkpoint=checkpointer,
+                          resume=start, **loop)
+    write_results(outdir, model.config.name, model.mesh, result,
+                  extra_summary={"config": model.config.source})
+    if result.status == "converged":  # nothing left to go on with
+        checkpoint_path.unlink(missing_ok=True)
     return result
+
+
+@contextmanager
+def _stop_on_signals(checkpointer):
+    """While inside, SIGINT and SIGTERM ask ``checkpointer`` to save and stop after the
+    current iteration (a second signal stops at once); the old handlers come back after."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers can only be set from the main thread
+        return
+    handled = (signal.SIGINT, signal.SIGTERM)
+    previous = {number: signal.getsignal(number) for number in handled}
+
+    def handler(number, frame):
+        if checkpointer.stop_signal is not None:  # asked twice: stop now
+            signal.default_int_handler(number, frame)
+        checkpointer.request_stop(number)
+
+    for number in handled:
+        signal.signal(number, handler)
+    try:
+        yield
+    finally:
+        for number, old in previous.items():
+            signal.signal(number, old)

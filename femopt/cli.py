@@ -57,10 +57,15 @@ def validate(config_path):
 @click.option("--max-iterations", type=int, help="Override optimizer.max_iterations.")
 @click.option("--solver", type=click.Choice(SOLVERS.names), help="Linear solver type (default: from CONFIG, else auto); CONFIG's solver options stay.")
 @click.option("-q", "--quiet", is_flag=True, help="Print only the final summary.")
+@click.option("--resume", is_flag=True, help="Go on from the checkpoint in OUTDIR of an interrupted run.")
 @_user_errors
-def run(config_path, outdir, max_iterations, solver, quiet):
+def run(config_path, outdir, max_iterations, solver, quiet, resume):
     """Optimize the structure described in CONFIG and write its result files."""
     import femopt
+    from femopt.output.checkpoint import Interrupted
+
+    if outdir is not None and not outdir.strip():
+        raise FemoptError("-o/--outdir: an empty folder name; leave the option out for out/<problem>")
 
     model = femopt.prepare(config_path, max_iterations=max_iterations, solver=solver)
     for notice in model.notices:
@@ -80,7 +85,11 @@ def run(config_path, outdir, max_iterations, solver, quiet):
                        + (f" {record.parameters['beta']:6g}" if projecting else ""))
 
     outdir = Path(outdir) if outdir else Path("out") / config.name
-    result = femopt.run(model, outdir, callback=progress)
+    try:
+        result = femopt.run(model, outdir, callback=progress, resume=resume)
+    except Interrupted as exc:  # exit 128 + signal number, the shell's convention (130, 143)
+        click.echo(f"{exc}; go on with: femopt run {config_path} -o {outdir} --resume", err=True)
+        sys.exit(128 + exc.signal)
     click.echo(f"{config.name}: objective {result.objective:.6g}, volume {result.volume:.4f}, "
                f"{result.iterations} iterations ({result.message}), {result.wall_time:.2f} s; "
                f"results in {outdir}/")

@@ -21,6 +21,7 @@ key tuple.
 from __future__ import annotations
 
 import difflib
+import hashlib
 import math
 import re
 from collections.abc import Mapping, Sequence
@@ -44,7 +45,7 @@ PASSIVE_TYPES = ("solid", "void")
 
 # Allowed keys per section, in the order they are documented.
 _TOP_KEYS = ("problem", "mesh", "material", "supports", "loads", "load_cases", "springs", "design",
-             "objective", "constraints", "optimizer", "solver")
+             "objective", "constraints", "optimizer", "solver", "checkpoint")
 _MESH_KEYS = ("grid", "size")
 _MATERIAL_KEYS = ("E", "nu", "Emin", "thickness")
 _SUPPORT_KEYS = ("at", "fix")
@@ -55,6 +56,7 @@ _DESIGN_KEYS = ("volume_fraction", "penalty", "interpolation", "filter", "projec
 _SCHEDULE_KEYS = ("start", "end", "every", "factor", "step")
 _PROJECTION_KEYS = ("beta", "eta", "preserve_volume")
 _OPTIMIZER_LOOP_KEYS = ("max_iterations", "tolerance")   # the loop's, whatever the optimizer
+_CHECKPOINT_KEYS = ("every", "seconds")
 
 
 # --------------------------------------------------------------------------
@@ -193,6 +195,15 @@ class ResponseConfig:
 
 
 @dataclass(frozen=True)
+class CheckpointConfig:
+    """A run with an output folder writes a checkpoint every ``every`` iterations or
+    ``seconds`` seconds, whichever comes first."""
+
+    every: int = 10
+    seconds: float = 60.0
+
+
+@dataclass(frozen=True)
 class ProblemConfig:
     name: str
     mesh: MeshConfig
@@ -207,6 +218,7 @@ class ProblemConfig:
     constraints: tuple[ResponseConfig, ...] = ()   # empty: volume ≤ design.volume_fraction
     load_cases: tuple[LoadCaseConfig, ...] = ()    # used instead of ``loads`` when given
     springs: tuple[SpringConfig, ...] = ()
+    checkpoint: CheckpointConfig = CheckpointConfig()
 
     @property
     def cases(self) -> tuple[LoadCaseConfig, ...]:
@@ -218,6 +230,15 @@ class ProblemConfig:
         """The constraints, with the default volume constraint filled in."""
         return self.constraints or (ResponseConfig("volume", limit=self.design.volume_fraction,
                                                    path="constraints[0]"),)
+
+    @property
+    def fingerprint(self) -> str:
+        """A hash of what determines the optimization's path: everything but the file's
+        name, the iteration limit and the checkpoint settings (checkpoints carry it, so a
+        changed problem is not resumed)."""
+        essential = replace(self, source="", checkpoint=CheckpointConfig(),
+                            optimizer=replace(self.optimizer, max_iterations=0))
+        return hashlib.sha256(repr(essential).encode()).hexdigest()[:16]
 
     def error(self, path: str, reason: str) -> ConfigError:
         """A ConfigError about ``path`` of this problem, e.g. ``error("supports[1].at", "selects no node")``."""
@@ -311,8 +332,10 @@ def _parse_problem(root: _Node, source: str) -> ProblemConfig:
     optimizer_node = root.optional("optimizer")
     optimizer = _parse_optimizer(optimizer_node) if optimizer_node else OptimizerConfig()
     solver = root.get("solver", Spec("auto", SOLVERS["auto"].defaults), _parse_solver)
+    checkpoint = root.get("checkpoint", CheckpointConfig(), _parse_checkpoint)
     config = ProblemConfig(name, mesh, material, supports, loads, design, optimizer, solver, source,
-                           objective, constraints, load_cases=load_cases, springs=springs)
+                           objective, constraints, load_cases=load_cases, springs=springs,
+                           checkpoint=checkpoint)
     if optimizer.type == "oc" and (objective.type != "compliance"
                                    or [c.type for c in config.constraint_list] != ["volume"]):
         _Node(optimizer.type, "optimizer.type").fail(
@@ -597,6 +620,13 @@ def _parse_case(node: _Node, n_cases: int) -> int:
 def _parse_solver(node: _Node) -> Spec:
     """``solver: NAME`` or ``solver: {type: NAME, <option>: value, ...}``."""
     return _parse_spec(node, SOLVERS)
+
+
+def _parse_checkpoint(node: _Node) -> CheckpointConfig:
+    node.mapping(_CHECKPOINT_KEYS)
+    d = CheckpointConfig()
+    return CheckpointConfig(every=node.get("every", d.every, lambda n: n.integer(ge=1)),
+                            seconds=node.get("seconds", d.seconds, lambda n: n.number(gt=0)))
 
 
 def _parse_optimizer(node: _Node) -> OptimizerConfig:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 from threadpoolctl import ThreadpoolController
@@ -84,6 +84,37 @@ class Result:
     @property
     def message(self) -> str:
         return STATUS_MESSAGES[self.status]
+
+
+@dataclass
+class LoopState:
+    """The optimization loop between iterations (what a checkpoint holds): ``iteration``
+    iterations are done and ``x`` (n_variables,) is the design the next one evaluates.
+
+    history: the IterationRecords as dicts. optimizer, continuation, solver: the
+    :func:`capture` d states of those objects. elapsed: seconds of optimization so far;
+    timings: seconds per phase so far.
+    """
+
+    iteration: int
+    x: np.ndarray
+    history: list[dict] = field(default_factory=list)
+    optimizer: dict = field(default_factory=dict)
+    continuation: dict = field(default_factory=dict)
+    solver: dict = field(default_factory=dict)
+    elapsed: float = 0.0
+    timings: dict = field(default_factory=dict)
+
+
+def capture(obj) -> dict:
+    """The attributes ``obj`` names in its ``STATE`` tuple: what changes during a run."""
+    return {name: getattr(obj, name) for name in getattr(obj, "STATE", ())}
+
+
+def restore(obj, state: dict) -> None:
+    """Set the attributes of :func:`capture` back."""
+    for name, value in state.items():
+        setattr(obj, name, value)
 
 
 class PhaseTimer:
@@ -265,32 +296,50 @@ class Evaluator:
 
 def optimize(evaluator: Evaluator, optimizer, x0: np.ndarray, *, max_iterations: int = 1000,
              tolerance: float = 0.01, continuation: Continuation | None = None,
-             callback=None) -> Result:
+             callback=None, checkpoint=None, resume: LoopState | None = None) -> Result:
     """Minimize the evaluator's objective subject to its constraints, from x0 (n_variables,).
 
     optimizer: an :class:`femopt.optimizers.Optimizer` on [0, 1]. continuation: the
     schedules of the evaluator's parameters (β, penalty), advanced every iteration.
     ``callback(record)`` runs after each iteration with its :class:`IterationRecord` and
     may raise StopIteration to end the run early (status "stopped").
+    checkpoint: an object whose ``after_iteration(iteration, state, final)`` is called after
+    each iteration that does not converge or stop, ``state()`` giving the :class:`LoopState`
+    and ``final`` saying it is the last (:class:`femopt.output.checkpoint.Checkpointer`
+    writes it to disk).
+    resume: a LoopState to go on from instead of x0 (from a checkpoint).
 
     Stops when max |Δx| < tolerance — but only once every continuation parameter has
     reached its end value: before that, convergence ends the current continuation stage
     instead, so a schedule always runs to its end.
     """
     timer = evaluator.timer
-    start = time.perf_counter()
     continuation = continuation or Continuation({})
+    x, history, elapsed = np.asarray(x0, float), [], 0.0
+    if resume is not None:
+        x, elapsed = np.asarray(resume.x, float), resume.elapsed
+        history = [IterationRecord(**record) for record in resume.history]
+        restore(optimizer, resume.optimizer)
+        restore(continuation, resume.continuation)
+        restore(evaluator.solver, resume.solver)
+        timer.totals.update(resume.timings)
+    start = time.perf_counter() - elapsed
     evaluator.set_parameters(**continuation.values)
     optimizer.attach(evaluator.as_tuple)  # for optimizers whose line search evaluates (L-BFGS-B)
-    x = np.asarray(x0, float)
+
+    def loop_state(x_next):
+        return LoopState(len(history), x_next, [asdict(h) for h in history], capture(optimizer),
+                         capture(continuation), capture(evaluator.solver),
+                         time.perf_counter() - start, dict(timer.totals))
+
     # The optimizers' small products run on numpy's and scipy's own OpenBLAS; for the whole run
     # it gets one thread, as its idle threads would spin and starve CHOLMOD's BLAS of the cores
     # (2 cores, 150×50 MMA: steps 30× and factorizations 3× slower otherwise; limiting it only
     # around each step is not enough, since lifting the limit wakes the threads again).
     bundled_blas = ThreadpoolController().select(prefix="libscipy_openblas")
-    history, status = [], "iteration_limit"
+    status, ev, parameters = "iteration_limit", None, continuation.values
     with bundled_blas.limit(limits=1):
-        for iteration in range(1, max_iterations + 1):
+        for iteration in range(len(history) + 1, max_iterations + 1):
             iteration_start = time.perf_counter()
             ev, parameters = evaluator(x), continuation.values
             with timer("update"):
@@ -312,6 +361,10 @@ def optimize(evaluator: Evaluator, optimizer, x0: np.ndarray, *, max_iterations:
                 status = "converged" if converged else "stopped"
                 break
             x = x_new
+            if checkpoint is not None:  # always at the iteration limit: a later run may go on
+                checkpoint.after_iteration(iteration, lambda: loop_state(x), final=iteration == max_iterations)
+        if ev is None:  # resumed at the iteration limit: evaluate the design it stopped at
+            ev = evaluator(x)
 
     solver = evaluator.solver
     return Result(x=evaluator.space.embed(x), rho=ev.rho, u=ev.u, objective=ev.objective,

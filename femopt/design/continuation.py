@@ -44,7 +44,10 @@ class Continuation:
     """The current values of named schedules, advanced once per iteration.
 
     schedules: name -> Schedule or constant, e.g. ``{"beta": Schedule(1, 32, 40, factor=2)}``.
+    ``STATE``: what changes as it advances (checkpoints save it).
     """
+
+    STATE = ("stage", "iterations_in_stage")
 
     def __init__(self, schedules: dict):
         self.schedules = dict(schedules)

@@ -13,7 +13,12 @@ class Optimizer:
     Optimizers that need values at designs of their own choosing (a line search, as
     in L-BFGS-B) receive an evaluation function through :meth:`attach` before the
     first step; OC and MMA use only what ``step`` is given and ignore it.
+
+    ``STATE`` names the attributes that change from step to step (a checkpoint saves
+    and restores them; none for a stateless optimizer such as OC).
     """
+
+    STATE: tuple[str, ...] = ()
 
     def __init__(self, lower=0.0, upper=1.0):
         self.lower = lower

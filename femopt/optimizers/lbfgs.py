@@ -32,6 +32,9 @@ class LBFGSB(Optimizer):
     previous one, and its cap.
     """
 
+    # What a checkpoint keeps: scipy's L-BFGS-B restarts its memory at every step anyway.
+    STATE = ("multipliers", "objective_scale", "penalty", "_violation", "evaluations")
+
     def __init__(self, lower=0.0, upper=1.0, move: float = 0.2, inner_iterations: int = 50,
                  constraint_penalty: float = 10.0, penalty_growth: float = 2.0, max_penalty: float = 1e4):
         super().__init__(lower, upper)

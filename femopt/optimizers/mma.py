@@ -30,6 +30,9 @@ _ALBEFA = 0.1     # alpha/beta stay this fraction away from the asymptotes
 class MMA(Optimizer):
     """MMA optimizer keeping its own history (two past designs, asymptotes).
 
+    ``STATE`` names what a checkpoint keeps; the last subproblem's duals are left out
+    (only :meth:`kkt_residual` reads them, after the next step).
+
     Parameters
     ----------
     lower, upper : float or (n,) array
@@ -46,6 +49,8 @@ class MMA(Optimizer):
         Coefficients of the artificial variables z, y (see module docstring).
         ``a`` defaults to 0.
     """
+
+    STATE = ("iteration", "xold1", "xold2", "low", "upp", "multipliers", "objective_scale")
 
     def __init__(self, lower, upper, move=0.5, asymptote_init=0.5,
                  asymptote_increase=1.2, asymptote_decrease=0.7,

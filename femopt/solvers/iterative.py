@@ -127,6 +127,7 @@ class AMGSolver(CGSolver):
     """
 
     name = "amg"
+    STATE = ("_previous",)  # the warm start, kept by checkpoints
 
     def __init__(self, rtol: float = 1e-8, maxiter: int | None = None,
                  near_null_space: np.ndarray | None = None):

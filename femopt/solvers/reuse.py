@@ -57,6 +57,7 @@ class ReuseSolver:
 
     name = "reuse"
     symmetric = True
+    STATE = ("_previous",)  # CG's starting guess, kept by checkpoints (the factor is rebuilt)
 
     def __init__(self, rtol: float = 1e-4, max_cg_iterations: int = 30, clock=time.perf_counter):
         if not rtol > 0 or max_cg_iterations < 1:
