@@ -15,7 +15,10 @@ import signal
 import threading
 from collections.abc import Callable, Mapping
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
+
+import numpy as np
 
 from femopt.build import Model, build
 from femopt.config import ProblemConfig, load_config, with_overrides
@@ -62,7 +65,7 @@ def run(config: ConfigLike | Model, outdir: str | Path | None = None, *,
     loop = dict(max_iterations=settings.max_iterations, tolerance=settings.tolerance,
                 continuation=model.continuation(), callback=callback)
     if outdir is None:
-        return optimize(model.evaluator(), model.optimizer, model.x0, **loop)
+        return _with_warnings(optimize(model.evaluator(), model.optimizer, model.x0, **loop), model)
 
     from femopt.output import write_results
 
@@ -76,11 +79,21 @@ def run(config: ConfigLike | Model, outdir: str | Path | None = None, *,
     with _stop_on_signals(checkpointer):
         result = optimize(model.evaluator(), model.optimizer, model.x0, checkpoint=checkpointer,
                           resume=start, **loop)
+    result = _with_warnings(result, model)
     write_results(outdir, model.config.name, model.mesh, result,
-                  extra_summary={"config": model.config.source})
+                  extra_summary={"config": model.config.source, "warnings": list(result.warnings)})
     if result.status == "converged":  # nothing left to go on with
         checkpoint_path.unlink(missing_ok=True)
     return result
+
+
+def _with_warnings(result: Result, model: Model) -> Result:
+    """``result`` with the model's warnings and those about the result itself."""
+    warnings = list(model.warnings)
+    if model.mesh.dim == 3 and not np.any(result.rho > 0.5):
+        warnings.append(f"the design has no element with density above 0.5 after {result.iterations} "
+                        "iterations: density.stl is empty and the picture blank (run longer?)")
+    return replace(result, warnings=tuple(warnings))
 
 
 @contextmanager

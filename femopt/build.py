@@ -37,7 +37,8 @@ class Model:
 
     x0: (n_variables,) the starting design. schedules: the continuation parameters
     (penalty, and β with projection) as Schedules or numbers. notices: lines for the
-    user about choices made here (e.g. the SciPy fallback solver).
+    user about choices made here (e.g. the SciPy fallback solver). warnings: things in
+    the problem that are allowed but probably not meant (loads dropped on supports, …).
     """
 
     config: ProblemConfig
@@ -52,6 +53,7 @@ class Model:
     solver: object
     x0: np.ndarray
     notices: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def mesh(self):
@@ -70,7 +72,8 @@ class Model:
 def build(config: ProblemConfig, *, rtol: float | None = None) -> Model:
     """The :class:`Model` of ``config``. rtol: overrides an iterative solver's tolerance
     (gradient checks solve to round-off). Raises ConfigError, SingularStiffnessError."""
-    problem = build_problem(config)
+    warnings = []
+    problem = build_problem(config, warnings)
     objective, constraints = build_responses(config, problem)
     design = config.design
     space = DesignSpace(problem.passive, problem.mesh.n_elements)
@@ -93,7 +96,8 @@ def build(config: ProblemConfig, *, rtol: float | None = None) -> Model:
                                        penalty=schedule_value(design.penalty, 0)),
         schedules=schedules,
         optimizer=OPTIMIZERS.create(config.optimizer.type, 0.0, 1.0, **config.optimizer.options),
-        solver=solver, x0=space.initial_design(design.volume_fraction), notices=notices)
+        solver=solver, x0=space.initial_design(design.volume_fraction), notices=notices,
+        warnings=warnings + design_warnings(config, problem))
 
 
 def build_solver(config: ProblemConfig, problem: Problem, rtol: float | None = None):
@@ -105,12 +109,18 @@ def build_solver(config: ProblemConfig, problem: Problem, rtol: float | None = N
                        free_dofs=problem.free_dofs, **options)
 
 
-def build_problem(config: ProblemConfig) -> Problem:
+def build_problem(config: ProblemConfig, warnings: list | None = None,
+                  selections: list | None = None) -> Problem:
     """Resolve the selections of ``config`` on its mesh.
 
-    Raises ConfigError for a selection that matches no node and
-    SingularStiffnessError for supports that leave a rigid-body motion free.
+    Raises ConfigError for a selection that matches no node, passive solids larger than
+    a volume limit, and SingularStiffnessError for supports that leave a rigid-body
+    motion free. warnings: a list to append warning lines to (loads dropped on fixed
+    DOFs). selections: a list to append (path, description) of each support's and
+    load's nodes to, for ``femopt validate``.
     """
+    warnings = [] if warnings is None else warnings
+    selections = [] if selections is None else selections
     mesh = StructuredMesh(tuple(config.mesh.grid), tuple(config.mesh.size))
     material = config.material
     if mesh.dim == 2:
@@ -122,6 +132,8 @@ def build_problem(config: ProblemConfig) -> Problem:
     for support in config.supports:
         nodes = select_nodes(config, mesh, support.at, f"{support.path}.at")
         fixed.append((mesh.dim * nodes[:, None] + np.asarray(support.fix)[None, :]).ravel())
+        components = ", ".join(AXES[c] for c in support.fix)
+        selections.append((support.path, f"{_count(len(nodes), 'node')}, fixed in {components}"))
     fixed_dofs = np.unique(np.concatenate(fixed))
     check_rigid_body_modes(mesh, fixed_dofs)
 
@@ -132,8 +144,14 @@ def build_problem(config: ProblemConfig) -> Problem:
         for load in case.loads:
             nodes = select_nodes(config, mesh, load.at, f"{load.path}.at")
             per_node = np.asarray(load.force, float) / (1 if load.per_node else len(nodes))
-            np.add.at(forces[:, c], (mesh.dim * nodes[:, None] + np.arange(mesh.dim)).ravel(),
-                      np.tile(per_node, len(nodes)))
+            dofs = (mesh.dim * nodes[:, None] + np.arange(mesh.dim)).ravel()
+            np.add.at(forces[:, c], dofs, np.tile(per_node, len(nodes)))
+            selections.append((load.path, f"{_count(len(nodes), 'node')}, force per node "
+                                          f"[{', '.join(f'{v:g}' for v in per_node)}]"))
+            dropped = _dropped_share(dofs, np.tile(per_node, len(nodes)), fixed_dofs)
+            if dropped:
+                warnings.append(f"{load.path}: {dropped:.1%} of the load acts on fixed DOFs "
+                                "(supported nodes) and is dropped")
         if not forces[free, c].any():
             raise config.error(case.path if config.load_cases else "loads",
                                "every load acts on fixed DOFs or is zero; nothing to optimize")
@@ -153,6 +171,54 @@ def build_problem(config: ProblemConfig) -> Problem:
                    passive=_passive_densities(config, mesh))
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def _dropped_share(dofs: np.ndarray, values: np.ndarray, fixed_dofs: np.ndarray) -> float:
+    """The share of |force| (summed over components) that lands on fixed DOFs."""
+    total = np.abs(values).sum()
+    return float(np.abs(values[np.isin(dofs, fixed_dofs)]).sum() / total) if total else 0.0
+
+
+def design_warnings(config: ProblemConfig, problem: Problem) -> list[str]:
+    """Warnings about the design set-up: a filter wider than the domain, void regions
+    that cut every load off from the supports."""
+    warnings = []
+    mesh, radius = problem.mesh, config.design.filter.options.get("radius")
+    extent = np.asarray(mesh.size, float)
+    if config.design.filter.type != "none" and radius is not None and radius > extent.max():
+        warnings.append(f"design.filter.radius: {radius:g} is larger than the domain "
+                        f"({' × '.join(f'{e:g}' for e in extent)}); the filter averages the "
+                        "whole design into a uniform grey")
+    if problem.passive is not None and np.any(problem.passive == 0.0):
+        load = np.abs(problem.forces).sum(axis=1)
+        load[problem.fixed_dofs] = 0.0  # shares on supports act on nothing
+        loaded = np.unique(np.flatnonzero(load) // mesh.dim)
+        cut = _cut_off(mesh, problem.passive != 0.0, loaded, np.unique(problem.fixed_dofs // mesh.dim))
+        if cut:
+            warnings.append(f"design.passive: void regions cut {_count(cut, 'loaded node')} off "
+                            "from every support; no material can carry those loads")
+    return warnings
+
+
+def _cut_off(mesh, usable: np.ndarray, loaded: np.ndarray, supported: np.ndarray) -> int:
+    """How many ``loaded`` nodes no path of ``usable`` elements (n_elements,) joins to a
+    ``supported`` node."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    cells = mesh.element_nodes[usable]
+    first = np.repeat(cells[:, :1], cells.shape[1] - 1, axis=1).ravel()
+    graph = coo_matrix((np.ones(len(first)), (first, cells[:, 1:].ravel())),
+                       shape=(mesh.n_nodes, mesh.n_nodes))
+    _, label = connected_components(graph, directed=False)
+    in_use = np.zeros(mesh.n_nodes, bool)
+    in_use[cells.ravel()] = True
+    carried = in_use[loaded] & np.isin(label[loaded], label[supported[in_use[supported]]])
+    return int(np.count_nonzero(~carried))
+
+
 def _passive_densities(config: ProblemConfig, mesh) -> np.ndarray | None:
     """(n_elements,) 1 in solid regions, 0 in void ones, NaN elsewhere (later regions win
     where they overlap); None without passive regions."""
@@ -169,6 +235,14 @@ def _passive_densities(config: ProblemConfig, mesh) -> np.ndarray | None:
         fixed[inside] = 1.0 if region.type == "solid" else 0.0
     if not np.isnan(fixed).any():
         raise config.error("design.passive", "every element is passive; nothing is left to design")
+    solid = float(np.mean(fixed == 1.0))
+    for constraint in config.constraint_list:
+        if constraint.type == "volume" and solid > constraint.limit:
+            limit = ("design.volume_fraction" if not config.constraints
+                     else f"the volume limit of {constraint.path}")
+            raise config.error("design.passive", f"the passive solids alone fill {solid:.4g} of the "
+                               f"volume, more than {limit} ({constraint.limit:g}); no design can "
+                               "satisfy it")
     return fixed
 
 

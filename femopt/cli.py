@@ -11,11 +11,13 @@ import click
 
 from femopt import __version__
 from femopt.errors import FemoptError
+from femopt.gradcheck import MAX_STEP as MAX_GRADIENT_STEP
 from femopt.solvers import SOLVERS
 
 
 def _user_errors(command):
-    """Print a FemoptError as ``error: <message>`` on stderr and exit 2, with no traceback."""
+    """Print a FemoptError as ``error: <message>`` on stderr and exit with its code (2 for
+    bad input), with no traceback."""
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
@@ -23,7 +25,7 @@ def _user_errors(command):
             return command(*args, **kwargs)
         except FemoptError as exc:
             click.echo(f"error: {exc}", err=True)
-            sys.exit(2)
+            sys.exit(exc.exit_code)
 
     return wrapper
 
@@ -39,15 +41,20 @@ def main():
 @_user_errors
 def validate(config_path):
     """Check CONFIG (the YAML and its node selections) without running it."""
-    from femopt.build import build_problem, build_responses
+    from femopt.build import build_problem, build_responses, design_warnings
     from femopt.config import load_config
 
     config = load_config(config_path)
-    problem = build_problem(config)
+    warnings, selections = [], []
+    problem = build_problem(config, warnings, selections)
     build_responses(config, problem)
     mesh = problem.mesh
+    for warning in warnings + design_warnings(config, problem):
+        click.echo(f"warning: {warning}", err=True)
     click.echo(f"{config_path}: ok — {config.name}, {mesh.dim}D, "
                f"{mesh.n_elements} elements, {len(problem.free_dofs)} free DOFs")
+    for path, description in selections:
+        click.echo(f"  {path}: {description}")
 
 
 @main.command()
@@ -68,8 +75,7 @@ def run(config_path, outdir, max_iterations, solver, quiet, resume):
         raise FemoptError("-o/--outdir: an empty folder name; leave the option out for out/<problem>")
 
     model = femopt.prepare(config_path, max_iterations=max_iterations, solver=solver)
-    for notice in model.notices:
-        click.echo(notice, err=True)
+    _print_notes(model)
     config, mesh = model.config, model.mesh
     projecting = config.design.projection is not None  # then a column shows β's continuation
     if not quiet:
@@ -90,6 +96,8 @@ def run(config_path, outdir, max_iterations, solver, quiet, resume):
     except Interrupted as exc:  # exit 128 + signal number, the shell's convention (130, 143)
         click.echo(f"{exc}; go on with: femopt run {config_path} -o {outdir} --resume", err=True)
         sys.exit(128 + exc.signal)
+    for warning in result.warnings[len(model.warnings):]:  # those about the result
+        click.echo(f"warning: {warning}", err=True)
     click.echo(f"{config.name}: objective {result.objective:.6g}, volume {result.volume:.4f}, "
                f"{result.iterations} iterations ({result.message}), {result.wall_time:.2f} s; "
                f"results in {outdir}/")
@@ -112,12 +120,14 @@ def check_grad(config_path, samples, step, seed, tolerance):
     from femopt.design import Schedule
     from femopt.gradcheck import check_gradients
 
+    if step > MAX_GRADIENT_STEP:  # the probes must stay densities: x ± 2·step in [0, 1]
+        raise FemoptError(f"--step: {step:g} would move the random design (0.2 to 0.9) outside "
+                          f"[0, 1]; use at most {MAX_GRADIENT_STEP:g}")
     config = load_config(config_path)
     # The check is of the adjoint formulas: iterative solvers solve to round-off here, since
     # their gradients are only as accurate as their tolerance (docs/adjoint.md).
     model = build(config, rtol=1e-12)
-    for notice in model.notices:
-        click.echo(notice, err=True)
+    _print_notes(model)
     evaluate = model.evaluator()
     labels = [f"objective ({config.objective.type})"] + [
         f"{c.path} ({c.type})" for c in config.constraint_list]
@@ -126,6 +136,9 @@ def check_grad(config_path, samples, step, seed, tolerance):
                    "checking the exact gradient")
     if config.design.projection is not None or isinstance(config.design.penalty, Schedule):
         click.echo("note: continuation parameters (beta, penalty) held at their start values")
+    if samples > evaluate.n_variables:
+        click.echo(f"note: --samples {samples} capped at the {evaluate.n_variables} design variables")
+        samples = evaluate.n_variables
     results = check_gradients(evaluate, evaluate.n_variables, labels, samples, step, seed)
     click.echo(f"{'function':<32} {'probe':<14} {'adjoint':>14} {'finite diff.':>14} {'rel. error':>10}")
     for r in results:
@@ -135,6 +148,14 @@ def check_grad(config_path, samples, step, seed, tolerance):
     passed = worst <= tolerance
     click.echo(f"largest relative error {worst:.2e} ({'ok' if passed else 'FAILED'}: tolerance {tolerance:g})")
     sys.exit(0 if passed else 1)
+
+
+def _print_notes(model) -> None:
+    """The model's notices and warnings, one line each on stderr."""
+    for notice in model.notices:
+        click.echo(notice, err=True)
+    for warning in model.warnings:
+        click.echo(f"warning: {warning}", err=True)
 
 
 if __name__ == "__main__":

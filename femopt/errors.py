@@ -7,7 +7,13 @@ escapes is a bug.
 
 
 class FemoptError(Exception):
-    """Base class of every user-facing femopt error."""
+    """Base class of every user-facing femopt error.
+
+    exit_code: what the command line exits with: 2 for bad input (the default), 1 for
+    a run that failed on good input.
+    """
+
+    exit_code = 2
 
 
 class ConfigError(FemoptError):
@@ -20,3 +26,9 @@ class SingularStiffnessError(FemoptError):
 
 class SolverError(FemoptError):
     """A linear solver failed or is not available."""
+
+
+class NonFiniteError(FemoptError):
+    """The objective or a constraint became NaN or infinite: the run cannot go on."""
+
+    exit_code = 1

@@ -6,6 +6,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+# The random design lies in [0.2, 0.9] and the probes go ±2 steps along unit directions:
+# a larger step leaves [0, 1], where densities mean nothing (and K may lose definiteness).
+MAX_STEP = 0.05
+
 
 @dataclass(frozen=True)
 class GradientSample:

@@ -22,6 +22,7 @@ from threadpoolctl import ThreadpoolController
 from femopt import adjoint
 from femopt.assembly import Assembler
 from femopt.design import Continuation, DesignSpace, IdentityFilter, IdentityProjection, SIMP
+from femopt.errors import NonFiniteError
 from femopt.objectives import Compliance, State
 from femopt.problem import Problem
 
@@ -76,6 +77,7 @@ class Result:
     factorizations: int = field(default=0)
     parameters: dict[str, float] = field(default_factory=dict)  # continuation values of the last evaluation
     responses: dict[str, float] = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()  # things the user should know about the problem or the result
 
     @property
     def converged(self) -> bool:
@@ -342,6 +344,7 @@ def optimize(evaluator: Evaluator, optimizer, x0: np.ndarray, *, max_iterations:
         for iteration in range(len(history) + 1, max_iterations + 1):
             iteration_start = time.perf_counter()
             ev, parameters = evaluator(x), continuation.values
+            _check_finite(ev, iteration)
             with timer("update"):
                 x_new = optimizer.step(x, ev.objective, ev.gradient, ev.constraints, ev.constraint_gradients)
             change = float(np.max(np.abs(x_new - x)))
@@ -373,3 +376,15 @@ def optimize(evaluator: Evaluator, optimizer, x0: np.ndarray, *, max_iterations:
                   wall_time=time.perf_counter() - start, solver=solver.name,
                   factorizations=solver.n_factorizations, parameters=parameters,
                   responses=dict(ev.responses))
+
+
+def _check_finite(ev: Evaluation, iteration: int) -> None:
+    """Stop with a NonFiniteError when a response or its gradient is NaN or infinite: an
+    optimizer fed with one would report nonsense as converged."""
+    labels = list(ev.responses)
+    values = np.concatenate([[ev.objective], ev.constraints])
+    for label, value, gradient in zip(labels, values, [ev.gradient, *ev.constraint_gradients]):
+        if not np.isfinite(value) or not np.all(np.isfinite(gradient)):
+            what = "its gradient is" if np.isfinite(value) else f"it is {value}"
+            raise NonFiniteError(f"{label}: {what} not finite at iteration {iteration}; the run "
+                                 "stops (check a python loss, the material and the loads)")

@@ -32,7 +32,9 @@ class OC(Optimizer):
         base = x * np.sqrt(ratio)
         x_new = np.empty_like(x)
         l1, l2 = 0.0, 1e9
-        while (l2 - l1) / (l1 + l2) > 1e-3:
+        # (l2 − l1)/(l1 + l2) > 10⁻³, written so that it ends instead of dividing by zero
+        # when λ → 0 (a volume fraction of 1: every element wants to be solid).
+        while l2 - l1 > 1e-3 * (l1 + l2) and l2 > 1e-200:
             lmid = 0.5 * (l1 + l2)
             np.multiply(base, 1.0 / np.sqrt(lmid), out=x_new)
             np.minimum(x_new, hi, out=x_new)
