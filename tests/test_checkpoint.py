@@ -1,0 +1,123 @@
+"""Checkpoints and --resume: an interrupted run, resumed, ends where an uninterrupted one does."""
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import femopt
+from femopt.output import checkpoint
+from femopt.output.checkpoint import CheckpointError, Interrupted
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def small_problem(optimizer="mma", **design):
+    """A 30×10 MBB beam with the density filter: quick, and long enough to interrupt."""
+    return {
+        "problem": "ck",
+        "mesh": {"grid": [30, 10]},
+        "supports": [{"at": {"x": 0}, "fix": ["x"]}, {"at": {"x": 30, "y": 0}, "fix": ["y"]}],
+        "loads": [{"at": {"x": 0, "y": 10}, "force": [0.0, -1.0]}],
+        "design": {"volume_fraction": 0.5, "filter": {"type": "density", "radius": 1.5}, **design},
+        "optimizer": {"type": optimizer, "max_iterations": 80},
+        "checkpoint": {"every": 7},
+    }
+
+
+def interrupt_at(iteration, number=signal.SIGINT):
+    """A callback that signals this process during ``iteration`` (as Ctrl-C would)."""
+    def callback(record):
+        if record.iteration == iteration:
+            os.kill(os.getpid(), number)
+    return callback
+
+
+@pytest.mark.parametrize("optimizer, design", [
+    ("mma", {}),
+    ("oc", {"penalty": {"start": 1.0, "end": 3.0, "step": 1.0, "every": 10},
+            "projection": {"beta": {"start": 1, "end": 4, "factor": 2, "every": 12}}}),
+    ("lbfgs", {}),
+], ids=["mma", "oc-continuation", "lbfgs"])
+def test_resumed_run_reaches_the_uninterrupted_result(tmp_path, optimizer, design):
+    data = small_problem(optimizer, **design)
+    if optimizer == "lbfgs":
+        data["optimizer"].update(max_iterations=12, inner_iterations=5)
+    whole = femopt.run(data)
+    stop = whole.iterations // 2
+    with pytest.raises(Interrupted) as stopped:
+        femopt.run(data, tmp_path, callback=interrupt_at(stop))
+    assert stopped.value.signal == signal.SIGINT
+    assert not (tmp_path / "summary.json").exists()
+    assert checkpoint.load(tmp_path / checkpoint.FILENAME, femopt.load_config(data).fingerprint).iteration == stop
+
+    resumed = femopt.run(data, tmp_path, resume=True)
+    assert resumed.iterations == whole.iterations and resumed.status == whole.status
+    assert resumed.objective == pytest.approx(whole.objective, rel=1e-9)
+    np.testing.assert_allclose(resumed.x, whole.x, rtol=0, atol=1e-9)
+    assert [r.iteration for r in resumed.history] == list(range(1, whole.iterations + 1))
+
+
+def test_checkpoints_are_written_every_n_iterations_and_at_the_limit(tmp_path):
+    data = small_problem()
+    data["optimizer"]["max_iterations"] = 10
+    saved = []
+    original = checkpoint.save
+    try:
+        checkpoint.save = lambda path, state, fingerprint: (saved.append(state.iteration),
+                                                            original(path, state, fingerprint))
+        result = femopt.run(data, tmp_path)
+    finally:
+        checkpoint.save = original
+    assert result.status == "iteration_limit"
+    assert saved == [7, 10]   # every 7, and the last one so that a longer run may go on
+    longer = femopt.run(data, tmp_path, resume=True, max_iterations=14)
+    assert longer.iterations == 14 and [r.iteration for r in longer.history] == list(range(1, 15))
+
+
+def test_a_changed_problem_is_not_resumed(tmp_path):
+    data = small_problem()
+    with pytest.raises(Interrupted):
+        femopt.run(data, tmp_path, callback=interrupt_at(3))
+    data["design"]["volume_fraction"] = 0.4
+    with pytest.raises(CheckpointError, match="different problem"):
+        femopt.run(data, tmp_path, resume=True)
+
+
+def test_resume_without_a_checkpoint_says_so(tmp_path):
+    with pytest.raises(CheckpointError, match="no checkpoint"):
+        femopt.run(small_problem(), tmp_path, resume=True)
+
+
+def test_converged_run_removes_its_checkpoint(tmp_path):
+    data = small_problem()
+    data["optimizer"]["max_iterations"] = 1000
+    assert femopt.run(data, tmp_path).status == "converged"
+    assert not (tmp_path / checkpoint.FILENAME).exists()
+
+
+@pytest.mark.slow
+def test_ctrl_c_exits_130_and_resume_matches_the_uninterrupted_run(tmp_path):
+    """The issue's acceptance test: SIGINT a run of configs/mbb_mma.yaml about halfway."""
+    config = str(ROOT / "configs" / "mbb_mma.yaml")
+    whole = femopt.run(config)
+    command = [sys.executable, "-m", "femopt.cli", "run", config, "-o", str(tmp_path)]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    for line in process.stdout:  # progress lines: "   67   216.2 ..."
+        fields = line.split()
+        if fields and fields[0].isdigit() and int(fields[0]) >= whole.iterations // 2:
+            process.send_signal(signal.SIGINT)
+            break
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 130
+    assert "--resume" in err and err.count("\n") == 1
+
+    resumed = subprocess.run(command + ["--resume", "-q"], capture_output=True, text=True, timeout=120)
+    assert resumed.returncode == 0, resumed.stderr
+    summary = __import__("json").loads((tmp_path / "summary.json").read_text())
+    assert summary["iterations"] == whole.iterations
+    assert summary["objective"] == pytest.approx(whole.objective, rel=1e-9)
