@@ -465,7 +465,7 @@ def _parse_design(node: _Node, dim: int) -> DesignConfig:
     volume_fraction = node.require("volume_fraction").number(gt=0, le=1)
     interpolation = node.get("interpolation", d.interpolation, lambda n: n.choice(INTERPOLATIONS.names))
     penalty = _parse_option(node, "penalty", INTERPOLATIONS[interpolation].options["penalty"], dim)
-    filter_ = node.get("filter", d.filter, lambda n: _parse_spec(n, FILTERS, dim))
+    filter_ = node.get("filter", d.filter, lambda n: _parse_spec(n, FILTERS, dim, default=d.filter.type))
     projection = node.get("projection", None, _parse_projection)
     passive = node.get("passive", (), lambda n: tuple(_parse_passive(item, dim)
                                                       for item in n.items("passive region")))
