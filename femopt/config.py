@@ -276,7 +276,7 @@ def with_overrides(config: ProblemConfig, max_iterations: int | None = None,
             config = replace(config, optimizer=replace(config.optimizer, max_iterations=n))
         if solver is not None:  # the file's options stay where the new solver takes them
             entry = SOLVERS[_Node(solver, "solver").choice(SOLVERS.names)]
-            kept = {k: v for k, v in config.solver.options.items() if k in entry.options}
+            kept = {k: v for k, v in config.solver.options.items() if k in entry.options and v is not None}
             config = replace(config, solver=Spec(entry.name, {**entry.defaults, **kept}))
     except _Invalid as e:
         raise config_error("override", e.path, e.reason) from None

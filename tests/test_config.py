@@ -550,3 +550,6 @@ def test_command_line_solver_overrides_only_the_type():
     config = parse_config(problem(solver={"type": "reuse", "rtol": 1e-6, "max_cg_iterations": 12}))
     assert with_overrides(config, solver="amg").solver == Spec("amg", {"rtol": 1e-6, "max_iterations": 2000})
     assert with_overrides(config, solver="cholmod").solver == Spec("cholmod", {})
+    # auto's unset rtol (None: each solver's own) does not replace amg's default
+    assert with_overrides(parse_config(problem()), solver="amg").solver == Spec(
+        "amg", {"rtol": 1e-8, "max_iterations": 2000})
