@@ -173,7 +173,4 @@ def test_python_loss_from_a_file_next_to_the_config(tmp_path):
     data = mbb_data(nx=12, ny=5, filter_type="density", type="mma")
     data["objective"] = {"type": "python", "function": "myloss.py:loss"}
     result = invoke("check-grad", write(tmp_path, data), "--samples", "2")
-    assert result.exit_code == 0, result.output
-    data["objective"]["function"] = "myloss.py:nothere"
-    result = invoke("run", write(tmp_path, data))
-    assert result.exit_code == 2 and "objective.function: cannot load 'myloss.py:nothere'" in result.stderr
+    assert result.exit_code == 0, result.output  # loading errors: test_build.py
