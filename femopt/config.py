@@ -297,7 +297,7 @@ def with_overrides(config: ProblemConfig, max_iterations: int | None = None,
             config = replace(config, optimizer=replace(config.optimizer, max_iterations=n))
         if solver is not None:  # the file's options stay where the new solver takes them
             entry = SOLVERS[_Node(solver, "solver").choice(SOLVERS.names)]
-            kept = {k: v for k, v in config.solver.options.items() if k in entry.options}
+            kept = {k: v for k, v in config.solver.options.items() if k in entry.options and v is not None}
             config = replace(config, solver=Spec(entry.name, {**entry.defaults, **kept}))
     except _Invalid as e:
         raise config_error("override", e.path, e.reason) from None
@@ -488,7 +488,7 @@ def _parse_design(node: _Node, dim: int) -> DesignConfig:
     volume_fraction = node.require("volume_fraction").number(gt=0, le=1)
     interpolation = node.get("interpolation", d.interpolation, lambda n: n.choice(INTERPOLATIONS.names))
     penalty = _parse_option(node, "penalty", INTERPOLATIONS[interpolation].options["penalty"], dim)
-    filter_ = node.get("filter", d.filter, lambda n: _parse_spec(n, FILTERS, dim))
+    filter_ = node.get("filter", d.filter, lambda n: _parse_spec(n, FILTERS, dim, default=d.filter.type))
     projection = node.get("projection", None, _parse_projection)
     passive = node.get("passive", (), lambda n: tuple(_parse_passive(item, dim)
                                                       for item in n.items("passive region")))

@@ -265,7 +265,7 @@ class Evaluator:
         evaluation = Evaluation(
             objective=values[0], gradient=gradients[0],
             constraints=np.array(values[1:]) / limits - 1.0,
-            constraint_gradients=np.array(gradients[1:]).reshape(len(limits), -1) / limits[:, None],
+            constraint_gradients=np.array(gradients[1:]).reshape(len(limits), len(gradients[0])) / limits[:, None],
             rho=rho, u=u, responses=responses)
         self._last = (key, evaluation)
         return evaluation

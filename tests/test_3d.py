@@ -8,20 +8,19 @@ import json
 import numpy as np
 import pytest
 import scipy.sparse as sp
-import yaml
 from click.testing import CliRunner
 
+import femopt
 from femopt.assembly import Assembler
+from femopt.build import build_problem
 from femopt.cli import main
 from femopt.config import load_config
 from femopt.elements import h8_stiffness
 from femopt.mesh import StructuredMesh
 from femopt.output.writer import FILES_3D
-from femopt.problem import build_problem
-from femopt.solvers import cholmod_available, make_solver
-from femopt.topopt import optimize
+from femopt.solvers import cholmod_available
 
-from conftest import CONFIGS
+from helpers import CONFIGS, reuse_solver, write_yaml
 
 
 def top3d_lk_H8(nu: float) -> np.ndarray:
@@ -89,29 +88,26 @@ def test_h8_equals_top3d_element_matrix_after_node_permutation():
 
 def test_cantilever3d_reproduces_top3d():
     """top3d(30, 10, 2, 0.5, 3.0, 1.2): compliance 964.08 after 119 iterations."""
-    config = load_config(CONFIGS / "cantilever3d.yaml")
-    problem = build_problem(config)
+    model = femopt.prepare(CONFIGS / "cantilever3d.yaml")
+    problem = model.problem
     assert problem.mesh.grid == (30, 10, 2) and problem.forces.sum() == -3.0  # 3 nodes × −1
-    result = optimize(problem, config.design, config.optimizer, make_solver("auto"))
+    result = femopt.run(model)
     assert result.converged and result.iterations == 119
     assert result.objective == pytest.approx(964.08, rel=1e-4)
 
 
 @pytest.mark.skipif(not cholmod_available(), reason="reuse needs scikit-sparse")
 def test_cantilever3d_with_factorization_reuse_matches_top3d_with_fewer_factorizations():
-    config = load_config(CONFIGS / "cantilever3d.yaml")
-    solver = make_solver("reuse")
-    result = optimize(build_problem(config), config.design, config.optimizer, solver)
+    model = femopt.prepare(CONFIGS / "cantilever3d.yaml")
+    model.solver = solver = reuse_solver()  # its decisions timed by work done, not by this machine
+    result = femopt.run(model)
     assert result.iterations == 119 and result.objective == pytest.approx(964.08, rel=1e-4)
     assert result.factorizations == solver.n_factorizations < 60  # about 25: most steps reuse
 
 
 def test_cantilever3d_with_amg_ends_within_half_a_percent_of_top3d():
-    config = load_config(CONFIGS / "cantilever3d.yaml")
-    problem = build_problem(config)
-    solver = make_solver("amg", node_coords=problem.mesh.node_coords, free_dofs=problem.free_dofs)
-    result = optimize(problem, config.design, config.optimizer, solver)
-    assert result.converged and result.objective == pytest.approx(964.08, rel=5e-3)
+    result = femopt.run(CONFIGS / "cantilever3d.yaml", solver="amg")
+    assert result.solver == "amg" and result.converged and result.objective == pytest.approx(964.08, rel=5e-3)
 
 
 def test_3d_assembly_in_chunks_equals_one_sort_and_dense_reference():
@@ -153,9 +149,7 @@ def small_3d_yaml(tmp_path, **extra):
         "optimizer": {"type": "oc", "move": 0.2, "max_iterations": 50, "tolerance": 0.01},
         **extra,
     }
-    path = tmp_path / "small3d.yaml"
-    path.write_text(yaml.safe_dump(data))
-    return path
+    return write_yaml(tmp_path, data, "small3d.yaml")
 
 
 @pytest.fixture(scope="module")
@@ -246,7 +240,7 @@ def test_3d_examples_resolve_on_their_mesh(name):
 def test_bridge3d_is_large_and_reuses_factorizations():
     config = load_config(CONFIGS / "bridge3d.yaml")
     assert np.prod(config.mesh.grid) >= 100_000
-    assert config.solver == "reuse" and config.design.filter.type == "density"
+    assert config.solver.type == "reuse" and config.design.filter.type == "density"
     problem = build_problem(config)
     assert problem.forces[1::3].sum() == pytest.approx(-1.0)     # a unit total, downwards
     assert np.count_nonzero(problem.forces[1::3]) == 121 * 25    # every node of the top face

@@ -15,11 +15,11 @@ from hypothesis import strategies as st
 import femopt.solvers
 from femopt import adjoint
 from femopt.adjoint import SparseBuilder, jacobian, solve
-from femopt.assembly import Assembler, element_energy_pullback
-from femopt.elements import q4_stiffness
+from femopt.assembly import element_energy_pullback
 from femopt.errors import SolverError
-from femopt.mesh import StructuredMesh
 from femopt.solvers.superlu import SuperLUSolver
+
+from helpers import full_symmetric, mbb_assembler
 
 HAS_CHOLMOD = femopt.solvers.cholmod_available()
 
@@ -60,25 +60,6 @@ def reference_solve(A, b) -> np.ndarray:
 def loss(x: np.ndarray, w: np.ndarray) -> float:
     """L = Σ w⊙x + ½Σ x²: nonlinear in x so x̄ = w + x depends on the point."""
     return float(np.sum(w * x) + 0.5 * np.sum(x * x))
-
-
-def mbb_assembler(nx: int = 6, ny: int = 3, seed: int = 0):
-    """Small MBB half-beam: x fixed on the left edge, y at the bottom-right node."""
-    mesh = StructuredMesh((nx, ny), (float(nx), float(ny)))
-    coords = mesh.node_coords
-    nodes = np.arange(mesh.n_nodes)
-    left = nodes[np.isclose(coords[:, 0], 0.0)]
-    corner = nodes[np.isclose(coords[:, 0], nx) & np.isclose(coords[:, 1], 0.0)]
-    fixed = np.union1d(2 * left, 2 * corner + 1)
-    free = np.setdiff1d(np.arange(mesh.n_dofs), fixed)
-    ke = q4_stiffness(1.0, 0.3)
-    assembler = Assembler(mesh.element_dofs, ke, free, mesh.n_dofs)
-    scales = np.random.default_rng(seed).uniform(0.1, 1.0, mesh.n_elements)
-    return mesh, ke, assembler, scales
-
-
-def full_symmetric(lower: sp.csc_matrix) -> sp.csc_matrix:
-    return (lower + sp.tril(lower, -1, format="csc").T).tocsc()
 
 
 # --------------------------------------------------------------------------------------
@@ -442,7 +423,7 @@ def test_jacobian_rejects_mismatched_parameters():
 # --------------------------------------------------------------------------------------
 
 def test_pattern_cotangent_pullback_equals_element_energy(backend):
-    mesh, ke, assembler, scales = mbb_assembler()
+    mesh, assembler, scales = mbb_assembler()
     rng = np.random.default_rng(14)
     n = assembler.n_free
     for k in (None, 2):
@@ -453,7 +434,7 @@ def test_pattern_cotangent_pullback_equals_element_energy(backend):
         u = solver.solve(rng.standard_normal(shape))
         lam = solver.solve_transpose(w)
         via_pattern = assembler.pullback(assembler.pattern_cotangent(lam, u))
-        elementwise = element_energy_pullback(mesh.element_dofs, ke,
+        elementwise = element_energy_pullback(mesh.element_dofs, assembler.element_matrix,
                                               assembler.full_vector(lam, mesh.n_dofs),
                                               assembler.full_vector(u, mesh.n_dofs))
         np.testing.assert_allclose(via_pattern, elementwise, rtol=1e-10,
@@ -462,7 +443,7 @@ def test_pattern_cotangent_pullback_equals_element_energy(backend):
 
 def test_fe_gradient_equals_finite_differences(backend):
     """dL/ds for L = wᵀu(s), u = K(s)⁻¹f, by the adjoint and by central differences."""
-    mesh, ke, assembler, scales = mbb_assembler()
+    mesh, assembler, scales = mbb_assembler()
     rng = np.random.default_rng(15)
     f, w = rng.standard_normal(assembler.n_free), rng.standard_normal(assembler.n_free)
 
@@ -472,7 +453,8 @@ def test_fe_gradient_equals_finite_differences(backend):
     solver = femopt.solvers.make_solver("auto")
     solver.factorize(assembler.matrix(scales))
     u = solver.solve(f)
-    gradient = adjoint.loss_gradient(assembler, solver, u, w)
+    gradient = adjoint.loss_gradient(assembler, solver, assembler.full_vector(u, mesh.n_dofs),
+                                     assembler.full_vector(w, mesh.n_dofs))
     h = 1e-6
     for e in (0, 7, mesh.n_elements - 1):
         step = np.zeros(mesh.n_elements)
@@ -487,7 +469,7 @@ def test_fe_gradient_equals_finite_differences(backend):
 def test_primitive_on_full_matrix_folds_to_pattern_cotangent(backend):
     """solve() on the full symmetric K: its Ā, with K_ij and K_ji folded onto the stored
     lower entry, is the assembler's pattern cotangent."""
-    _, _, assembler, scales = mbb_assembler()
+    _, assembler, scales = mbb_assembler()
     rng = np.random.default_rng(16)
     lower = assembler.matrix(scales)
     K = full_symmetric(lower)
@@ -505,7 +487,7 @@ def test_primitive_on_full_matrix_folds_to_pattern_cotangent(backend):
 def test_generic_loss_gradient_equals_compliance_gradient(backend):
     """Compliance C = fᵀu through the generic adjoint (∂L/∂u = f, one extra solve) equals
     the self-adjoint shortcut."""
-    mesh, ke, assembler, scales = mbb_assembler()
+    mesh, assembler, scales = mbb_assembler()
     rng = np.random.default_rng(17)
     for k in (None, 2):
         shape = (assembler.n_free,) if k is None else (assembler.n_free, k)
@@ -513,9 +495,9 @@ def test_generic_loss_gradient_equals_compliance_gradient(backend):
         solver = femopt.solvers.make_solver("auto")
         solver.factorize(assembler.matrix(scales))
         u = solver.solve(f)
-        generic = adjoint.loss_gradient(assembler, solver, u, f)
-        shortcut = adjoint.compliance_gradient(mesh.element_dofs, ke,
-                                               assembler.full_vector(u, mesh.n_dofs))
+        u_full, f_full = (assembler.full_vector(v, mesh.n_dofs) for v in (u, f))
+        generic = adjoint.loss_gradient(assembler, solver, u_full, f_full)
+        shortcut = adjoint.loss_gradient(assembler, solver, u_full, f_full, lam=u_full)
         np.testing.assert_allclose(generic, shortcut, rtol=1e-9, atol=1e-12 * np.abs(shortcut).max())
 
 

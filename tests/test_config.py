@@ -1,30 +1,32 @@
-"""Tests of femopt.config: the valid examples parse, and each mistake gives one clear line."""
+"""Tests of femopt.config: the valid examples parse, and each mistake in a problem file
+gives one clear line naming its path — every YAML-validation test of the project is here
+(node selections and other findings on the mesh are femopt.build's: test_build.py)."""
 
 from __future__ import annotations
 
 import copy
-from pathlib import Path
-
 import pytest
 import yaml
 
 from femopt.config import (
     DesignConfig,
-    FilterConfig,
     LoadConfig,
     MaterialConfig,
     MeshConfig,
     OptimizerConfig,
     ProblemConfig,
+    ResponseConfig,
     Selection,
+    Spec,
     SupportConfig,
     load_config,
     parse_config,
     with_overrides,
 )
 from femopt.errors import ConfigError, FemoptError
+from femopt.solvers import SOLVERS
 
-CONFIGS = Path(__file__).resolve().parent.parent / "configs"
+from helpers import CONFIGS, config_error as error_of
 EXAMPLES = ("mbb", "mbb_density", "cantilever", "bridge")
 
 # The smallest valid problem; tests break one thing in a deep copy of it.
@@ -51,14 +53,6 @@ def problem(**changes):
     return data
 
 
-def error_of(data) -> str:
-    with pytest.raises(ConfigError) as info:
-        parse_config(data, source="p.yaml")
-    message = str(info.value)
-    assert "\n" not in message
-    return message
-
-
 # ---------------------------------------------------------------- valid input
 
 
@@ -74,9 +68,9 @@ def test_mbb_parses_to_dataclasses():
         ),
         loads=(LoadConfig(Selection((("x", 0.0, 0.0), ("y", 20.0, 20.0))), force=(0.0, -1.0),
                           per_node=False, path="loads[0]"),),
-        design=DesignConfig(0.5, 3.0, FilterConfig("sensitivity", 1.5)),
-        optimizer=OptimizerConfig("oc", 0.2, 1000, 0.01),
-        solver="auto",
+        design=DesignConfig(0.5, 3.0, Spec("sensitivity", {"radius": 1.5})),
+        optimizer=OptimizerConfig("oc", {"move": 0.2}, 1000, 0.01),
+        solver=Spec("auto", {"rtol": None, "max_iterations": 2000}),
         source=str(CONFIGS / "mbb.yaml"),
     )
     assert cfg.mesh.dim == 2
@@ -91,14 +85,14 @@ def test_every_example_parses(name):
 
 
 def test_examples_match_their_description():
-    assert load_config(CONFIGS / "mbb_density.yaml").design.filter == FilterConfig("density", 1.5)
+    assert load_config(CONFIGS / "mbb_density.yaml").design.filter == Spec("density", {"radius": 1.5})
     cantilever = load_config(CONFIGS / "cantilever.yaml")
     assert cantilever.mesh.grid == (80, 40) and cantilever.supports[0].fix == (0, 1)
     assert cantilever.design.volume_fraction == 0.4
     bridge = load_config(CONFIGS / "bridge.yaml")
     assert bridge.mesh.grid == (120, 40) and bridge.design.volume_fraction == 0.3
     assert bridge.loads[0].at == Selection((("y", 40.0, 40.0),))
-    assert bridge.design.filter == FilterConfig("density", 2.0)
+    assert bridge.design.filter == Spec("density", {"radius": 2.0})
 
 
 def test_defaults(tmp_path):
@@ -108,9 +102,9 @@ def test_defaults(tmp_path):
     assert cfg.name == "tiny-beam"  # the file stem
     assert cfg.mesh.size == (6.0, 2.0)  # one unit per element
     assert cfg.material == MaterialConfig(1.0, 0.3, 1e-9, 1.0)
-    assert cfg.design == DesignConfig(0.5, 3.0, FilterConfig("density", 1.5))
-    assert cfg.optimizer == OptimizerConfig("oc", 0.2, 1000, 0.01)
-    assert cfg.solver == "auto"
+    assert cfg.design == DesignConfig(0.5, 3.0, Spec("density", {"radius": 1.5}))
+    assert cfg.optimizer == OptimizerConfig("oc", {"move": 0.2}, 1000, 0.01)
+    assert cfg.solver == Spec("auto", SOLVERS["auto"].defaults)
     assert parse_config(BASE).name == "problem"
 
 
@@ -137,8 +131,8 @@ def test_exponent_without_dot_is_a_number(tmp_path):
 def test_with_overrides():
     cfg = parse_config(BASE)
     new = with_overrides(cfg, max_iterations=5, solver="superlu")
-    assert new.optimizer.max_iterations == 5 and new.solver == "superlu"
-    assert cfg.optimizer.max_iterations == 1000 and cfg.solver == "auto"  # unchanged
+    assert new.optimizer.max_iterations == 5 and new.solver == Spec("superlu", {})
+    assert cfg.optimizer.max_iterations == 1000 and cfg.solver.type == "auto"  # unchanged
     assert with_overrides(cfg) == cfg
     with pytest.raises(ConfigError, match=r"solver: must be one of auto, cholmod, superlu"):
         with_overrides(cfg, solver="umfpack")
@@ -389,13 +383,13 @@ def test_bad_problem_name(name):
 
 
 def test_objective_and_constraints_parse():
-    from femopt.config import ResponseConfig
     cfg = parse_config(problem(**{
         "objective": {"type": "displacement", "at": {"x": 60, "y": 0}, "component": "y", "weight": -1},
         "constraints": [{"type": "volume", "limit": 0.4}, {"type": "compliance", "limit": 300}],
         "optimizer.type": "mma"}), source="p.yaml")
-    assert cfg.objective == ResponseConfig("displacement", Selection((("x", 60.0, 60.0), ("y", 0.0, 0.0))),
-                                           component=1, weight=-1.0, path="objective")
+    assert cfg.objective == ResponseConfig("displacement", {
+        "at": Selection((("x", 60.0, 60.0), ("y", 0.0, 0.0))), "component": 1, "weight": -1.0, "case": 0},
+        path="objective")
     assert [(c.type, c.limit, c.path) for c in cfg.constraint_list] == [
         ("volume", 0.4, "constraints[0]"), ("compliance", 300.0, "constraints[1]")]
 
@@ -419,3 +413,143 @@ def test_default_constraint_is_the_volume_fraction():
 ])
 def test_bad_objective_and_constraints(changes, expected):
     assert expected in error_of(problem(**changes))
+
+
+# ---------------------------------------------------------------- design: projection, penalty, passive
+
+
+@pytest.mark.parametrize("design, message", [
+    ({"projection": {"beta": {"start": 4, "end": 2, "factor": 2}}},
+     "design.projection.beta.end: must be >= start (4): continuation raises a parameter, got 2"),
+    ({"projection": {"beta": {"start": 1, "end": 32}}},
+     "design.projection.beta: give exactly one of 'factor' (multiply at each stage) or 'step' "
+     "(add at each stage)"),
+    ({"projection": {"beta": {"start": 1, "end": 32, "factor": 2, "evry": 5}}},
+     "design.projection.beta.evry: unknown key (did you mean 'every'?)"),
+    ({"projection": {"beta": {"start": 1, "end": 32, "factor": 0.5}}},
+     "design.projection.beta.factor: must be > 1, got 0.5"),
+    ({"projection": {"eta": 1.0}}, "design.projection.eta: must be in (0, 1), got 1.0"),
+    ({"projection": {"preserve_volume": "yes"}},
+     "design.projection.preserve_volume: expected true or false, got string 'yes'"),
+    ({"penalty": {"start": 0.5, "end": 3, "step": 0.5}}, "design.penalty.start: must be >= 1, got 0.5"),
+    ({"interpolation": "ramp", "penalty": -1}, "design.penalty: must be >= 0, got -1"),
+    ({"interpolation": "rmap"},
+     "design.interpolation: must be one of simp, ramp, got 'rmap' (did you mean 'ramp'?)"),
+    ({"passive": [{"type": "solid"}]}, "design.passive[0]: give exactly one shape (box or circle), got 0"),
+    ({"passive": [{"type": "solid", "box": {"x": [0, 1]}, "circle": {"center": [0, 0], "radius": 1}}]},
+     "design.passive[0]: give exactly one shape (box or circle), got 2"),
+    ({"passive": [{"type": "hole", "box": {"x": [0, 1]}}]},
+     "design.passive[0].type: must be one of solid, void, got 'hole'"),
+    ({"passive": [{"type": "void", "sphere": {"center": [0, 0], "radius": 1}}]},
+     "design.passive[0].sphere: not available on a 2D mesh (use box or circle)"),
+    ({"passive": [{"type": "void", "circle": {"center": [0, 0, 0], "radius": 1}}]},
+     "design.passive[0].circle.center: expected 2 numbers, got 3"),
+])
+def test_design_keys_are_validated_with_their_path(design, message):
+    data = problem()
+    data["design"].update(design)
+    assert error_of(data) == f"p.yaml: {message}"
+
+
+def test_projection_needs_the_density_filter():
+    data = problem(**{"design.filter": {"type": "sensitivity"}, "design.projection": {"beta": 2.0}})
+    assert error_of(data) == ("p.yaml: design.filter.type: projection needs a density filter "
+                              "(the sensitivity filter leaves the densities unfiltered)")
+
+
+def test_passive_regions_parse_with_their_shapes():
+    passive = parse_config(problem(**{"design.passive": [
+        {"type": "solid", "box": {"x": [0, 2], "y": [1, 2]}},
+        {"type": "void", "cylinder": {"center": [2, 2, 0], "radius": 0.9, "axis": "z"}}],
+        "mesh.grid": [4, 4, 4], "loads.0.force": [0, 0, -1]})).design.passive
+    assert [(r.type, r.shape, r.path) for r in passive] == [
+        ("solid", "box", "design.passive[0]"), ("void", "cylinder", "design.passive[1]")]
+    assert passive[0].options == {"box": Selection((("x", 0.0, 2.0), ("y", 1.0, 2.0)))}
+    assert passive[1].options == {"center": (2.0, 2.0, 0.0), "radius": 0.9, "axis": 2}
+
+
+# ---------------------------------------------------------------- springs and load cases
+
+
+@pytest.mark.parametrize("spring, message", [
+    ({"component": "z", "stiffness": 0.1}, "springs[0].component: a 2D mesh has no z component (use x, y)"),
+    ({"component": "x", "stiffness": 0}, "springs[0].stiffness: must be > 0, got 0"),
+])
+def test_spring_mistakes_name_their_path(spring, message):
+    assert error_of(problem(springs=[{"at": {"x": 6, "y": 2}, **spring}])) == f"p.yaml: {message}"
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"loads": [{"at": {"x": 0}, "force": [0, -1]}]},
+     "load_cases: give either 'loads' (one load case) or 'load_cases', not both"),
+    ({"load_cases": [{"weight": 0, "loads": [{"at": {"x": 80}, "force": [0, 1]}]}]},
+     "load_cases[0].weight: must be > 0, got 0"),
+    ({"load_cases": [{"wieght": 1, "loads": []}]},
+     "load_cases[0].wieght: unknown key (did you mean 'weight'?)"),
+    ({"objective": {"type": "displacement", "at": {"x": 80, "y": 0}, "component": "y", "case": 2}},
+     "objective.case: must be < 2, the number of load cases (numbered from 0), got 2"),
+])
+def test_load_case_mistakes_name_their_path(change, message):
+    data = yaml.safe_load((CONFIGS / "multiload.yaml").read_text())
+    data.update(change)
+    if "objective" in change:
+        data["optimizer"]["type"] = "mma"
+    assert error_of(data) == f"p.yaml: {message}"
+
+
+def test_missing_loads_mentions_load_cases():
+    data = problem()
+    del data["loads"]
+    assert error_of(data) == "p.yaml: missing required key 'loads' (or 'load_cases' for several load cases)"
+
+
+# ---------------------------------------------------------------- optimizer and solver
+
+
+def test_optimizer_options_are_the_registered_ones_with_defaults():
+    config = parse_config(problem(optimizer={"type": "lbfgs", "inner_iterations": 2,
+                                             "constraint_penalty": 100.0, "max_iterations": 3}))
+    assert config.optimizer == OptimizerConfig(
+        "lbfgs", {"move": 0.2, "inner_iterations": 2, "constraint_penalty": 100.0}, 3, 0.01)
+
+
+def solver_config(solver):
+    return parse_config(problem(solver=solver), source="p.yaml").solver
+
+
+def test_solver_as_a_name_or_a_mapping_with_defaults():
+    assert solver_config("amg") == Spec("amg", {"rtol": 1e-8, "max_iterations": 2000})
+    assert solver_config({"type": "amg", "rtol": 1e-6, "max_iterations": 500}) == Spec(
+        "amg", {"rtol": 1e-6, "max_iterations": 500})
+    assert solver_config({"type": "reuse", "max_cg_iterations": 40}) == Spec(
+        "reuse", {"rtol": 1e-4, "max_cg_iterations": 40})
+    assert solver_config({"type": "cholmod"}) == Spec("cholmod", {})
+    for entry in SOLVERS:  # every registered solver, its defaults from the registry
+        assert solver_config(entry.name) == Spec(entry.name, entry.defaults)
+
+
+@pytest.mark.parametrize("solver, message", [
+    ({"type": "amg", "rtl": 1e-8}, "p.yaml: solver.rtl: unknown key (did you mean 'rtol'?)"),
+    ({"type": "amgg"}, "p.yaml: solver.type: must be one of auto, cholmod, superlu, amg, reuse, "
+                       "got 'amgg' (did you mean 'amg'?)"),
+    ({"rtol": 1e-8}, "p.yaml: solver: missing required key 'type'"),
+    ({"type": "cholmod", "rtol": 1e-8}, "p.yaml: solver.rtol: cholmod takes no option 'rtol' "
+                                        "(it applies to auto, amg, reuse)"),
+    ({"type": "reuse", "max_iterations": 9}, "p.yaml: solver.max_iterations: reuse takes no option "
+                                              "'max_iterations' (it applies to auto, amg)"),
+    ({"type": "reuse", "max_cg_iterations": 0}, "p.yaml: solver.max_cg_iterations: must be >= 1, got 0"),
+    ({"type": "amg", "rtol": 2}, "p.yaml: solver.rtol: must be in (0, 1), got 2"),
+    ({"type": "amg", "max_iterations": 1.5}, "p.yaml: solver.max_iterations: expected an integer, got 1.5"),
+    ([1], "p.yaml: solver: must be one of auto, cholmod, superlu, amg, reuse, got [1]"),
+])
+def test_solver_errors_name_the_path(solver, message):
+    assert error_of(problem(solver=solver)) == message
+
+
+def test_command_line_solver_overrides_only_the_type():
+    config = parse_config(problem(solver={"type": "reuse", "rtol": 1e-6, "max_cg_iterations": 12}))
+    assert with_overrides(config, solver="amg").solver == Spec("amg", {"rtol": 1e-6, "max_iterations": 2000})
+    assert with_overrides(config, solver="cholmod").solver == Spec("cholmod", {})
+    # auto's unset rtol (None: each solver's own) does not replace amg's default
+    assert with_overrides(parse_config(problem()), solver="amg").solver == Spec(
+        "amg", {"rtol": 1e-8, "max_iterations": 2000})

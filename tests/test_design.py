@@ -4,23 +4,14 @@ against finite differences, and the passive densities exact through a run."""
 import numpy as np
 import pytest
 
-from femopt.config import Schedule, parse_config
-from femopt.design import RAMP, SIMP, Continuation, DesignSpace, HeavisideProjection, region_mask
+import femopt
+from femopt.design import RAMP, SIMP, Continuation, DesignSpace, HeavisideProjection, Schedule, region_mask
 from femopt.design.projection import volume_preserving_threshold
-from femopt.errors import ConfigError
 from femopt.gradcheck import check_gradients
 from femopt.mesh import StructuredMesh
-from femopt.problem import build_problem
-from femopt.solvers import make_solver
-from femopt.topopt import Evaluator, optimize
+from femopt.topopt import Evaluator
 
-from conftest import mbb_data
-
-
-def central_difference(function, x, direction, h):
-    """Fourth-order central difference of a vector function along ``direction``."""
-    f = {t: function(x + t * h * direction) for t in (-2, -1, 1, 2)}
-    return (8 * (f[1] - f[-1]) - (f[2] - f[-2])) / (12 * h)
+from helpers import central_difference, mbb_data
 
 
 def vjp_error(function, vjp, x, rng, h):
@@ -133,20 +124,13 @@ def test_additive_schedule_stops_at_its_end():
 
 def test_region_shapes_select_element_centers():
     mesh = StructuredMesh((10, 4), (10.0, 4.0))
-    region = parse_config(_mbb_with_passive([
-        {"type": "solid", "box": {"x": [0, 2], "y": [3, 4]}},
-        {"type": "void", "circle": {"center": [5, 2], "radius": 1.0}},
-    ], nx=10, ny=4), source="t").design.passive
-    box, circle = (region_mask(mesh, r) for r in region)
+    box = region_mask(mesh, "box", box=(("x", 0.0, 2.0), ("y", 3.0, 4.0)))
+    circle = region_mask(mesh, "circle", center=(5.0, 2.0), radius=1.0)
     assert np.count_nonzero(box) == 2                          # centers (0.5, 3.5), (1.5, 3.5)
     assert np.count_nonzero(circle) == 4                       # the 4 centers at distance √0.5
     mesh3 = StructuredMesh((4, 4, 4), (4.0, 4.0, 4.0))
-    data = {"mesh": {"grid": [4, 4, 4]}, "supports": [{"at": {"x": 0}, "fix": "all"}],
-            "loads": [{"at": {"x": 4}, "force": [0, 0, -1]}],
-            "design": {"volume_fraction": 0.5, "passive": [
-                {"type": "void", "sphere": {"center": [2, 2, 2], "radius": 0.9}},
-                {"type": "void", "cylinder": {"center": [2, 2, 0], "radius": 0.9, "axis": "z"}}]}}
-    sphere, cylinder = (region_mask(mesh3, r) for r in parse_config(data, source="t").design.passive)
+    sphere = region_mask(mesh3, "sphere", center=(2.0, 2.0, 2.0), radius=0.9)
+    cylinder = region_mask(mesh3, "cylinder", center=(2.0, 2.0, 0.0), radius=0.9, axis=2)
     assert np.count_nonzero(sphere) == 8 and np.count_nonzero(cylinder) == 16
 
 
@@ -177,8 +161,7 @@ PASSIVE = [{"type": "solid", "box": {"x": [0, 6], "y": [8, 10]}},
 def test_passive_densities_stay_exact_through_a_run(projection, monkeypatch):
     data = _mbb_with_passive(PASSIVE, **({"projection": projection} if projection else {}))
     data["optimizer"].update(type="mma", max_iterations=60)
-    config = parse_config(data, source="t")
-    problem = build_problem(config)
+    problem = femopt.prepare(data).problem
     solid, void = problem.passive == 1.0, problem.passive == 0.0
     assert solid.sum() == 12 and void.sum() > 20
     densities = []
@@ -192,7 +175,7 @@ def test_passive_densities_stay_exact_through_a_run(projection, monkeypatch):
         return ev
 
     monkeypatch.setattr(Evaluator, "__call__", spy)
-    result = optimize(problem, config.design, config.optimizer, make_solver("auto"))
+    result = femopt.run(data)
     assert len(densities) == result.iterations
     for rho in densities + [result.rho]:
         assert np.all(rho[solid] == 1.0) and np.all(rho[void] == 0.0)  # exactly
@@ -203,10 +186,8 @@ def test_passive_densities_stay_exact_through_a_run(projection, monkeypatch):
 def test_gradient_with_passive_regions_and_projection_matches_finite_differences():
     data = _mbb_with_passive(PASSIVE, projection={"beta": 4.0, "preserve_volume": True},
                              interpolation="ramp", penalty=5.0)
-    config = parse_config(data, source="t")
-    problem = build_problem(config)
-    evaluate = Evaluator(problem, config.design, make_solver("auto"))
-    assert evaluate.n_variables < problem.mesh.n_elements
+    evaluate = femopt.prepare(data).evaluator()
+    assert evaluate.n_variables < evaluate.problem.mesh.n_elements
     results = check_gradients(evaluate, evaluate.n_variables, ["objective", "volume"], samples=3)
     assert max(r.relative_error for r in results) < 1e-5
 
@@ -217,80 +198,10 @@ def test_gradient_with_passive_regions_and_projection_matches_finite_differences
 def test_springs_are_added_to_the_diagonal_only():
     data = mbb_data(nx=6, ny=2, filter_type="density")
     data["springs"] = [{"at": {"x": 6, "y": 2}, "component": "x", "stiffness": 0.25}]
-    config = parse_config(data, source="t")
-    problem = build_problem(config)
-    with_spring = Evaluator(problem, config.design, make_solver("auto"))
+    with_spring = femopt.prepare(data).evaluator()
+    problem = with_spring.problem
     rho = np.random.default_rng(5).uniform(0.2, 1.0, problem.mesh.n_elements)
     difference = (with_spring.stiffness(rho)
                   - with_spring.assembler.matrix(with_spring.material.apply(rho))).tocoo()
     dof = int(np.searchsorted(problem.free_dofs, problem.spring_dofs[0]))
     assert (list(difference.row), list(difference.col), list(difference.data)) == ([dof], [dof], [0.25])
-
-
-# ---------------------------------------------------------------- YAML
-
-
-def error_of(data) -> str:
-    with pytest.raises(ConfigError) as info:
-        parse_config(data, source="p.yaml")
-    return str(info.value)
-
-
-@pytest.mark.parametrize("design, message", [
-    ({"projection": {"beta": {"start": 4, "end": 2, "factor": 2}}},
-     "design.projection.beta.end: must be >= start (4): continuation raises a parameter, got 2"),
-    ({"projection": {"beta": {"start": 1, "end": 32}}},
-     "design.projection.beta: give exactly one of 'factor' (multiply at each stage) or 'step' "
-     "(add at each stage)"),
-    ({"projection": {"beta": {"start": 1, "end": 32, "factor": 2, "evry": 5}}},
-     "design.projection.beta.evry: unknown key (did you mean 'every'?)"),
-    ({"projection": {"beta": {"start": 1, "end": 32, "factor": 0.5}}},
-     "design.projection.beta.factor: must be > 1, got 0.5"),
-    ({"projection": {"eta": 1.0}}, "design.projection.eta: must be in (0, 1), got 1.0"),
-    ({"projection": {"preserve_volume": "yes"}},
-     "design.projection.preserve_volume: expected true or false, got string 'yes'"),
-    ({"penalty": {"start": 0.5, "end": 3, "step": 0.5}}, "design.penalty.start: must be >= 1, got 0.5"),
-    ({"interpolation": "ramp", "penalty": -1}, "design.penalty: must be >= 0, got -1"),
-    ({"interpolation": "rmap"},
-     "design.interpolation: must be one of simp, ramp, got 'rmap' (did you mean 'ramp'?)"),
-    ({"passive": [{"type": "solid"}]}, "design.passive[0]: give exactly one shape (box or circle), got 0"),
-    ({"passive": [{"type": "solid", "box": {"x": [0, 1]}, "circle": {"center": [0, 0], "radius": 1}}]},
-     "design.passive[0]: give exactly one shape (box or circle), got 2"),
-    ({"passive": [{"type": "hole", "box": {"x": [0, 1]}}]},
-     "design.passive[0].type: must be one of solid, void, got 'hole'"),
-    ({"passive": [{"type": "void", "sphere": {"center": [0, 0], "radius": 1}}]},
-     "design.passive[0].sphere: not available on a 2D mesh (use box or circle)"),
-    ({"passive": [{"type": "void", "circle": {"center": [0, 0, 0], "radius": 1}}]},
-     "design.passive[0].circle.center: expected 2 numbers, got 3"),
-])
-def test_design_keys_are_validated_with_their_path(design, message):
-    data = mbb_data(nx=6, ny=2, filter_type="density")
-    data["design"].update(design)
-    assert error_of(data) == f"p.yaml: {message}"
-
-
-def test_projection_needs_the_density_filter():
-    data = mbb_data(nx=6, ny=2, filter_type="sensitivity")
-    data["design"]["projection"] = {"beta": 2.0}
-    assert error_of(data) == ("p.yaml: design.filter.type: projection needs a density filter "
-                              "(the sensitivity filter leaves the densities unfiltered)")
-
-
-def test_passive_regions_that_select_nothing_or_everything_are_errors():
-    data = _mbb_with_passive([{"type": "void", "circle": {"center": [100, 100], "radius": 1}}])
-    with pytest.raises(ConfigError, match=r"design.passive\[0\]: the circle contains no element center"):
-        build_problem(parse_config(data, source="t"))
-    data = _mbb_with_passive([{"type": "solid", "box": {"x": [0, 30]}}])
-    with pytest.raises(ConfigError, match="every element is passive"):
-        build_problem(parse_config(data, source="t"))
-
-
-def test_spring_mistakes_name_their_path():
-    data = mbb_data(nx=6, ny=2, filter_type="density")
-    data["springs"] = [{"at": {"x": 6, "y": 2}, "component": "z", "stiffness": 0.1}]
-    assert error_of(data) == "p.yaml: springs[0].component: a 2D mesh has no z component (use x, y)"
-    data["springs"] = [{"at": {"x": 6, "y": 2}, "component": "x", "stiffness": 0}]
-    assert error_of(data) == "p.yaml: springs[0].stiffness: must be > 0, got 0"
-    data["springs"] = [{"at": {"x": 0}, "component": "x", "stiffness": 0.1}]  # the symmetry line
-    with pytest.raises(ConfigError, match=r"springs\[0\].at: every selected DOF is fixed"):
-        build_problem(parse_config(data, source="t"))

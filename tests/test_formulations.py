@@ -1,31 +1,29 @@
-"""Formulations from YAML: MMA against OC, projection with continuation, the force
-inverter, several load cases, minimum volume, L-BFGS-B — and check-grad on every config."""
-
-from dataclasses import replace
+"""Formulations: MMA against OC, L-BFGS-B, projection with continuation, the force
+inverter, several load cases and minimum volume (the example configs, through the
+build layer)."""
 
 import numpy as np
 import pytest
 import yaml
-from click.testing import CliRunner
 
-from femopt.cli import main
-from femopt.config import load_config, parse_config
+import femopt
+from femopt.build import build_problem, build_responses
 from femopt.design import grayness
-from femopt.errors import ConfigError
 from femopt.objectives import Compliance
-from femopt.problem import build_problem, build_responses
 from femopt.solvers import make_solver
 from femopt.topopt import Evaluator, optimize
 
-from conftest import CONFIGS, mbb_data
+from helpers import CONFIGS, mbb_data
 
 
-def run(config, **kwargs):
-    """optimize() with the config's own objective and constraints."""
-    problem = build_problem(config)
-    objective, constraints = build_responses(config, problem)
-    return optimize(problem, config.design, config.optimizer, make_solver("auto"),
-                    objective=objective, constraints=constraints, **kwargs), problem
+def run(data, x0=None):
+    """(result, problem) of the problem ``data`` (YAML data), from ``x0`` if given."""
+    model = femopt.prepare(data)
+    loop = model.config.optimizer
+    result = optimize(model.evaluator(), model.optimizer, model.x0 if x0 is None else x0,
+                      max_iterations=loop.max_iterations, tolerance=loop.tolerance,
+                      continuation=model.continuation())
+    return result, model.problem
 
 
 def scaled(path, grid):
@@ -33,7 +31,7 @@ def scaled(path, grid):
     data = yaml.safe_load(path.read_text())
     data["mesh"]["size"] = data["mesh"].get("size", [float(n) for n in data["mesh"]["grid"]])
     data["mesh"]["grid"] = grid
-    return parse_config(data, source=str(path))
+    return data
 
 
 # ---------------------------------------------------------------- MMA and OC
@@ -43,10 +41,9 @@ def test_mma_reaches_ocs_compliance_or_better_on_the_density_filtered_mbb():
     """On configs/mbb.yaml's beam with the density filter (top88(60,20,0.5,3,1.5,2)), OC stops
     at 218.80 after 127 iterations; MMA converges to another local optimum, 3.6 % lower. OC's
     design is not stationary: MMA started from it also descends below it."""
-    config = parse_config(mbb_data(filter_type="density"), source="test")
-    oc, problem = run(config)
+    oc, problem = run(mbb_data(filter_type="density"))
     assert oc.objective == pytest.approx(218.8032, rel=1e-4) and oc.iterations == 127
-    mma_config = replace(config, optimizer=replace(config.optimizer, type="mma"))
+    mma_config = mbb_data(filter_type="density", type="mma")
     mma, _ = run(mma_config)
     assert mma.converged and mma.volume == pytest.approx(0.5, abs=1e-3)
     assert mma.objective <= 1.01 * oc.objective
@@ -56,17 +53,15 @@ def test_mma_reaches_ocs_compliance_or_better_on_the_density_filtered_mbb():
 
 
 def test_mma_and_oc_agree_within_one_percent_where_they_find_the_same_optimum():
-    config = parse_config(mbb_data(nx=30, ny=10, filter_type="density"), source="test")
-    oc, _ = run(config)
-    mma, _ = run(replace(config, optimizer=replace(config.optimizer, type="mma")))
+    oc, _ = run(mbb_data(nx=30, ny=10, filter_type="density"))
+    mma, _ = run(mbb_data(nx=30, ny=10, filter_type="density", type="mma"))
     assert oc.converged and mma.converged
     assert abs(mma.objective - oc.objective) / oc.objective <= 0.01
 
 
 def test_lbfgs_with_augmented_lagrangian_matches_oc():
-    config = parse_config(mbb_data(nx=30, ny=10, filter_type="density", type="lbfgs"), source="test")
-    lbfgs, _ = run(config)
-    oc, _ = run(replace(config, optimizer=replace(config.optimizer, type="oc")))
+    lbfgs, _ = run(mbb_data(nx=30, ny=10, filter_type="density", type="lbfgs"))
+    oc, _ = run(mbb_data(nx=30, ny=10, filter_type="density"))
     assert lbfgs.converged
     assert abs(lbfgs.objective - oc.objective) / oc.objective <= 0.01
     assert lbfgs.volume == pytest.approx(0.5, abs=1e-3)  # the multiplier drove g to 0
@@ -76,9 +71,9 @@ def test_lbfgs_with_augmented_lagrangian_matches_oc():
 def test_lbfgs_options_from_yaml_reach_the_optimizer():
     data = mbb_data(nx=12, ny=4, filter_type="density", type="lbfgs", max_iterations=3)
     data["optimizer"].update(inner_iterations=2, constraint_penalty=100.0)
-    config = parse_config(data, source="test")
-    assert config.optimizer.options == {"inner_iterations": 2, "penalty": 100.0}
-    result, _ = run(config)
+    optimizer = femopt.prepare(data).optimizer
+    assert (optimizer.inner_iterations, optimizer.penalty) == (2, 100.0)
+    result, _ = run(data)
     # One evaluation per step plus at most 3 × inner_iterations by its line search.
     assert result.iterations == 3 and result.factorizations <= 3 * (1 + 3 * 2)
 
@@ -90,7 +85,7 @@ def projected_mbb(nx=60, ny=20, every=40, end=32, **optimizer):
     data = mbb_data(nx=nx, ny=ny, filter_type="density", type="mma", **optimizer)
     data["design"]["projection"] = {"beta": {"start": 1, "end": end, "factor": 2, "every": every},
                                     "eta": 0.5, "preserve_volume": True}
-    return parse_config(data, source="test")
+    return data
 
 
 def test_projection_with_beta_continuation_gives_a_black_and_white_mbb():
@@ -115,10 +110,10 @@ def test_convergence_does_not_end_the_run_before_the_schedule_ends():
 def test_penalty_continuation_and_ramp():
     data = mbb_data(nx=30, ny=10, filter_type="density")
     data["design"]["penalty"] = {"start": 1.0, "end": 3.0, "step": 0.5, "every": 20}
-    continued, _ = run(parse_config(data, source="test"))
+    continued, _ = run(data)
     assert continued.converged and continued.parameters["penalty"] == 3.0
     data["design"].update(interpolation="ramp", penalty=8.0)
-    ramp, _ = run(parse_config(data, source="test"))
+    ramp, _ = run(data)
     assert ramp.converged and ramp.volume == pytest.approx(0.5, abs=1e-3)
 
 
@@ -142,79 +137,30 @@ def test_inverter_moves_its_output_against_the_input_force():
 
 
 def test_load_cases_give_a_weighted_compliance_from_one_block_solve():
-    config = load_config(CONFIGS / "multiload.yaml")
+    config = femopt.load_config(CONFIGS / "multiload.yaml")
     problem = build_problem(config)
     assert problem.forces.shape == (problem.mesh.n_dofs, 2)
     np.testing.assert_array_equal(problem.case_weights, [1.0, 0.5])
     objective, _ = build_responses(config, problem)
     assert isinstance(objective, Compliance)
-    evaluate = Evaluator(problem, config.design, make_solver("auto"), objective)
+    evaluate = Evaluator(problem, make_solver("auto"), objective=objective)
     ev = evaluate(np.full(evaluate.n_variables, 0.4))
     per_case = np.einsum("nc,nc->c", problem.forces, ev.u)
     assert ev.objective == pytest.approx(per_case @ [1.0, 0.5], rel=1e-12)
     assert evaluate.solver.n_factorizations == 1
 
 
-@pytest.mark.parametrize("change, message", [
-    ({"loads": [{"at": {"x": 0}, "force": [0, -1]}]},
-     "load_cases: give either 'loads' (one load case) or 'load_cases', not both"),
-    ({"load_cases": [{"weight": 0, "loads": [{"at": {"x": 80}, "force": [0, 1]}]}]},
-     "load_cases[0].weight: must be > 0, got 0"),
-    ({"load_cases": [{"wieght": 1, "loads": []}]},
-     "load_cases[0].wieght: unknown key (did you mean 'weight'?)"),
-    ({"objective": {"type": "displacement", "at": {"x": 80, "y": 0}, "component": "y", "case": 2}},
-     "objective.case: must be < 2, the number of load cases (numbered from 0), got 2"),
-])
-def test_load_case_mistakes_name_their_path(change, message):
-    data = yaml.safe_load((CONFIGS / "multiload.yaml").read_text())
-    data.update(change)
-    if "objective" in change:
-        data["optimizer"]["type"] = "mma"
-    with pytest.raises(ConfigError) as info:
-        parse_config(data, source="p.yaml")
-    assert str(info.value) == f"p.yaml: {message}"
-
-
-def test_missing_loads_mentions_load_cases():
-    data = yaml.safe_load((CONFIGS / "mbb.yaml").read_text())
-    del data["loads"]
-    with pytest.raises(ConfigError, match="missing required key 'loads' \\(or 'load_cases'"):
-        parse_config(data, source="p.yaml")
-
-
 # ---------------------------------------------------------------- minimum volume
 
 
 def test_minimum_volume_subject_to_compliance():
-    config = scaled(CONFIGS / "min_volume.yaml", [60, 20])
-    result, problem = run(config)
-    evaluate = Evaluator(problem, replace(config.design, projection=replace(
-        config.design.projection, beta=result.parameters["beta"])), make_solver("auto"),
-        *build_responses(config, problem))
-    compliance = evaluate(result.x[evaluate.space.active]).responses["compliance"]
+    data = scaled(CONFIGS / "min_volume.yaml", [60, 20])
+    result, problem = run(data)
+    evaluate = femopt.prepare(data).evaluator()
+    evaluate.set_parameters(**result.parameters)
+    compliance = evaluate(result.x[evaluate.space.active]).responses["constraints[0]"]
+    assert compliance == result.responses["constraints[0]"]  # the run reports the final design's
     assert result.converged and result.parameters["beta"] == 32
     assert compliance <= 250.0 * (1 + 1e-3)  # the constraint holds ...
     assert compliance >= 250.0 * (1 - 2e-2)  # ... and is active: the volume went as low as it could
     assert result.objective < 0.4 and grayness(result.rho) < 0.03
-
-
-# ---------------------------------------------------------------- gradients of every config
-
-
-def small_configs():
-    """The example configs of at most 20 000 elements; the large 3D ones (an iterative solver,
-    minutes per check) are left to their own tests."""
-    return [path for path in sorted(CONFIGS.glob("*.yaml"))
-            if np.prod(yaml.safe_load(path.read_text())["mesh"]["grid"]) <= 20_000]
-
-
-@pytest.mark.parametrize("path", small_configs(), ids=lambda p: p.name)
-def test_check_grad_passes_on_every_config(path):
-    """Objective and constraints of each example against finite differences; projection
-    configs at their schedule's start value of beta (a fixed beta). Step 1e-2: passive voids
-    (E = Emin) make K ill-conditioned, and with the default 1e-3 round-off swamps the
-    differences along small gradient components (bridge_projection.yaml: 7.8e-5 at 1e-3,
-    1.7e-6 at 1e-2; fourth-order differences keep the truncation error far below)."""
-    result = CliRunner().invoke(main, ["check-grad", str(path), "--samples", "2", "--step", "1e-2"])
-    assert result.exit_code == 0, result.output
-    assert result.output.splitlines()[-1].endswith("(ok: tolerance 1e-05)")

@@ -14,24 +14,13 @@ from femopt.errors import SingularStiffnessError, SolverError
 from femopt.mesh import StructuredMesh
 from femopt.solvers.iterative import CGSolver, rigid_body_modes
 
+from helpers import full_symmetric, mbb_assembler
+
 try:
     import pyamg  # noqa: F401
     PRECONDITIONERS = ["amg", "jacobi"]
 except ImportError:  # the AMG cases need the optional pyamg
     PRECONDITIONERS = ["jacobi"]
-
-
-def mbb(nx: int = 12, ny: int = 4, seed: int = 0):
-    """Lower triangle of a small MBB stiffness with random element scales in [0.1, 1]."""
-    mesh = StructuredMesh((nx, ny), (float(nx), float(ny)))
-    coords = mesh.node_coords
-    nodes = np.arange(mesh.n_nodes)
-    left = nodes[np.isclose(coords[:, 0], 0.0)]
-    corner = nodes[np.isclose(coords[:, 0], nx) & np.isclose(coords[:, 1], 0.0)]
-    free = np.setdiff1d(np.arange(mesh.n_dofs), np.union1d(2 * left, 2 * corner + 1))
-    assembler = Assembler(mesh.element_dofs, q4_stiffness(1.0, 0.3), free, mesh.n_dofs)
-    scales = np.random.default_rng(seed).uniform(0.1, 1.0, mesh.n_elements)
-    return mesh, assembler, scales
 
 
 def make_cg(preconditioner: str, mesh, free, **options) -> CGSolver:
@@ -41,9 +30,9 @@ def make_cg(preconditioner: str, mesh, free, **options) -> CGSolver:
 
 @pytest.mark.parametrize("preconditioner", PRECONDITIONERS)
 def test_cg_matches_direct_solve_vector_and_block(preconditioner):
-    mesh, assembler, scales = mbb()
+    mesh, assembler, scales = mbb_assembler(12, 4)
     lower = assembler.matrix(scales)
-    K = (lower + sp.tril(lower, -1).T).tocsc()
+    K = full_symmetric(lower)
     rng = np.random.default_rng(1)
     cg = make_cg(preconditioner, mesh, assembler.free_dofs, rtol=1e-10)
     cg.factorize(lower)                                        # lower triangle, mirrored inside
@@ -61,9 +50,9 @@ def test_cg_matches_direct_solve_vector_and_block(preconditioner):
 def test_gradient_error_follows_cg_tolerance(preconditioner):
     """The adjoint with CG is a second CG solve; dL/ds error vs the direct solver falls
     by orders of magnitude as rtol goes 1e-4 → 1e-8 → 1e-12."""
-    mesh, assembler, scales = mbb()
+    mesh, assembler, scales = mbb_assembler(12, 4)
     lower = assembler.matrix(scales)
-    K = (lower + sp.tril(lower, -1).T).tocsc()
+    K = full_symmetric(lower)
     rng = np.random.default_rng(2)
     f, w = rng.standard_normal(K.shape[0]), rng.standard_normal(K.shape[0])
 
@@ -88,7 +77,7 @@ def test_gradient_error_follows_cg_tolerance(preconditioner):
 
 def test_cg_gradient_agrees_with_loss_gradient_driver_path():
     """The driver's loss_gradient works unchanged with a CG solver in place of CHOLMOD."""
-    mesh, assembler, scales = mbb()
+    mesh, assembler, scales = mbb_assembler(12, 4)
     lower = assembler.matrix(scales)
     rng = np.random.default_rng(3)
     f, w = rng.standard_normal(assembler.n_free), rng.standard_normal(assembler.n_free)
@@ -97,13 +86,14 @@ def test_cg_gradient_agrees_with_loss_gradient_driver_path():
     direct.factorize(lower)
     cg = make_cg(PRECONDITIONERS[0], mesh, assembler.free_dofs, rtol=1e-12)
     cg.factorize(lower)
-    expected = adjoint.loss_gradient(assembler, direct, direct.solve(f), w)
-    got = adjoint.loss_gradient(assembler, cg, cg.solve(f), w)
+    w_full = assembler.full_vector(w, mesh.n_dofs)
+    expected = adjoint.loss_gradient(assembler, direct, assembler.full_vector(direct.solve(f), mesh.n_dofs), w_full)
+    got = adjoint.loss_gradient(assembler, cg, assembler.full_vector(cg.solve(f), mesh.n_dofs), w_full)
     np.testing.assert_allclose(got, expected, rtol=1e-8, atol=1e-10 * np.abs(expected).max())
 
 
 def test_non_convergence_raises_solver_error():
-    mesh, assembler, scales = mbb()
+    mesh, assembler, scales = mbb_assembler(12, 4)
     cg = CGSolver("jacobi", rtol=1e-12, maxiter=3)
     cg.factorize(assembler.matrix(scales))
     with pytest.raises(SolverError, match="did not converge in 3 iterations"):

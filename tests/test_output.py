@@ -4,24 +4,20 @@ import json
 
 import numpy as np
 import pytest
-import yaml
 from click.testing import CliRunner
 
 import femopt.solvers
 from femopt.cli import main
 from femopt.output import writer
-from femopt.problem import build_problem
 from femopt.solvers import make_solver
-from femopt.topopt import optimize
 
-from conftest import mbb_data
+from helpers import mbb_data, mbb_evaluator, run_oc, write_yaml
 
 
 @pytest.fixture
-def small_result(mbb_config):
-    config = mbb_config(nx=10, ny=4, max_iterations=3)
-    problem = build_problem(config)
-    return problem.mesh, optimize(problem, config.design, config.optimizer, make_solver("auto"))
+def small_result():
+    evaluator = mbb_evaluator(10, 4)
+    return evaluator.problem.mesh, run_oc(evaluator, max_iterations=3)
 
 
 def test_failure_while_writing_leaves_previous_results_untouched(tmp_path, small_result, monkeypatch):
@@ -50,9 +46,7 @@ def test_density_image_has_y_up(tmp_path, small_result):
 
 def test_auto_falls_back_to_superlu_with_one_line_notice(tmp_path, monkeypatch):
     monkeypatch.setattr(femopt.solvers, "CholmodSolver", None)
-    monkeypatch.setattr("femopt.cli.cholmod_available", lambda: False)
-    config = tmp_path / "p.yaml"
-    config.write_text(yaml.safe_dump(mbb_data(nx=10, ny=4)))
+    config = write_yaml(tmp_path, mbb_data(nx=10, ny=4))
     result = CliRunner().invoke(main, ["run", str(config), "-o", str(tmp_path / "o"),
                                        "--max-iterations", "2", "-q"])
     assert result.exit_code == 0, result.output

@@ -71,6 +71,7 @@ def write_results(outdir, name: str, mesh, result, extra_summary: dict | None = 
             "solver": result.solver,
             "factorizations": result.factorizations,
             "parameters": result.parameters,
+            "responses": result.responses,
             "grid": list(mesh.grid),
             "femopt_version": __version__,
             **(extra_summary or {}),
