@@ -20,3 +20,7 @@ class SingularStiffnessError(FemoptError):
 
 class SolverError(FemoptError):
     """A linear solver failed or is not available."""
+
+
+class OutputError(FemoptError):
+    """The output folder cannot be used (not creatable, not writable, locked, full) or written."""

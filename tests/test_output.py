@@ -9,6 +9,7 @@ from click.testing import CliRunner
 
 import femopt.solvers
 from femopt.cli import main
+from femopt.errors import OutputError
 from femopt.output import writer
 from femopt.problem import build_problem
 from femopt.solvers import make_solver
@@ -33,7 +34,7 @@ def test_failure_while_writing_leaves_previous_results_untouched(tmp_path, small
         raise OSError("No space left on device")
 
     monkeypatch.setattr(writer.np, "savez_compressed", disk_full)
-    with pytest.raises(OSError):
+    with pytest.raises(OutputError, match="No space left on device.*previous result is unchanged"):
         writer.write_results(tmp_path, "second", mesh, result)
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before  # no staging folder left
 
