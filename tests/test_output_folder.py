@@ -64,6 +64,12 @@ def test_unusable_paths_are_one_line_errors_naming_the_path(tmp_path, path, mess
     assert "\n" not in str(error.value)
 
 
+def test_symlink_loop_is_one_line_error(tmp_path):
+    (tmp_path / "loop").symlink_to(tmp_path / "loop")
+    with pytest.raises(OutputError, match="loop/out: cannot resolve the output folder: Symlink loop"):
+        OutputFolder(tmp_path / "loop" / "out").__enter__()
+
+
 def test_nothing_is_touched_before_entering(tmp_path):
     OutputFolder(tmp_path / "a" / "b", expected_bytes=10)
     assert list(tmp_path.iterdir()) == []

@@ -106,17 +106,23 @@ class OutputFolder:
             if had_result:
                 os.rename(previous, self.path)
             raise
-        self._published = True
-        _sync(self.path.parent)
+        self._published = True  # from here on nothing may claim the old result is still there
+        try:
+            _sync(self.path.parent)
+        except OSError:
+            pass
         if had_result:
-            shutil.rmtree(previous)  # if interrupted, the next run finishes this
+            shutil.rmtree(previous, ignore_errors=True)  # what is left, the next run removes
 
     # -- preflight ---------------------------------------------------------------------------
 
     def _preflight(self) -> None:
         if not self.requested.strip():
             raise OutputError("the output folder is an empty path")
-        path = self.path = Path(self.requested).resolve()
+        try:
+            path = self.path = Path(self.requested).resolve()
+        except (OSError, RuntimeError) as exc:  # RuntimeError: a symlink loop
+            raise OutputError(f"{self.requested}: cannot resolve the output folder: {exc}") from exc
         for folder in (path, *path.parents):  # the nearest existing one must be a folder
             if folder.exists():
                 if not folder.is_dir():
@@ -184,6 +190,13 @@ class OutputFolder:
 
     def _recover(self) -> None:
         """Undo or finish what an interrupted run left; we hold the lock, so its owner is dead."""
+        for entry in self.path.iterdir():  # probes, partial checkpoints, the old writer's staging
+            if entry.name.startswith(TEMP_PREFIX):
+                shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
+        staging = self._sibling("staging")
+        for entry in self.path.parent.iterdir():
+            if entry.name.startswith(f"{staging}-"):
+                shutil.rmtree(entry)
         previous = self._sibling_path("previous")
         if os.path.lexists(previous):
             if any(self.path.iterdir()):  # the swap was done, deleting the old copy was not
@@ -192,13 +205,6 @@ class OutputFolder:
                 self.path.rmdir()
                 os.rename(previous, self.path)
                 self._created = False
-        staging = self._sibling("staging")
-        for entry in self.path.parent.iterdir():
-            if entry.name.startswith(staging):
-                shutil.rmtree(entry)
-        for entry in self.path.iterdir():  # probes, partial checkpoints, the old writer's staging
-            if entry.name.startswith(TEMP_PREFIX):
-                shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
 
     def _check_only_femopt_files(self) -> None:
         from femopt.output.writer import FILES, FILES_3D  # writer imports this module
