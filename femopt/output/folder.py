@@ -11,10 +11,10 @@ For OUTDIR = PARENT/NAME (all of it on one filesystem, so every rename is atomic
 
 :meth:`OutputFolder.publish` writes into a staging folder, links the checkpoint
 into it, syncs it to disk, renames OUTDIR to ``-previous``, renames the staging
-folder to OUTDIR and deletes ``-previous``. Whatever the moment of an interruption, a complete result exists:
-the old one (in OUTDIR, or in ``-previous`` between the two renames) or the new one.
-The next run, holding the lock, puts ``-previous`` back or deletes it and removes
-staging folders left behind.
+folder to OUTDIR and deletes ``-previous``. Whatever the moment of an interruption,
+a complete result exists: the old one (in OUTDIR, or in ``-previous`` between the
+two renames) or the new one. The next run, holding the lock, puts ``-previous``
+back or deletes it and removes staging folders left behind.
 """
 
 from __future__ import annotations
