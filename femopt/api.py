@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from femopt.build import Model, build
+from femopt.build import Model, build, build_mesh
 from femopt.config import ProblemConfig, load_config, with_overrides
 from femopt.output import checkpoint
 from femopt.output.checkpoint import CheckpointError
@@ -41,50 +41,62 @@ def prepare(config: ConfigLike, *, max_iterations: int | None = None,
 
 def run(config: ConfigLike | Model, outdir: str | Path | None = None, *,
         max_iterations: int | None = None, solver: str | None = None,
-        callback: Callable[[IterationRecord], None] | None = None, resume: bool = False) -> Result:
+        callback: Callable[[IterationRecord], None] | None = None, resume: bool = False,
+        on_start: Callable[[Model], None] | None = None) -> Result:
     """Optimize the problem ``config`` (path, dict, Config, or a Model from :func:`prepare`)
     and return its :class:`femopt.topopt.Result`.
 
-    outdir: write the result files there (nothing is written otherwise); the run then
-    checkpoints into it (``checkpoint:`` in the file says how often), and SIGINT/SIGTERM
-    write a checkpoint at the end of the current iteration and raise
-    :class:`femopt.output.checkpoint.Interrupted`. resume: go on from outdir's checkpoint.
+    outdir: write the result files there (nothing is written otherwise). The folder is
+    created, proven writable and locked before anything is built
+    (:class:`femopt.output.OutputFolder`); the run checkpoints into it (``checkpoint:``
+    in the file says how often), SIGINT/SIGTERM write a checkpoint at the end of the
+    current iteration and raise :class:`femopt.output.checkpoint.Interrupted`, and the
+    files appear together at the end. resume: go on from outdir's checkpoint.
     max_iterations, solver: override the file's ``optimizer.max_iterations`` and
-    ``solver`` type. callback(record) runs after every iteration and may raise
-    StopIteration to stop (status "stopped").
+    ``solver`` type. on_start(model) runs once the problem is built, before the first
+    iteration; callback(record) after every iteration, and may raise StopIteration to
+    stop (status "stopped").
     """
     if isinstance(config, Model):
         if max_iterations is not None or solver is not None:
             raise TypeError("run: give overrides to prepare(), not with a prepared Model")
-        model = config
+        model, config = config, config.config
     else:
-        model = prepare(config, max_iterations=max_iterations, solver=solver)
+        config = with_overrides(config if isinstance(config, ProblemConfig) else load_config(config),
+                                max_iterations=max_iterations, solver=solver)
+        model = None
     if resume and outdir is None:
         raise CheckpointError("--resume needs the output folder of the interrupted run (-o OUTDIR)")
-    settings = model.config.optimizer
-    loop = dict(max_iterations=settings.max_iterations, tolerance=settings.tolerance,
-                continuation=model.continuation(), callback=callback)
     if outdir is None:
-        return _with_warnings(optimize(model.evaluator(), model.optimizer, model.x0, **loop), model)
+        return _optimize(model or build(config), on_start, callback)
 
-    from femopt.output import write_results
+    from femopt.output import OutputFolder, expected_bytes, write_files
 
-    outdir = Path(outdir)
-    outdir.mkdir(parents=True, exist_ok=True)
-    checkpoint_path = outdir / checkpoint.FILENAME
-    fingerprint = model.config.fingerprint
-    start = checkpoint.load(checkpoint_path, fingerprint) if resume else None
-    every = model.config.checkpoint
-    checkpointer = checkpoint.Checkpointer(checkpoint_path, fingerprint, every.every, every.seconds)
-    with _stop_on_signals(checkpointer):
-        result = optimize(model.evaluator(), model.optimizer, model.x0, checkpoint=checkpointer,
-                          resume=start, **loop)
-    result = _with_warnings(result, model)
-    write_results(outdir, model.config.name, model.mesh, result,
-                  extra_summary={"config": model.config.source, "warnings": list(result.warnings)})
-    if result.status == "converged":  # nothing left to go on with
-        checkpoint_path.unlink(missing_ok=True)
+    mesh = model.mesh if model else build_mesh(config)  # cheap: counts, no arrays yet
+    with OutputFolder(outdir, expected_bytes=expected_bytes(mesh, len(config.cases))) as folder:
+        model = model or build(config)
+        fingerprint = config.fingerprint
+        start = checkpoint.load(folder.checkpoint, fingerprint) if resume else None
+        checkpointer = checkpoint.Checkpointer(folder.checkpoint, fingerprint,
+                                               config.checkpoint.every, config.checkpoint.seconds)
+        with _stop_on_signals(checkpointer):
+            result = _optimize(model, on_start, callback, checkpoint=checkpointer, resume=start)
+        folder.publish(lambda staging: write_files(staging, config.name, model.mesh, result,
+                                                   extra_summary={"config": config.source}))
+        if result.status == "converged":  # nothing left to go on with
+            folder.checkpoint.unlink(missing_ok=True)
     return result
+
+
+def _optimize(model: Model, on_start, callback, **options) -> Result:
+    """:func:`femopt.topopt.optimize` on the model's objects, with its warnings."""
+    if on_start is not None:
+        on_start(model)
+    settings = model.config.optimizer
+    result = optimize(model.evaluator(), model.optimizer, model.x0,
+                      max_iterations=settings.max_iterations, tolerance=settings.tolerance,
+                      continuation=model.continuation(), callback=callback, **options)
+    return _with_warnings(result, model)
 
 
 def _with_warnings(result: Result, model: Model) -> Result:

@@ -109,6 +109,11 @@ def build_solver(config: ProblemConfig, problem: Problem, rtol: float | None = N
                        free_dofs=problem.free_dofs, **options)
 
 
+def build_mesh(config: ProblemConfig) -> StructuredMesh:
+    """The mesh of ``config`` (its arrays are computed when first asked for)."""
+    return StructuredMesh(tuple(config.mesh.grid), tuple(config.mesh.size))
+
+
 def build_problem(config: ProblemConfig, warnings: list | None = None,
                   selections: list | None = None) -> Problem:
     """Resolve the selections of ``config`` on its mesh.
@@ -121,7 +126,7 @@ def build_problem(config: ProblemConfig, warnings: list | None = None,
     """
     warnings = [] if warnings is None else warnings
     selections = [] if selections is None else selections
-    mesh = StructuredMesh(tuple(config.mesh.grid), tuple(config.mesh.size))
+    mesh = build_mesh(config)
     material = config.material
     if mesh.dim == 2:
         ke = q4_stiffness(1.0, material.nu, material.thickness, mesh.element_size)

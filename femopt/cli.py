@@ -74,15 +74,19 @@ def run(config_path, outdir, max_iterations, solver, quiet, resume):
     if outdir is not None and not outdir.strip():
         raise FemoptError("-o/--outdir: an empty folder name; leave the option out for out/<problem>")
 
-    model = femopt.prepare(config_path, max_iterations=max_iterations, solver=solver)
-    _print_notes(model)
-    config, mesh = model.config, model.mesh
+    config = femopt.load_config(config_path)
     projecting = config.design.projection is not None  # then a column shows β's continuation
-    if not quiet:
-        click.echo(f"{config.name}: {mesh.n_elements} elements, {len(model.problem.free_dofs)} free DOFs, "
-                   f"solver {model.solver.name}, optimizer {config.optimizer.type}")
-        click.echo(f"{'it':>5} {'objective':>14} {'volume':>8} {'change':>8} {'seconds':>8}"
-                   + (f" {'beta':>6}" if projecting else ""))
+    started = []
+
+    def header(model):
+        started.append(model)
+        _print_notes(model)
+        if not quiet:
+            click.echo(f"{config.name}: {model.mesh.n_elements} elements, "
+                       f"{len(model.problem.free_dofs)} free DOFs, solver {model.solver.name}, "
+                       f"optimizer {model.config.optimizer.type}")
+            click.echo(f"{'it':>5} {'objective':>14} {'volume':>8} {'change':>8} {'seconds':>8}"
+                       + (f" {'beta':>6}" if projecting else ""))
 
     def progress(record):
         if not quiet:
@@ -92,11 +96,12 @@ def run(config_path, outdir, max_iterations, solver, quiet, resume):
 
     outdir = Path(outdir) if outdir else Path("out") / config.name
     try:
-        result = femopt.run(model, outdir, callback=progress, resume=resume)
+        result = femopt.run(config, outdir, max_iterations=max_iterations, solver=solver,
+                            resume=resume, on_start=header, callback=progress)
     except Interrupted as exc:  # exit 128 + signal number, the shell's convention (130, 143)
         click.echo(f"{exc}; go on with: femopt run {config_path} -o {outdir} --resume", err=True)
         sys.exit(128 + exc.signal)
-    for warning in result.warnings[len(model.warnings):]:  # those about the result
+    for warning in result.warnings[len(started[0].warnings):]:  # those about the result
         click.echo(f"warning: {warning}", err=True)
     click.echo(f"{config.name}: objective {result.objective:.6g}, volume {result.volume:.4f}, "
                f"{result.iterations} iterations ({result.message}), {result.wall_time:.2f} s; "

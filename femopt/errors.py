@@ -24,6 +24,10 @@ class SingularStiffnessError(FemoptError):
     """The stiffness matrix is singular, e.g. the supports leave a rigid-body motion free."""
 
 
+class OutputError(FemoptError):
+    """The output folder cannot be used (not creatable, not writable, locked, full) or written."""
+
+
 class SolverError(FemoptError):
     """A linear solver failed or is not available."""
 

@@ -90,10 +90,12 @@ class Registry:
     """The implementations of one extension point, by name, in registration order.
 
     kind: what an entry is, for messages ("optimizer", "filter", …).
+    error: the FemoptError subclass raised for an unknown name.
     """
 
-    def __init__(self, kind: str):
+    def __init__(self, kind: str, error: type[FemoptError] = FemoptError):
         self.kind = kind
+        self.error = error
         self._entries: dict[str, Entry] = {}
 
     def register(self, name: str, factory: Callable | None = None, *, dims=(2, 3), **options: Option):
@@ -129,8 +131,8 @@ class Registry:
         try:
             return self._entries[name]
         except KeyError:
-            raise FemoptError(f"unknown {self.kind} {name!r}; choose one of "
-                              f"{', '.join(self._entries)}") from None
+            raise self.error(f"{self.kind}: unknown {self.kind} {name!r}; choose one of "
+                             f"{', '.join(self._entries)}") from None
 
     def create(self, name: str, *context, **options):
         """Build the implementation ``name``: its factory with the defaults filled in."""

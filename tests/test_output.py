@@ -8,6 +8,7 @@ from click.testing import CliRunner
 
 import femopt.solvers
 from femopt.cli import main
+from femopt.errors import OutputError
 from femopt.output import writer
 from femopt.solvers import make_solver
 
@@ -29,7 +30,7 @@ def test_failure_while_writing_leaves_previous_results_untouched(tmp_path, small
         raise OSError("No space left on device")
 
     monkeypatch.setattr(writer.np, "savez_compressed", disk_full)
-    with pytest.raises(OSError):
+    with pytest.raises(OutputError, match="No space left on device.*previous result is unchanged"):
         writer.write_results(tmp_path, "second", mesh, result)
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before  # no staging folder left
 
@@ -53,3 +54,38 @@ def test_auto_falls_back_to_superlu_with_one_line_notice(tmp_path, monkeypatch):
     assert result.stderr.count("\n") == 1 and "SuperLU" in result.stderr
     assert json.loads((tmp_path / "o" / "summary.json").read_text())["solver"] == "superlu"
     assert make_solver("auto").name == "superlu"
+
+
+def test_2d_result_replacing_a_3d_one_leaves_no_3d_files(tmp_path, small_result):
+    mesh, result = small_result
+    out = tmp_path / "out"
+    out.mkdir()
+    for name in writer.FILES_3D:  # an earlier 3D result
+        (out / name).write_text("3d")
+    paths = writer.write_results(out, "2d", mesh, result)
+    assert paths == [out / name for name in writer.FILES]
+    assert sorted(p.name for p in out.iterdir()) == sorted(writer.FILES)
+    assert json.loads((out / "summary.json").read_text())["problem"] == "2d"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+def test_write_files_writes_into_the_folder_as_it_is(tmp_path, small_result):
+    mesh, result = small_result
+    assert writer.write_files(tmp_path, "plain", mesh, result) == [tmp_path / n for n in writer.FILES]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(writer.FILES)
+
+
+def test_expected_bytes_bounds_what_is_written(tmp_path, small_result):
+    mesh, result = small_result
+    writer.write_files(tmp_path, "size", mesh, result)
+    written = sum(p.stat().st_size for p in tmp_path.iterdir())
+    assert written < writer.expected_bytes(mesh) < written + 3_000_000
+
+
+@pytest.mark.parametrize("outdir", ["/dev/null", "{config}/out"])
+def test_run_into_an_unusable_folder_is_one_line_and_exit_2(tmp_path, outdir):
+    config = write_yaml(tmp_path, mbb_data(nx=10, ny=4), "p.yaml")
+    result = CliRunner().invoke(main, ["run", str(config), "-o", outdir.format(config=config),
+                                       "--max-iterations", "1", "-q"])
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1

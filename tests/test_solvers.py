@@ -124,8 +124,6 @@ def test_cholesky_estimate_is_conservative_for_measured_3d_factors():
     assert cholesky_fits(90_000, 3, available=24 * 2**30)
 
 
-@pytest.mark.xfail(strict=True, reason="package bug: femopt.registry.Registry.__getitem__ raises a plain "
-                   "FemoptError for an unknown name; make_solver used to raise SolverError")
 def test_unknown_solver_is_a_solver_error():
     with pytest.raises(SolverError, match="unknown solver 'gmres'"):
         make_solver("gmres")

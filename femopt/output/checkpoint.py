@@ -26,9 +26,10 @@ import numpy as np
 
 from femopt import __version__
 from femopt.errors import FemoptError
+from femopt.output.folder import CHECKPOINT
 from femopt.topopt import LoopState
 
-FILENAME = "checkpoint.npz"
+FILENAME = CHECKPOINT  # in the output folder, carried across publishing (femopt.output.folder)
 FORMAT = 1
 
 

@@ -1,17 +1,12 @@
-"""Write a run's files into one folder, each under a temporary name first.
-
-Everything is written into a hidden staging folder beside the outputs and then
-renamed into place, ``summary.json`` last: an interrupted run leaves no
-truncated file under a final name, and a summary means the set is complete.
+"""Write a run's files: :func:`write_files` into a folder as it is, :func:`write_results`
+through an :class:`~femopt.output.folder.OutputFolder` (all files appear together,
+replacing the previous result, or none do).
 """
 
 from __future__ import annotations
 
 import csv
 import json
-import os
-import shutil
-import tempfile
 from dataclasses import asdict
 from pathlib import Path
 
@@ -19,6 +14,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from femopt import __version__
+from femopt.output.folder import OutputFolder
 from femopt.output.plots import convergence_figure, density_figure
 from femopt.output.volume import density_figure_3d, isosurface, write_stl, write_vtu
 
@@ -28,63 +24,78 @@ FILES_3D = FILES[:-1] + ("density.vtu", "density.stl", "summary.json")
 
 
 def files_for(mesh) -> tuple[str, ...]:
-    """The file names :func:`write_results` writes for ``mesh``, summary.json last."""
+    """The file names :func:`write_files` writes for ``mesh``, summary.json last."""
     return FILES_3D if mesh.dim == 3 else FILES
 
 
-def write_results(outdir, name: str, mesh, result, extra_summary: dict | None = None) -> list[Path]:
-    """Write FILES (FILES_3D for a 3D mesh) for ``result`` (a :class:`femopt.topopt.Result`)
-    into ``outdir``.
+def expected_bytes(mesh, n_cases: int = 1) -> int:
+    """About the size in bytes of what :func:`write_files` writes for ``mesh`` with
+    ``n_cases`` load cases: arrays uncompressed, 2 MB for the images, and for 3D the
+    VTU and an STL of ~2 triangles per element."""
+    size = 8 * (2 * mesh.n_elements + mesh.n_dofs * n_cases) + 2_000_000
+    if mesh.dim == 3:
+        size += 48 * mesh.n_nodes + 89 * mesh.n_elements + 100 * mesh.n_elements
+    return size
 
-    Returns the final paths, in the order written.
+
+def write_results(outdir, name: str, mesh, result, extra_summary: dict | None = None) -> list[Path]:
+    """Publish :func:`write_files` into ``outdir`` through an OutputFolder (preflight,
+    lock, staging folder, atomic swap); returns the final paths, in the order written.
+
+    Inside ``with OutputFolder(outdir) as folder:`` call ``folder.publish`` instead:
+    this function takes the lock itself.
     """
-    outdir = Path(outdir)
-    outdir.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".femopt-", dir=outdir))
-    try:
-        title = f"{name}: objective {result.objective:.6g}"
-        if mesh.dim == 3:
-            _write_volume_files(staging, mesh, result, title)
-        else:
-            _save_figure(density_figure(mesh, result.rho, title=title), staging / "density.png")
-        history = result.history
-        _save_figure(convergence_figure(np.array([h.objective for h in history]),
-                                        np.array([h.volume for h in history]), title=name),
-                     staging / "convergence.png")
-        with open(staging / "history.csv", "w", newline="") as f:
-            # One column per continuation parameter (penalty, and beta with projection).
-            rows = [{**{k: v for k, v in asdict(h).items() if k != "parameters"}, **h.parameters}
-                    for h in history]
-            writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-            writer.writeheader()
-            writer.writerows(rows)
-        np.savez_compressed(staging / "result.npz", x=result.x, rho=result.rho, u=result.u,
-                            grid=np.asarray(mesh.grid), size=np.asarray(mesh.size))
-        summary = {
-            "problem": name,
-            "objective": result.objective,
-            "volume": result.volume,
-            "iterations": result.iterations,
-            "converged": result.converged,
-            "wall_time_s": result.wall_time,
-            "timings_s": result.timings,
-            "solver": result.solver,
-            "factorizations": result.factorizations,
-            "parameters": result.parameters,
-            "responses": result.responses,
-            "grid": list(mesh.grid),
-            "femopt_version": __version__,
-            **(extra_summary or {}),
-        }
-        (staging / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-        (outdir / "summary.json").unlink(missing_ok=True)  # an old summary must not vouch for a mix
-        final = []
-        for filename in files_for(mesh):  # summary.json last: its presence marks a complete set
-            os.replace(staging / filename, outdir / filename)
-            final.append(outdir / filename)
-        return final
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    n_cases = np.asarray(result.u).reshape(mesh.n_dofs, -1).shape[1]
+    with OutputFolder(outdir, expected_bytes=expected_bytes(mesh, n_cases)) as folder:
+        written = folder.publish(lambda staging: write_files(staging, name, mesh, result, extra_summary))
+        return [folder.path / path.name for path in written]
+
+
+def write_files(directory, name: str, mesh, result, extra_summary: dict | None = None) -> list[Path]:
+    """Write FILES (FILES_3D for a 3D mesh) for ``result`` (a :class:`femopt.topopt.Result`)
+    into the existing folder ``directory``, as they are (no temporary names).
+
+    Returns their paths, in the order of :func:`files_for`.
+    """
+    staging = Path(directory)
+    title = f"{name}: objective {result.objective:.6g}"
+    if mesh.dim == 3:
+        _write_volume_files(staging, mesh, result, title)
+    else:
+        _save_figure(density_figure(mesh, result.rho, title=title), staging / "density.png")
+    history = result.history
+    _save_figure(convergence_figure(np.array([h.objective for h in history]),
+                                    np.array([h.volume for h in history]), title=name),
+                 staging / "convergence.png")
+    with open(staging / "history.csv", "w", newline="") as f:
+        # One column per continuation parameter (penalty, and beta with projection).
+        rows = [{**{k: v for k, v in asdict(h).items() if k != "parameters"}, **h.parameters}
+                for h in history]
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    np.savez_compressed(staging / "result.npz", x=result.x, rho=result.rho, u=result.u,
+                        grid=np.asarray(mesh.grid), size=np.asarray(mesh.size))
+    summary = {
+        "problem": name,
+        "objective": result.objective,
+        "volume": result.volume,
+        "iterations": result.iterations,
+        "converged": result.converged,
+        "wall_time_s": result.wall_time,
+        "timings_s": result.timings,
+        "solver": result.solver,
+        "factorizations": result.factorizations,
+        "parameters": result.parameters,
+        "status": result.status,
+        "responses": result.responses,
+        "warnings": list(result.warnings),
+        "grid": list(mesh.grid),
+        "femopt_version": __version__,
+        **(extra_summary or {}),
+    }
+    (staging / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    return [staging / filename for filename in files_for(mesh)]
 
 
 def _write_volume_files(staging: Path, mesh, result, title: str) -> None:
