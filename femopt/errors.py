@@ -20,3 +20,7 @@ class SingularStiffnessError(FemoptError):
 
 class SolverError(FemoptError):
     """A linear solver failed or is not available."""
+
+
+class MeshError(FemoptError):
+    """A mesh is invalid: cells that name missing nodes, inverted or degenerate cells."""
