@@ -25,10 +25,14 @@ from femopt.output.volume import density_figure_3d, isosurface, write_stl, write
 FILES = ("density.png", "convergence.png", "history.csv", "result.npz", "summary.json")
 # 3D meshes add a VTK grid and an STL of the solid (femopt.output.volume); summary.json stays last.
 FILES_3D = FILES[:-1] + ("density.vtu", "density.stl", "summary.json")
+# Other (unstructured) meshes, 2D or 3D, add the VTK grid; an STL only comes from a grid's isosurface.
+FILES_MESH = FILES[:-1] + ("density.vtu", "summary.json")
 
 
 def files_for(mesh) -> tuple[str, ...]:
     """The file names :func:`write_results` writes for ``mesh``, summary.json last."""
+    if not mesh.structured:
+        return FILES_MESH
     return FILES_3D if mesh.dim == 3 else FILES
 
 
@@ -47,6 +51,8 @@ def write_results(outdir, name: str, mesh, result, extra_summary: dict | None = 
             _write_volume_files(staging, mesh, result, title)
         else:
             _save_figure(density_figure(mesh, result.rho, title=title), staging / "density.png")
+            if not mesh.structured:
+                write_vtu(staging / "density.vtu", mesh, result.rho, result.x, result.u)
         history = result.history
         _save_figure(convergence_figure(np.array([h.objective for h in history]),
                                         np.array([h.volume for h in history]), title=name),
@@ -59,7 +65,7 @@ def write_results(outdir, name: str, mesh, result, extra_summary: dict | None = 
             writer.writeheader()
             writer.writerows(rows)
         np.savez_compressed(staging / "result.npz", x=result.x, rho=result.rho, u=result.u,
-                            grid=np.asarray(mesh.grid), size=np.asarray(mesh.size))
+                            **_mesh_arrays(mesh))
         summary = {
             "problem": name,
             "objective": result.objective,
@@ -71,7 +77,7 @@ def write_results(outdir, name: str, mesh, result, extra_summary: dict | None = 
             "solver": result.solver,
             "factorizations": result.factorizations,
             "parameters": result.parameters,
-            "grid": list(mesh.grid),
+            **_mesh_summary(mesh),
             "femopt_version": __version__,
             **(extra_summary or {}),
         }
@@ -89,8 +95,23 @@ def write_results(outdir, name: str, mesh, result, extra_summary: dict | None = 
 def _write_volume_files(staging: Path, mesh, result, title: str) -> None:
     """density.vtu, density.stl and the rendered density.png of a 3D result."""
     write_vtu(staging / "density.vtu", mesh, result.rho, result.x, result.u)
-    write_stl(staging / "density.stl", *isosurface(mesh, result.rho))
+    if mesh.structured:
+        write_stl(staging / "density.stl", *isosurface(mesh, result.rho))
     _save_figure(density_figure_3d(mesh, result.rho, title=title), staging / "density.png")
+
+
+def _mesh_arrays(mesh) -> dict:
+    """The mesh in result.npz: grid and size of a structured mesh, else nodes and cells."""
+    if mesh.structured:
+        return {"grid": np.asarray(mesh.grid), "size": np.asarray(mesh.size)}
+    return {"node_coords": mesh.node_coords, "cells": mesh.cells}
+
+
+def _mesh_summary(mesh) -> dict:
+    """The mesh in summary.json: a structured mesh's grid, else its cell type and counts."""
+    if mesh.structured:
+        return {"grid": list(mesh.grid)}
+    return {"mesh": {"cell_type": mesh.cell_type.name, "elements": mesh.n_elements, "nodes": mesh.n_nodes}}
 
 
 def _save_figure(fig, path: Path) -> None:
