@@ -14,13 +14,13 @@ class ConfigError(FemoptError):
     """The problem description (YAML file or its values) is invalid."""
 
 
+class MeshError(FemoptError):
+    """A mesh is invalid: cells that name missing nodes, inverted or degenerate cells."""
+
+
 class SingularStiffnessError(FemoptError):
     """The stiffness matrix is singular, e.g. the supports leave a rigid-body motion free."""
 
 
 class SolverError(FemoptError):
     """A linear solver failed or is not available."""
-
-
-class MeshError(FemoptError):
-    """A mesh is invalid: cells that name missing nodes, inverted or degenerate cells."""

@@ -18,9 +18,8 @@ import scipy.sparse as sp
 from scipy import signal
 from scipy.spatial import cKDTree
 
+from femopt.mesh import StructuredMesh
 from femopt.registry import Option, Registry
-
-FILTERS = Registry("filter")
 
 
 class ConvolutionFilter:
@@ -34,7 +33,7 @@ class ConvolutionFilter:
 
     volumes = None
 
-    def __init__(self, mesh, radius: float):
+    def __init__(self, mesh: StructuredMesh, radius: float):
         h = mesh.element_size
         reach = [int(np.ceil(radius / hk)) for hk in h]
         offsets = np.meshgrid(*[np.arange(-m, m + 1) * hk for m, hk in zip(reach, h)], indexing="ij")
@@ -133,12 +132,13 @@ class SensitivityFilter(IdentityFilter):
         return volumes * self.H(x * grad / volumes) / self.H.row_sums / np.maximum(1e-3, x)
 
 
-_RADIUS = Option(1.5, bounds={"gt": 0})
+FILTERS = Registry("filter")
+_RADIUS = Option(1.5, bounds={"gt": 0})  # length units
 FILTERS.register("sensitivity", SensitivityFilter, radius=_RADIUS)
 FILTERS.register("density", DensityFilter, radius=_RADIUS)
 FILTERS.register("none", lambda mesh, radius: IdentityFilter(), radius=_RADIUS)
 
 
-def make_filter(kind: str, mesh, radius: float):
-    """Filter by name: ``"sensitivity"``, ``"density"`` or ``"none"`` (FILTERS.create)."""
+def make_filter(kind: str, mesh: StructuredMesh, radius: float):
+    """Filter by name (one of FILTERS): ``"sensitivity"``, ``"density"`` or ``"none"``."""
     return FILTERS.create(kind, mesh, radius=radius)
