@@ -92,13 +92,13 @@ def stiffness_by_quadrature(coords: np.ndarray, D: np.ndarray, gradients: np.nda
     for gradient, weight in zip(gradients, weights):
         J, det = jacobians(coords, gradient)
         # Physical gradients dN/dx = dN/dξ · J⁻¹, for every element at once.
-        B = strain_displacement(np.einsum("nj,eji->eni", gradient, np.linalg.inv(J)))
+        B = _strain_displacement(np.einsum("nj,eji->eni", gradient, np.linalg.inv(J)))
         # (Bᵀ D) B, in this order, keeps the bits of the earlier single-box code.
         K += np.matmul(B.transpose(0, 2, 1) @ D, B) * (weight * det)[:, None, None]
     return K
 
 
-def strain_displacement(dN: np.ndarray) -> np.ndarray:
+def _strain_displacement(dN: np.ndarray) -> np.ndarray:
     """B matrices (n_el, n_voigt, dim · n_nodes) from physical gradients dN (n_el, n_nodes, dim)."""
     n_el, n_nodes, dim = dN.shape
     pairs = [(0, 1)] if dim == 2 else [(0, 1), (1, 2), (2, 0)]

@@ -93,7 +93,7 @@ def write_results(outdir, name: str, mesh, result, extra_summary: dict | None = 
 
 
 def _write_volume_files(staging: Path, mesh, result, title: str) -> None:
-    """density.vtu, density.stl and the rendered density.png of a 3D result."""
+    """density.vtu, density.stl (structured meshes) and the rendered density.png of a 3D result."""
     write_vtu(staging / "density.vtu", mesh, result.rho, result.x, result.u)
     if mesh.structured:
         write_stl(staging / "density.stl", *isosurface(mesh, result.rho))
