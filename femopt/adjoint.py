@@ -28,7 +28,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from femopt import solvers
-from femopt.assembly import Assembler, element_energy_pullback
+from femopt.assembly import Assembler
 from femopt.errors import FemoptError, SolverError
 
 # Relative tolerance of the automatic symmetry test: max|A − Aᵀ| <= tol · max|A|.
@@ -57,7 +57,7 @@ def stiffness_pullback(assembler: Assembler, lam: np.ndarray, u: np.ndarray) -> 
 
     lam, u: (n_dofs[, n_cases]) full-length adjoint and displacements.
     """
-    return element_energy_pullback(assembler.element_dofs, assembler.element_matrix, lam, u)
+    return assembler.element_energy(lam, u)
 
 
 def loss_gradient(assembler: Assembler, solver, u: np.ndarray, u_bar: np.ndarray,

@@ -20,7 +20,10 @@ class Assembler:
     with the pattern and scatter precomputed.
 
     element_dofs: (n_elements, n_local) global DOFs of each element.
-    element_matrix: (n_local, n_local) symmetric element stiffness for s_e = 1.
+    element_matrix: symmetric element stiffness for s_e = 1, either one (n_local, n_local)
+        matrix shared by every element (a structured mesh's fast path) or one per element,
+        (n_elements, n_local, n_local) — what ``mesh.stiffness_matrices`` returns. The
+        scatter holds the entries of whichever is given; assembly costs the same.
     free_dofs: (n_free,) sorted global DOFs that stay unknown; the rest are fixed at 0.
     n_dofs: number of global DOFs.
     chunk_size: about how many (element, row, column) candidates the constructor sorts at
@@ -37,6 +40,7 @@ class Assembler:
                  free_dofs: np.ndarray, n_dofs: int, chunk_size: int = 1 << 24):
         self.element_dofs = np.asarray(element_dofs)
         self.element_matrix = np.asarray(element_matrix, float)
+        per_element = self.element_matrix.ndim == 3
         self.free_dofs = np.asarray(free_dofs)
         self.n_free = len(self.free_dofs)
         n_elements, n_local = self.element_dofs.shape
@@ -78,7 +82,10 @@ class Assembler:
             order = np.argsort(position, kind="stable")  # pairs by stored entry, elements ascending
             span = slice(n_filled, n_filled + len(order))
             scatter_indices[span] = element[inc_i[order]]
-            scatter_data[span] = self.element_matrix[a[order], b[inc_i[order]]]
+            if per_element:
+                scatter_data[span] = self.element_matrix[scatter_indices[span], a[order], b[inc_i[order]]]
+            else:
+                scatter_data[span] = self.element_matrix[a[order], b[inc_i[order]]]
             pairs_per_entry.append(np.bincount(position, minlength=len(keys)).astype(pair_index))
             rows_parts.append((keys % self.n_free).astype(small))
             entries_per_column[c0:c1] = np.bincount(keys // self.n_free, minlength=c1 - c0)
@@ -140,6 +147,11 @@ class Assembler:
         bar[off] -= np.einsum("nk,nk->n", lam[j[off]], u[i[off]])
         return bar
 
+    def element_energy(self, lam: np.ndarray, u: np.ndarray) -> np.ndarray:
+        """(n_elements,) dL/ds_e = −Σ_cases λ_eᵀ K_e u_e for full-length lam, u (n_dofs[, k]):
+        :func:`element_energy_pullback` with this assembler's elements."""
+        return element_energy_pullback(self.element_dofs, self.element_matrix, lam, u)
+
     def full_vector(self, reduced: np.ndarray, n_dofs: int) -> np.ndarray:
         """Expand (n_free[, k]) reduced values to (n_dofs[, k]) with zeros at fixed DOFs."""
         full = np.zeros((n_dofs,) + reduced.shape[1:])
@@ -151,10 +163,13 @@ def element_energy_pullback(element_dofs: np.ndarray, element_matrix: np.ndarray
                             lam: np.ndarray, u: np.ndarray) -> np.ndarray:
     """(n_elements,) dL/ds_e = −Σ_cases λ_eᵀ K_e u_e, for full-length lam, u (n_dofs[, k]).
 
+    element_matrix: one shared (n_local, n_local) or per element (n_elements, n_local, n_local).
     The element-wise form of :meth:`Assembler.pullback` ∘ :meth:`Assembler.pattern_cotangent`.
     """
     lam_e = _as_block(lam)[element_dofs]       # (n_el, n_local, k)
     u_e = _as_block(u)[element_dofs]
+    if np.ndim(element_matrix) == 3:
+        return -np.einsum("eak,eak->e", lam_e, np.matmul(element_matrix, u_e))
     return -np.einsum("eak,ab,ebk->e", lam_e, element_matrix, u_e, optimize=True)
 
 

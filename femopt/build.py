@@ -21,8 +21,7 @@ from femopt.config import ProblemConfig, Selection
 from femopt.design import (FILTERS, INTERPOLATIONS, Continuation, DesignSpace, HeavisideProjection,
                            IdentityProjection, region_mask)
 from femopt.design.continuation import schedule_value
-from femopt.elements import h8_stiffness, q4_stiffness
-from femopt.mesh import AXES, StructuredMesh
+from femopt.mesh import AXES, DofMap, StructuredMesh
 from femopt.objectives import RESPONSES
 from femopt.optimizers import OPTIMIZERS
 from femopt.problem import Problem, check_rigid_body_modes
@@ -128,28 +127,26 @@ def build_problem(config: ProblemConfig, warnings: list | None = None,
     selections = [] if selections is None else selections
     mesh = build_mesh(config)
     material = config.material
-    if mesh.dim == 2:
-        ke = q4_stiffness(1.0, material.nu, material.thickness, mesh.element_size)
-    else:
-        ke = h8_stiffness(1.0, material.nu, mesh.element_size)
+    dofmap = DofMap(mesh, mesh.dim)
+    ke = mesh.stiffness_matrices(material.nu, material.thickness)
 
     fixed = []
     for support in config.supports:
         nodes = select_nodes(config, mesh, support.at, f"{support.path}.at")
-        fixed.append((mesh.dim * nodes[:, None] + np.asarray(support.fix)[None, :]).ravel())
+        fixed.append(dofmap.dofs(nodes, support.fix))
         components = ", ".join(AXES[c] for c in support.fix)
         selections.append((support.path, f"{_count(len(nodes), 'node')}, fixed in {components}"))
     fixed_dofs = np.unique(np.concatenate(fixed))
     check_rigid_body_modes(mesh, fixed_dofs)
 
     cases = config.cases
-    forces = np.zeros((mesh.n_dofs, len(cases)))
-    free = np.setdiff1d(np.arange(mesh.n_dofs), fixed_dofs)
+    forces = np.zeros((dofmap.n_dofs, len(cases)))
+    free = np.setdiff1d(np.arange(dofmap.n_dofs), fixed_dofs)
     for c, case in enumerate(cases):
         for load in case.loads:
             nodes = select_nodes(config, mesh, load.at, f"{load.path}.at")
             per_node = np.asarray(load.force, float) / (1 if load.per_node else len(nodes))
-            dofs = (mesh.dim * nodes[:, None] + np.arange(mesh.dim)).ravel()
+            dofs = dofmap.dofs(nodes)
             np.add.at(forces[:, c], dofs, np.tile(per_node, len(nodes)))
             selections.append((load.path, f"{_count(len(nodes), 'node')}, force per node "
                                           f"[{', '.join(f'{v:g}' for v in per_node)}]"))
@@ -163,7 +160,7 @@ def build_problem(config: ProblemConfig, warnings: list | None = None,
 
     spring_dofs, spring_stiffness = [], []
     for spring in config.springs:
-        dofs = mesh.dim * select_nodes(config, mesh, spring.at, f"{spring.path}.at") + spring.component
+        dofs = dofmap.dofs(select_nodes(config, mesh, spring.at, f"{spring.path}.at"), spring.component)
         if not np.isin(dofs, free).any():
             raise config.error(f"{spring.path}.at",
                                "every selected DOF is fixed; a spring there does nothing")
@@ -191,7 +188,8 @@ def design_warnings(config: ProblemConfig, problem: Problem) -> list[str]:
     that cut every load off from the supports."""
     warnings = []
     mesh, radius = problem.mesh, config.design.filter.options.get("radius")
-    extent = np.asarray(mesh.size, float)
+    lower, upper = mesh.bounds
+    extent = upper - lower
     if config.design.filter.type != "none" and radius is not None and radius > extent.max():
         warnings.append(f"design.filter.radius: {radius:g} is larger than the domain "
                         f"({' × '.join(f'{e:g}' for e in extent)}); the filter averages the "
@@ -257,7 +255,7 @@ def select_nodes(config: ProblemConfig, mesh, selection: Selection, path: str) -
     if len(nodes) == 0:
         where = ", ".join(f"{a}={lo:g}" if lo == hi else f"{a} in [{lo:g}, {hi:g}]"
                           for a, lo, hi in selection.ranges)
-        spans = ", ".join(f"{a} in [0, {s:g}]" for a, s in zip(AXES, mesh.size))
+        spans = ", ".join(f"{a} in [{lo:g}, {hi:g}]" for a, lo, hi in zip(AXES, *mesh.bounds))
         raise config.error(path, f"selects no node ({where}; the mesh spans {spans})")
     return nodes
 

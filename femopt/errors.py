@@ -20,6 +20,10 @@ class ConfigError(FemoptError):
     """The problem description (YAML file or its values) is invalid."""
 
 
+class MeshError(FemoptError):
+    """A mesh is invalid: cells that name missing nodes, inverted or degenerate cells."""
+
+
 class SingularStiffnessError(FemoptError):
     """The stiffness matrix is singular, e.g. the supports leave a rigid-body motion free."""
 

@@ -51,13 +51,22 @@ class Compliance:
 
 
 class Volume:
-    """V = mean(ρ): the volume fraction of the physical density."""
+    """V = Σ ρ_e v_e / Σ v_e: the volume fraction of the physical density.
+
+    volumes: (n_elements,) element volumes; None for equal elements (a structured grid),
+    where V = mean(ρ).
+    """
 
     name = "volume"
 
+    def __init__(self, volumes=None):
+        self.weights = None if volumes is None else np.asarray(volumes, float) / np.sum(volumes)
+
     def evaluate(self, state: State):
-        n = len(state.rho)
-        return float(state.rho.mean()), None, np.full(n, 1.0 / n)
+        if self.weights is None:
+            n = len(state.rho)
+            return float(state.rho.mean()), None, np.full(n, 1.0 / n)
+        return float(self.weights @ state.rho), None, self.weights.copy()
 
 
 class Displacement:
@@ -136,7 +145,8 @@ class CallableLoss:
 RESPONSES = Registry("response")
 _AT, _COMPONENT, _CASE = Option(kind="selection"), Option(0, "component"), Option(0, "case")
 RESPONSES.register("compliance", lambda context: Compliance(context.problem.case_weights))
-RESPONSES.register("volume", lambda context: Volume())
+RESPONSES.register("volume", lambda context: Volume(
+    None if context.problem.mesh.structured else context.problem.mesh.element_volumes))
 RESPONSES.register(
     "displacement",
     lambda context, at, component, weight, case: Displacement(

@@ -4,18 +4,21 @@ passive elements, as numbers and arrays (built from a problem file by :mod:`femo
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
 from femopt.errors import SingularStiffnessError
-from femopt.mesh import AXES, StructuredMesh
+from femopt.mesh import AXES, DofMap, Mesh
 
 
 @dataclass(frozen=True)
 class Problem:
     """A discretized linear-elastic structure.
 
-    element_matrix: stiffness of one element for E = 1 (all elements are equal boxes).
+    element_matrix: element stiffness for E = 1: one shared (k, k) matrix (a structured
+    grid's equal boxes) or (n_elements, k, k), as :meth:`femopt.mesh.Mesh.stiffness_matrices` gives.
+    The DOFs are :attr:`dofmap`'s: dim per node, node-major.
     fixed_dofs: (n_fixed,) sorted DOFs held at zero.
     forces: (n_dofs, n_cases) nodal force vectors, one column per load case.
     E, Emin: Young's modulus of solid and of void (Emin > 0 keeps K nonsingular).
@@ -25,7 +28,7 @@ class Problem:
     for designable ones; None when every element is designable.
     """
 
-    mesh: StructuredMesh
+    mesh: Mesh
     element_matrix: np.ndarray
     fixed_dofs: np.ndarray
     forces: np.ndarray
@@ -36,16 +39,21 @@ class Problem:
     spring_stiffness: np.ndarray = field(default_factory=lambda: np.zeros(0))
     passive: np.ndarray | None = None
 
+    @cached_property
+    def dofmap(self) -> DofMap:
+        """The displacement DOFs: dim per node, node-major."""
+        return DofMap(self.mesh, self.mesh.dim)
+
     @property
     def free_dofs(self) -> np.ndarray:
-        return np.setdiff1d(np.arange(self.mesh.n_dofs), self.fixed_dofs)
+        return np.setdiff1d(np.arange(self.dofmap.n_dofs), self.fixed_dofs)
 
     def dofs(self, nodes: np.ndarray, component: int) -> np.ndarray:
         """(len(nodes),) the DOFs of one displacement component at ``nodes``."""
-        return self.mesh.dim * np.asarray(nodes) + component
+        return self.dofmap.dofs(nodes, component)
 
 
-def check_rigid_body_modes(mesh: StructuredMesh, fixed_dofs: np.ndarray) -> None:
+def check_rigid_body_modes(mesh: Mesh, fixed_dofs: np.ndarray) -> None:
     """Raise SingularStiffnessError unless the fixed DOFs stop every rigid-body motion.
 
     With Emin > 0 the mesh is one connected elastic body, so K is singular exactly

@@ -186,11 +186,13 @@ class Evaluator:
         self.constraints = list(constraints)
         self.timer = timer or PhaseTimer()
         self.free = problem.free_dofs
-        self.assembler = Assembler(mesh.element_dofs, problem.element_matrix, self.free, mesh.n_dofs)
+        dofmap = problem.dofmap
+        self.n_dofs = dofmap.n_dofs
+        self.assembler = Assembler(dofmap.element_dofs, problem.element_matrix, self.free, self.n_dofs)
         self.space = DesignSpace(problem.passive, mesh.n_elements)
         # Springs sit on the diagonal of the reduced K, which is the first stored entry of its
         # column (lower triangle, rows sorted); only the free ones act.
-        free_position = np.full(mesh.n_dofs, -1)
+        free_position = np.full(self.n_dofs, -1)
         free_position[self.free] = np.arange(len(self.free))
         springs = free_position[problem.spring_dofs]
         self._spring_stiffness = problem.spring_stiffness[springs >= 0]
@@ -245,7 +247,7 @@ class Evaluator:
             self.solver.factorize(K)
         with timer("solve"):  # all load cases as one block right-hand side
             u_free = self.solver.solve(problem.forces[self.free]).reshape(len(self.free), -1)
-            u = self.assembler.full_vector(u_free, mesh.n_dofs)
+            u = self.assembler.full_vector(u_free, self.n_dofs)
         state = State(rho=rho, u=u, forces=problem.forces)
 
         responses, values, gradients = {}, [], []

@@ -1,7 +1,12 @@
 import numpy as np
 import pytest
+import scipy.sparse as sp
 
-from femopt.elements import h8_stiffness, q4_stiffness
+from femopt.elements import InvertedCellError, h8_stiffness, plane_stress_matrix, q4_stiffness, solid_matrix
+from femopt.errors import FemoptError
+from femopt.mesh import DofMap, Mesh
+
+from mesh_helpers import distorted
 
 
 def top88_ke(nu):
@@ -41,3 +46,93 @@ def test_q4_stretched_element_energy():
     u = np.zeros(8)
     u[0::2] = x  # u_x = x
     assert 0.5 * u @ K @ u == pytest.approx(0.5 / (1 - nu**2) * hx * hy)
+
+
+# --- cell types on general (distorted, simplex) meshes --------------------------------------
+
+CASES = {"Q4": ((3, 2), None), "T3": ((3, 2), "T3"), "H8": ((2, 2, 2), None), "T4": ((2, 2, 2), "T4")}
+
+
+def general_mesh(name, amount=0.25, seed=0):
+    grid, cell_type = CASES[name]
+    return distorted(grid, tuple(float(n) for n in grid), amount=amount, seed=seed, cell_type=cell_type)
+
+
+def dense_K(mesh, ke):
+    dofs = DofMap(mesh, mesh.dim).element_dofs
+    n = mesh.dim * mesh.n_nodes
+    rows, cols = np.repeat(dofs, dofs.shape[1], axis=1).ravel(), np.tile(dofs, dofs.shape[1]).ravel()
+    return sp.coo_matrix((ke.ravel(), (rows, cols)), shape=(n, n)).toarray()
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_global_stiffness_matches_scikit_fem(name):
+    skfem = pytest.importorskip("skfem")
+    from skfem.models.elasticity import lame_parameters, linear_elasticity
+    mesh, nu = general_mesh(name), 0.3
+    lam, mu = lame_parameters(1.0, nu)
+    if mesh.dim == 2:
+        lam = 2 * lam * mu / (lam + 2 * mu)  # plane stress: λ* = Eν / (1 − ν²)
+    element, mesh_type = {"Q4": (skfem.ElementQuad1, skfem.MeshQuad), "T3": (skfem.ElementTriP1, skfem.MeshTri),
+                          "H8": (skfem.ElementHex1, skfem.MeshHex), "T4": (skfem.ElementTetP1, skfem.MeshTet)}[name]
+    # scikit-fem orders a cell's nodes by its element's reference positions (doflocs).
+    reference = (mesh.cell_type.reference_nodes + 1) / 2 if name in ("Q4", "H8") else mesh.cell_type.reference_nodes
+    order = [int(np.flatnonzero(np.all(reference == p, axis=1))[0]) for p in element.doflocs]
+    basis = skfem.Basis(mesh_type(mesh.node_coords.T, mesh.cells[:, order].T), skfem.ElementVector(element()),
+                        intorder=3 if name in ("Q4", "H8") else 2)  # 2-point Gauss per axis, as femopt
+    K_skfem = skfem.asm(linear_elasticity(lam, mu), basis).toarray()
+    node_major = basis.nodal_dofs.T.ravel()  # scikit-fem's DOF of (node, component), node-major
+    K = dense_K(mesh, mesh.stiffness_matrices(nu))
+    np.testing.assert_allclose(K, K_skfem[np.ix_(node_major, node_major)], atol=1e-12 * np.abs(K).max())
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_element_null_space_is_the_rigid_body_modes(name):
+    mesh = general_mesh(name, amount=0.3, seed=1)
+    ke = mesh.stiffness_matrices(0.3)
+    n_rigid = 3 if mesh.dim == 2 else 6
+    np.testing.assert_allclose(ke, ke.transpose(0, 2, 1), atol=1e-14)
+    eigenvalues = np.linalg.eigvalsh(ke)                       # (n_el, k), ascending
+    assert np.all(np.abs(eigenvalues[:, :n_rigid]) < 1e-12)
+    assert np.all(eigenvalues[:, n_rigid:] > 1e-3)
+    # and the rigid motions are those: translations and an infinitesimal rotation.
+    coords = mesh.node_coords[mesh.cells]                       # (n_el, n, dim)
+    rotation = np.zeros_like(coords)
+    rotation[..., 0], rotation[..., 1] = -coords[..., 1], coords[..., 0]
+    for mode in [np.broadcast_to(np.eye(mesh.dim)[0], coords.shape), rotation]:
+        force = np.einsum("eab,eb->ea", ke, mode.reshape(len(ke), -1))
+        np.testing.assert_allclose(force, 0, atol=1e-12)
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_patch_test_linear_field_is_reproduced(name):
+    """A linear displacement u = A x (constant strain) leaves no force on interior nodes and
+    stores the energy ½ εᵀ D ε · V exactly, on distorted cells."""
+    mesh, nu = general_mesh(name, amount=0.3, seed=2), 0.3
+    dim = mesh.dim
+    A = np.random.default_rng(3).standard_normal((dim, dim))
+    u = (mesh.node_coords @ A.T).ravel()
+    K = dense_K(mesh, mesh.stiffness_matrices(nu))
+    lower, upper = mesh.bounds
+    interior = np.flatnonzero(np.all((mesh.node_coords > lower + 1e-9) & (mesh.node_coords < upper - 1e-9), axis=1))
+    assert len(interior)
+    np.testing.assert_allclose((K @ u).reshape(-1, dim)[interior], 0, atol=1e-12)
+    pairs = [(0, 1)] if dim == 2 else [(0, 1), (1, 2), (2, 0)]
+    strain = np.r_[np.diag(A), [A[a, b] + A[b, a] for a, b in pairs]]
+    D = plane_stress_matrix(1.0, nu) if dim == 2 else solid_matrix(1.0, nu)
+    assert 0.5 * u @ K @ u == pytest.approx(0.5 * strain @ D @ strain * mesh.element_volumes.sum(), rel=1e-12)
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_inverted_cell_is_named(name):
+    mesh = general_mesh(name)
+    # Mirror cell 2 (clockwise in 2D, left-handed in 3D) by swapping two of its nodes (simplices)
+    # or its two halves along x (Q4, H8).
+    mirror = {"T3": [0, 2, 1], "T4": [0, 2, 1, 3], "Q4": [1, 0, 3, 2], "H8": [1, 0, 3, 2, 5, 4, 7, 6]}[name]
+    cells = mesh.cells.copy()
+    cells[2] = mesh.cells[2][mirror]
+    inverted = Mesh(mesh.node_coords, cells, mesh.cell_type)
+    with pytest.raises(InvertedCellError, match="cell 2 is inverted"):
+        inverted.stiffness_matrices(0.3)
+    with pytest.raises(FemoptError):
+        inverted.element_volumes

@@ -2,8 +2,10 @@ import numpy as np
 import pytest
 
 from femopt.design import SIMP, DensityFilter, SensitivityFilter
-from femopt.design.filters import ConvolutionFilter
+from femopt.design.filters import FILTERS, ConvolutionFilter, IdentityFilter, NeighborWeights, make_filter
 from femopt.mesh import StructuredMesh
+
+from mesh_helpers import as_general, distorted
 
 
 def explicit_H(mesh, radius):
@@ -49,3 +51,43 @@ def test_simp_vjp_matches_finite_differences():
     rho, h = np.array([0.1, 0.5, 0.9]), 1e-6
     fd = (simp.apply(rho + h) - simp.apply(rho - h)) / (2 * h)
     np.testing.assert_allclose(simp.vjp(rho, np.ones(3)), fd, rtol=1e-8)
+
+
+@pytest.mark.parametrize("grid,size,radius", [((9, 5), (9.0, 5.0), 2.0), ((7, 3), (14.0, 3.0), 2.4),
+                                              ((4, 3, 3), (4.0, 6.0, 3.0), 2.2)])
+def test_sparse_filters_on_a_general_mesh_equal_the_convolution(grid, size, radius):
+    box = StructuredMesh(grid, size)
+    general = as_general(box)
+    rng = np.random.default_rng(3)
+    x, g = rng.random(box.n_elements), -rng.random(box.n_elements)
+    for name in ("density", "sensitivity"):
+        conv, sparse = FILTERS.create(name, box, radius=radius), FILTERS.create(name, general, radius=radius)
+        assert isinstance(conv.H, ConvolutionFilter) and isinstance(sparse.H, NeighborWeights)
+        np.testing.assert_allclose(sparse.apply(x), conv.apply(x), rtol=1e-12)
+        np.testing.assert_allclose(sparse.vjp(g), conv.vjp(g), rtol=1e-12)
+        np.testing.assert_allclose(sparse.smooth_gradient(x, g), conv.smooth_gradient(x, g), rtol=1e-12)
+
+
+@pytest.mark.parametrize("cell_type", [None, "T3"])
+def test_sparse_density_filter_on_an_irregular_mesh(cell_type):
+    mesh = distorted((8, 5), (8.0, 5.0), amount=0.3, cell_type=cell_type)
+    f = FILTERS.create("density", mesh, radius=1.7)
+    rng = np.random.default_rng(4)
+    x, y = rng.random(mesh.n_elements), rng.standard_normal(mesh.n_elements)
+    assert np.dot(f.apply(x), y) == pytest.approx(np.dot(x, f.vjp(y)), rel=1e-12)
+    np.testing.assert_allclose(f.apply(np.full(mesh.n_elements, 0.3)), 0.3)
+    # Volume weights against the definition, densely.
+    c, v = mesh.element_centers, mesh.element_volumes
+    H = np.maximum(0.0, 1.7 - np.linalg.norm(c[:, None] - c[None], axis=2)) * v[None, :]
+    np.testing.assert_allclose(f.apply(x), H @ x / H.sum(axis=1), rtol=1e-12)
+    s = FILTERS.create("sensitivity", mesh, radius=1.7)
+    np.testing.assert_allclose(s.smooth_gradient(x, y), v * (H @ (x * y / v)) / H.sum(axis=1) / np.maximum(1e-3, x),
+                               rtol=1e-12)
+
+
+def test_filter_registry():
+    mesh = StructuredMesh((4, 3), (4.0, 3.0))
+    assert FILTERS.names == ("sensitivity", "density", "none")
+    assert FILTERS["density"].defaults == {"radius": 1.5}
+    assert isinstance(FILTERS.create("none", mesh), IdentityFilter)
+    assert isinstance(make_filter("density", mesh, 2.0), DensityFilter)

@@ -25,7 +25,7 @@ def region_mask(mesh, shape: str, **options) -> np.ndarray:
     (0, 1, 2), unbounded along the axis. A point within 0.1 % of the element size of
     the boundary counts as inside.
     """
-    tolerance = 1e-3 * float(np.min(mesh.element_size))
+    tolerance = 1e-3 * mesh.characteristic_size
     return PASSIVE_SHAPES.create(shape, mesh.element_centers, tolerance, **options)
 
 

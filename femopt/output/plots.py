@@ -7,19 +7,28 @@ import matplotlib
 matplotlib.use("Agg")  # files only; never needs a display
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.collections import PolyCollection  # noqa: E402
 
-from femopt.mesh import StructuredMesh  # noqa: E402
 
-
-def density_figure(mesh: StructuredMesh, rho: np.ndarray, title: str = ""):
-    """Figure of a 2D density field: solid black, void white, y up, true aspect ratio."""
-    nx, ny = mesh.grid[:2]
-    lx, ly = mesh.size[:2]
-    image = rho.reshape(nx, ny).T  # rows along y, since element numbers run y fastest
+def density_figure(mesh, rho: np.ndarray, title: str = ""):
+    """Figure of a 2D density field (n_elements,): solid black, void white, y up, true
+    aspect ratio. A structured mesh is drawn as an image, any other as its cells."""
+    lower, upper = mesh.bounds
+    lx, ly = upper - lower
     width = 8.0
     fig, ax = plt.subplots(figsize=(width, max(1.5, width * ly / lx) + 0.6))
-    ax.imshow(image, cmap="gray_r", vmin=0.0, vmax=1.0, origin="lower",
-              extent=(0, lx, 0, ly), interpolation="nearest")
+    if mesh.structured:
+        nx, ny = mesh.grid[:2]
+        image = rho.reshape(nx, ny).T  # rows along y, since element numbers run y fastest
+        ax.imshow(image, cmap="gray_r", vmin=0.0, vmax=1.0, origin="lower",
+                  extent=(0, lx, 0, ly), interpolation="nearest")
+    else:
+        cells = PolyCollection(mesh.node_coords[mesh.cells], array=np.asarray(rho, float),
+                               cmap="gray_r", edgecolors="face", linewidths=0.2)
+        cells.set_clim(0.0, 1.0)
+        ax.add_collection(cells)
+        ax.set_xlim(lower[0], upper[0])
+        ax.set_ylim(lower[1], upper[1])
     ax.set_aspect("equal")
     ax.set_xlabel("x")
     ax.set_ylabel("y")

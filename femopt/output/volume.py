@@ -1,12 +1,14 @@
 """Files of a 3D result: a VTK unstructured grid, an STL of the solid and a rendered view.
 
-- ``density.vtu`` (meshio): the hexahedra in femopt's element order, with cell data
+- ``density.vtu`` (meshio): the cells in femopt's element order, with cell data
   ``rho`` and ``x`` and point data ``u`` (displacement vectors of the first load case);
-  ParaView opens it.
-- ``density.stl``: the isosurface ρ = 0.5 of the element densities, closed by padding
-  the field with void, in physical coordinates (binary STL, for printing or CAD).
+  ParaView opens it. Any mesh, 2D or 3D, of any cell type.
+- ``density.stl`` (structured meshes): the isosurface ρ = 0.5 of the element densities,
+  closed by padding the field with void, in physical coordinates (binary STL, for
+  printing or CAD).
 - ``density.png``: that isosurface drawn from a fixed view (azimuth −60°, elevation
-  20°, y upwards) with true proportions.
+  20°, y upwards) with true proportions; for other meshes, the boundary faces of the
+  cells with ρ ≥ 0.5, from the same view.
 """
 
 from __future__ import annotations
@@ -26,18 +28,19 @@ LEVEL_MARGIN = 1e-3     # samples are kept this far from LEVEL (see isosurface)
 MAX_DRAWN_CELLS = 2e5   # the figure samples coarser beyond this many elements (drawing speed)
 
 
-def write_vtu(path, mesh: StructuredMesh, rho: np.ndarray, x: np.ndarray, u: np.ndarray) -> None:
-    """Write the hexahedral mesh with cell data rho, x (n_elements,) and point data
-    u (n_nodes, 3) from the first column of the displacements u (n_dofs, n_cases)."""
+def write_vtu(path, mesh, rho: np.ndarray, x: np.ndarray, u: np.ndarray) -> None:
+    """Write ``mesh`` (any cell type) with cell data rho, x (n_elements,) and point data
+    u (n_nodes, 3) from the first column of the displacements u (dim · n_nodes[, n_cases]);
+    2D points and displacements get z = 0."""
     import meshio
 
-    # femopt's local order (bottom face counter-clockwise seen from +z, then the top
-    # face) is VTK_HEXAHEDRON's, and cells keep femopt's element numbering.
-    displacement = np.asarray(u).reshape(mesh.n_dofs, -1)[:, 0].reshape(mesh.n_nodes, 3)
-    meshio.Mesh(points=mesh.node_coords.astype(float),
-                cells=[("hexahedron", mesh.element_nodes)],
+    # femopt's local orders are VTK's (femopt.mesh.cells), and cells keep femopt's numbering.
+    displacement = np.asarray(u).reshape(mesh.dim * mesh.n_nodes, -1)[:, 0].reshape(mesh.n_nodes, mesh.dim)
+    pad = ((0, 0), (0, 3 - mesh.dim))
+    meshio.Mesh(points=np.pad(mesh.node_coords.astype(float), pad),
+                cells=[(mesh.cell_type.meshio_name, mesh.cells)],
                 cell_data={"rho": [np.asarray(rho, float)], "x": [np.asarray(x, float)]},
-                point_data={"u": displacement}).write(str(path), binary=True)
+                point_data={"u": np.pad(displacement, pad)}).write(str(path), binary=True)
 
 
 def isosurface(mesh: StructuredMesh, rho: np.ndarray, level: float = LEVEL, step: int = 1):
@@ -87,16 +90,29 @@ def write_stl(path, vertices: np.ndarray, triangles: np.ndarray) -> None:
         f.write(data.tobytes())
 
 
-def density_figure_3d(mesh: StructuredMesh, rho: np.ndarray, title: str = ""):
+def solid_boundary(mesh, rho: np.ndarray, level: float = LEVEL) -> np.ndarray:
+    """(n_faces, nodes per facet) node numbers of the facets that bound the cells with
+    ρ ≥ level: facets of those cells that no other such cell shares, outward-oriented."""
+    facets = np.array(mesh.cell_type.facets)                      # (facets per cell, nodes per facet)
+    faces = mesh.cells[np.asarray(rho) >= level][:, facets].reshape(-1, facets.shape[1])
+    _, first, count = np.unique(np.sort(faces, axis=1), axis=0, return_index=True, return_counts=True)
+    return faces[first[count == 1]]
+
+
+def density_figure_3d(mesh, rho: np.ndarray, title: str = ""):
     """Figure of the solid ρ ≥ 0.5 from a fixed 3D view, y drawn upwards (femopt's loads
-    point along −y), with the box's true proportions."""
-    step = max(1, int(np.ceil((mesh.n_elements / MAX_DRAWN_CELLS) ** (1 / 3))))
-    vertices, triangles = isosurface(mesh, rho, step=step)
+    point along −y), with the box's true proportions. A structured mesh draws the
+    isosurface; any other mesh the boundary faces of its solid cells."""
     drawn = [0, 2, 1]  # matplotlib's (x, y, z) axes show femopt's (x, z, y)
+    if mesh.structured:
+        step = max(1, int(np.ceil((mesh.n_elements / MAX_DRAWN_CELLS) ** (1 / 3))))
+        vertices, triangles = isosurface(mesh, rho, step=step)
+    else:
+        vertices, triangles = mesh.node_coords, solid_boundary(mesh, rho)
     fig = plt.figure(figsize=(8, 6))
     ax = fig.add_subplot(projection="3d")
     if len(triangles):
-        faces = vertices[:, drawn][triangles]                   # (n_t, 3 corners, 3)
+        faces = vertices[:, drawn][triangles]                   # (n_faces, corners, 3)
         normals = np.cross(faces[:, 1] - faces[:, 0], faces[:, 2] - faces[:, 0])
         normals /= np.maximum(np.linalg.norm(normals, axis=1, keepdims=True), 1e-30)
         # Shade by how squarely each face meets the light, so the shape reads without edges.
@@ -106,10 +122,11 @@ def density_figure_3d(mesh: StructuredMesh, rho: np.ndarray, title: str = ""):
         surface.set_facecolor(np.column_stack([0.55 * shade, 0.62 * shade, 0.72 * shade,
                                                np.ones_like(shade)]))
         ax.add_collection3d(surface)
-    size = np.asarray(mesh.size, float)[drawn]
-    ax.set_xlim(0, size[0])
-    ax.set_ylim(0, size[1])
-    ax.set_zlim(0, size[2])
+    lower, upper = (b[drawn] for b in mesh.bounds)
+    size = upper - lower
+    ax.set_xlim(lower[0], upper[0])
+    ax.set_ylim(lower[1], upper[1])
+    ax.set_zlim(lower[2], upper[2])
     ax.set_box_aspect(size, zoom=1.3)
     for axis, extent in zip((ax.xaxis, ax.yaxis, ax.zaxis), size):
         # Fewer ticks on short sides, so a thin plate's labels do not pile up.

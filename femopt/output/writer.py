@@ -21,10 +21,14 @@ from femopt.output.volume import density_figure_3d, isosurface, write_stl, write
 FILES = ("density.png", "convergence.png", "history.csv", "result.npz", "summary.json")
 # 3D meshes add a VTK grid and an STL of the solid (femopt.output.volume); summary.json stays last.
 FILES_3D = FILES[:-1] + ("density.vtu", "density.stl", "summary.json")
+# Other (unstructured) meshes, 2D or 3D, add the VTK grid; an STL only comes from a grid's isosurface.
+FILES_MESH = FILES[:-1] + ("density.vtu", "summary.json")
 
 
 def files_for(mesh) -> tuple[str, ...]:
     """The file names :func:`write_files` writes for ``mesh``, summary.json last."""
+    if not mesh.structured:
+        return FILES_MESH
     return FILES_3D if mesh.dim == 3 else FILES
 
 
@@ -32,7 +36,7 @@ def expected_bytes(mesh, n_cases: int = 1) -> int:
     """About the size in bytes of what :func:`write_files` writes for ``mesh`` with
     ``n_cases`` load cases: arrays uncompressed, 2 MB for the images, and for 3D the
     VTU and an STL of ~2 triangles per element."""
-    size = 8 * (2 * mesh.n_elements + mesh.n_dofs * n_cases) + 2_000_000
+    size = 8 * (2 * mesh.n_elements + mesh.dim * mesh.n_nodes * n_cases) + 2_000_000
     if mesh.dim == 3:
         size += 48 * mesh.n_nodes + 89 * mesh.n_elements + 100 * mesh.n_elements
     return size
@@ -45,7 +49,7 @@ def write_results(outdir, name: str, mesh, result, extra_summary: dict | None = 
     Inside ``with OutputFolder(outdir) as folder:`` call ``folder.publish`` instead:
     this function takes the lock itself.
     """
-    n_cases = np.asarray(result.u).reshape(mesh.n_dofs, -1).shape[1]
+    n_cases = np.asarray(result.u).reshape(mesh.dim * mesh.n_nodes, -1).shape[1]
     with OutputFolder(outdir, expected_bytes=expected_bytes(mesh, n_cases)) as folder:
         written = folder.publish(lambda staging: write_files(staging, name, mesh, result, extra_summary))
         return [folder.path / path.name for path in written]
@@ -63,6 +67,8 @@ def write_files(directory, name: str, mesh, result, extra_summary: dict | None =
         _write_volume_files(staging, mesh, result, title)
     else:
         _save_figure(density_figure(mesh, result.rho, title=title), staging / "density.png")
+        if not mesh.structured:
+            write_vtu(staging / "density.vtu", mesh, result.rho, result.x, result.u)
     history = result.history
     _save_figure(convergence_figure(np.array([h.objective for h in history]),
                                     np.array([h.volume for h in history]), title=name),
@@ -75,7 +81,7 @@ def write_files(directory, name: str, mesh, result, extra_summary: dict | None =
         writer.writeheader()
         writer.writerows(rows)
     np.savez_compressed(staging / "result.npz", x=result.x, rho=result.rho, u=result.u,
-                        grid=np.asarray(mesh.grid), size=np.asarray(mesh.size))
+                        **_mesh_arrays(mesh))
     summary = {
         "problem": name,
         "objective": result.objective,
@@ -90,7 +96,7 @@ def write_files(directory, name: str, mesh, result, extra_summary: dict | None =
         "status": result.status,
         "responses": result.responses,
         "warnings": list(result.warnings),
-        "grid": list(mesh.grid),
+        **_mesh_summary(mesh),
         "femopt_version": __version__,
         **(extra_summary or {}),
     }
@@ -99,10 +105,25 @@ def write_files(directory, name: str, mesh, result, extra_summary: dict | None =
 
 
 def _write_volume_files(staging: Path, mesh, result, title: str) -> None:
-    """density.vtu, density.stl and the rendered density.png of a 3D result."""
+    """density.vtu, density.stl (structured meshes) and the rendered density.png of a 3D result."""
     write_vtu(staging / "density.vtu", mesh, result.rho, result.x, result.u)
-    write_stl(staging / "density.stl", *isosurface(mesh, result.rho))
+    if mesh.structured:
+        write_stl(staging / "density.stl", *isosurface(mesh, result.rho))
     _save_figure(density_figure_3d(mesh, result.rho, title=title), staging / "density.png")
+
+
+def _mesh_arrays(mesh) -> dict:
+    """The mesh in result.npz: grid and size of a structured mesh, else nodes and cells."""
+    if mesh.structured:
+        return {"grid": np.asarray(mesh.grid), "size": np.asarray(mesh.size)}
+    return {"node_coords": mesh.node_coords, "cells": mesh.cells}
+
+
+def _mesh_summary(mesh) -> dict:
+    """The mesh in summary.json: a structured mesh's grid, else its cell type and counts."""
+    if mesh.structured:
+        return {"grid": list(mesh.grid)}
+    return {"mesh": {"cell_type": mesh.cell_type.name, "elements": mesh.n_elements, "nodes": mesh.n_nodes}}
 
 
 def _save_figure(fig, path: Path) -> None:

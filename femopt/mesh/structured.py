@@ -1,4 +1,5 @@
-"""Structured grids of bilinear quads (2D) or trilinear hexahedra (3D).
+"""Structured grids of bilinear quads (2D) or trilinear hexahedra (3D): a :class:`Mesh`
+with fast paths (one shared element matrix, convolution filters, image output).
 
 Numbering (0-based), for a grid of ``nx × ny [× nz]`` elements:
 
@@ -17,7 +18,10 @@ from functools import cached_property
 
 import numpy as np
 
-AXES = ("x", "y", "z")
+from femopt.elements import h8_stiffness, q4_stiffness
+from femopt.mesh.base import Mesh
+from femopt.mesh.cells import H8, Q4, CellType
+from femopt.mesh.dofs import DofMap
 
 # Corner offsets (i, j[, k]) of an element's nodes in local order.
 _CORNERS_2D = np.array([[0, 0], [1, 0], [1, 1], [0, 1]])
@@ -25,15 +29,19 @@ _CORNERS_3D = np.array([[i, j, k] for k in (0, 1) for i, j in _CORNERS_2D])
 
 
 @dataclass(frozen=True)
-class StructuredMesh:
-    """A box of ``grid`` equal elements spanning ``size`` length units.
+class StructuredMesh(Mesh):
+    """A box of ``grid`` equal elements spanning ``size`` length units, from (0, 0[, 0]).
 
     grid: elements per axis, (nx, ny) or (nx, ny, nz).
     size: physical extent per axis, same length as ``grid``.
+
+    Cells are Q4 (2D) or H8 (3D); it has no named groups.
     """
 
     grid: tuple[int, ...]
     size: tuple[float, ...]
+
+    structured = True
 
     def __post_init__(self):
         if len(self.grid) not in (2, 3) or len(self.size) != len(self.grid):
@@ -58,7 +66,56 @@ class StructuredMesh:
 
     @property
     def n_dofs(self) -> int:
-        return self.dim * self.n_nodes
+        """Displacement DOFs (dim per node); kept for compatibility: see :attr:`dofmap`."""
+        return self.dofmap.n_dofs
+
+    @property
+    def cell_type(self) -> CellType:
+        return Q4 if self.dim == 2 else H8
+
+    @cached_property
+    def dofmap(self) -> DofMap:
+        """The displacement numbering (dim components per node)."""
+        return DofMap(self, self.dim)
+
+    @cached_property
+    def node_groups(self) -> dict:
+        return {}
+
+    @cached_property
+    def facet_groups(self) -> dict:
+        return {}
+
+    @cached_property
+    def cell_groups(self) -> dict:
+        return {}
+
+    @property
+    def cells(self) -> np.ndarray:
+        """(n_elements, 4 or 8) the element nodes."""
+        return self.element_nodes
+
+    @cached_property
+    def element_volumes(self) -> np.ndarray:
+        """(n_elements,) the volume (area in 2D) of every element: all equal."""
+        return np.full(self.n_elements, float(np.prod(self.element_size)))
+
+    @property
+    def bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        return np.zeros(self.dim), np.asarray(self.size, float)
+
+    @property
+    def characteristic_size(self) -> float:
+        """The shortest element edge (length units)."""
+        return float(np.min(self.element_size))
+
+    def stiffness_matrices(self, nu: float, thickness: float = 1.0) -> np.ndarray:
+        """ONE (k, k) element stiffness for E = 1, shared by every element (all are equal
+        boxes): the fast path of :class:`femopt.assembly.Assembler`. 2D is plane stress
+        with ``thickness``; 3D ignores it."""
+        if self.dim == 2:
+            return q4_stiffness(1.0, nu, thickness, self.element_size)
+        return h8_stiffness(1.0, nu, self.element_size)
 
     @cached_property
     def node_coords(self) -> np.ndarray:
@@ -77,12 +134,11 @@ class StructuredMesh:
         corners = _CORNERS_2D if self.dim == 2 else _CORNERS_3D
         return self.node_number(lower[:, None, :] + corners[None, :, :])
 
-    @cached_property
+    @property
     def element_dofs(self) -> np.ndarray:
-        """(n_elements, dim · nodes per element) DOFs of each element, node-major."""
-        nodes = self.element_nodes
-        dofs = self.dim * nodes[:, :, None] + np.arange(self.dim)
-        return dofs.reshape(len(nodes), -1)
+        """(n_elements, dim · nodes per element) DOFs of each element, node-major; kept for
+        compatibility: see :attr:`dofmap`."""
+        return self.dofmap.element_dofs
 
     def node_number(self, index: np.ndarray) -> np.ndarray:
         """Node numbers of integer grid positions ``index`` (..., dim)."""
@@ -92,19 +148,8 @@ class StructuredMesh:
             number = number + index[..., 2] * nx * ny
         return number
 
-    def select_nodes(self, ranges) -> np.ndarray:
-        """Node numbers whose coordinates lie in every ``(axis, lo, hi)`` of ``ranges``.
-
-        A coordinate matches within 0.1 % of the element size along that axis, so
-        ``x: 60`` finds the nodes of the line x = 60 despite round-off.
-        """
-        inside = np.ones(self.n_nodes, bool)
-        for axis, lo, hi in ranges:
-            a = AXES.index(axis)
-            tol = 1e-3 * self.element_size[a]
-            c = self.node_coords[:, a]
-            inside &= (c >= lo - tol) & (c <= hi + tol)
-        return np.flatnonzero(inside)
+    def _selection_tolerance(self) -> np.ndarray:
+        return 1e-3 * self.element_size
 
     def _grid_index(self, counts: np.ndarray) -> np.ndarray:
         """(prod(counts), dim) integer positions (i, j[, k]) in this module's order."""

@@ -1,0 +1,40 @@
+"""Small general meshes for tests: distorted quads/hexes and triangulated grids."""
+
+import numpy as np
+
+from femopt.mesh import Mesh, StructuredMesh
+
+# Kuhn's split of a cube (VTK corner order) into 6 tetrahedra along the diagonal 0–6:
+# one per order of the axes; neighbouring cubes split the same way, so faces match.
+KUHN = np.array([[0, 1, 2, 6], [0, 1, 5, 6], [0, 3, 2, 6], [0, 3, 7, 6], [0, 4, 5, 6], [0, 4, 7, 6]])
+
+
+def distorted(grid, size, amount=0.25, seed=0, cell_type=None) -> Mesh:
+    """A StructuredMesh's cells (or T3/T4 splits of them) with interior nodes moved by up
+    to ``amount`` element sizes per axis: a general mesh with unequal, non-box cells."""
+    box = StructuredMesh(grid, size)
+    coords = box.node_coords.copy()
+    lower, upper = box.bounds
+    interior = np.all((coords > lower + 1e-9) & (coords < upper - 1e-9), axis=1)
+    rng = np.random.default_rng(seed)
+    coords[interior] += amount * box.element_size * rng.uniform(-1, 1, (interior.sum(), box.dim))
+    cells = box.cells
+    if cell_type == "T3":
+        cells = cells[:, [[0, 1, 2], [0, 2, 3]]].reshape(-1, 3)
+    elif cell_type == "T4":
+        cells = positively_oriented(coords, cells[:, KUHN].reshape(-1, 4))
+    return Mesh(coords, cells, cell_type or box.cell_type)
+
+
+def positively_oriented(coords, simplices):
+    """simplices (n, dim + 1) with nodes 1 and 2 swapped where the volume is negative."""
+    corners = coords[simplices]
+    det = np.linalg.det(corners[:, 1:] - corners[:, :1])
+    out = simplices.copy()
+    out[det < 0, 1], out[det < 0, 2] = simplices[det < 0, 2], simplices[det < 0, 1]
+    return out
+
+
+def as_general(mesh: StructuredMesh) -> Mesh:
+    """The same grid as a general Mesh (no structured fast paths)."""
+    return Mesh(mesh.node_coords, mesh.cells, mesh.cell_type)
