@@ -27,10 +27,10 @@ class Assembler:
     free_dofs: (n_free,) sorted global DOFs that stay unknown; the rest are fixed at 0.
     n_dofs: number of global DOFs.
     chunk_size: about how many (element, row, column) candidates the constructor sorts at
-        once; the construction is memory-linear in the element count. For 10⁶ H8
-        elements it keeps 4.4 GB (the scatter: 12 bytes per element pair, 300 pairs
-        per element) and peaks at 6.6 GB, in 30 s. Blocks this large come from mmap
-        and go back to the system when freed, instead of fragmenting the heap.
+        once; the construction is memory-linear in the element count (the scatter keeps
+        12 bytes per element pair, 300 pairs per H8 element; the README's Performance
+        section has the measured totals). Blocks this large come from mmap and go back
+        to the system when freed, instead of fragmenting the heap.
 
     ``scatter`` (nnz, n_elements) CSR holds K_e's entries; ``gather`` is its transpose as
     a CSC view of the same arrays (no copy).
