@@ -27,13 +27,13 @@ import multiprocessing
 import resource
 import time
 
+from femopt.build import build
 from femopt.config import parse_config
-from femopt.problem import build_problem
-from femopt.solvers import SOLVERS, make_solver
+from femopt.solvers import SOLVERS
 from femopt.topopt import PHASES, optimize
 
 
-def mbb_config(nx: int, ny: int, filter_type: str, iterations: int):
+def mbb_config(nx: int, ny: int, filter_type: str, iterations: int, solver_name: str):
     """The 88-line code's half MBB beam on nx × ny unit elements, filter radius scaled from 1.5 at 60×20."""
     return parse_config({
         "problem": f"mbb-{nx}x{ny}",
@@ -42,10 +42,11 @@ def mbb_config(nx: int, ny: int, filter_type: str, iterations: int):
         "loads": [{"at": {"x": 0, "y": ny}, "force": [0.0, -1.0]}],
         "design": {"volume_fraction": 0.5, "filter": {"type": filter_type, "radius": 1.5 * nx / 60}},
         "optimizer": {"type": "oc", "max_iterations": iterations, "tolerance": 1e-9},
+        "solver": solver_name,
     }, source="bench")
 
 
-def cantilever3d_config(nx: int, ny: int, nz: int, filter_type: str, iterations: int):
+def cantilever3d_config(nx: int, ny: int, nz: int, filter_type: str, iterations: int, solver_name: str):
     """A top3d-like cantilever on nx × ny × nz unit cubes (see the module docstring)."""
     return parse_config({
         "problem": f"cantilever-{nx}x{ny}x{nz}",
@@ -54,18 +55,20 @@ def cantilever3d_config(nx: int, ny: int, nz: int, filter_type: str, iterations:
         "loads": [{"at": {"x": nx, "y": 0}, "force": [0.0, -1.0, 0.0]}],
         "design": {"volume_fraction": 0.3, "filter": {"type": filter_type, "radius": 1.5}},
         "optimizer": {"type": "oc", "max_iterations": iterations, "tolerance": 1e-9},
+        "solver": solver_name,
     }, source="bench")
 
 
 def run_case(grid: tuple[int, ...], solver_name: str, filter_type: str, iterations: int,
              rtol: float | None = None) -> dict:
-    config = (mbb_config(*grid, filter_type, iterations) if len(grid) == 2
-              else cantilever3d_config(*grid, filter_type, iterations))
+    config = (mbb_config(*grid, filter_type, iterations, solver_name) if len(grid) == 2
+              else cantilever3d_config(*grid, filter_type, iterations, solver_name))
     start = time.perf_counter()
-    problem = build_problem(config)
-    solver = make_solver(solver_name, node_coords=problem.mesh.node_coords, free_dofs=problem.free_dofs,
-                         rtol=rtol)
-    result = optimize(problem, config.design, config.optimizer, solver)
+    model = build(config, rtol=rtol)
+    solver = model.solver
+    result = optimize(model.evaluator(), model.optimizer, model.x0,
+                      max_iterations=iterations, tolerance=config.optimizer.tolerance,
+                      continuation=model.continuation())
     # The one-time symbolic analysis is setup, not part of an iteration.
     loop_phases = [p for p in PHASES if p != "analysis"]
     per_iteration = {phase: result.timings[phase] / result.iterations for phase in loop_phases}
@@ -94,7 +97,7 @@ def main():
     parser.add_argument("--sizes", default="300x100,600x200",
                         help="comma-separated grids: NXxNY (2D MBB) or NXxNYxNZ (3D cantilever)")
     parser.add_argument("--solver", default="cholmod",
-                        help=f"comma-separated solvers among {', '.join(SOLVERS)}")
+                        help=f"comma-separated solvers among {', '.join(SOLVERS.names)}")
     parser.add_argument("--filter", default="density", choices=["density", "sensitivity"])
     parser.add_argument("--iterations", type=int, default=None, help="default 5 (2 with --million)")
     parser.add_argument("--rtol", type=float, default=None,
@@ -108,7 +111,7 @@ def main():
     solver_names = args.solver.split(",")
     for name in solver_names:
         if name not in SOLVERS:
-            parser.error(f"--solver: unknown solver {name!r}; choose among {', '.join(SOLVERS)}")
+            parser.error(f"--solver: unknown solver {name!r}; choose among {', '.join(SOLVERS.names)}")
 
     loop_phases = [p for p in PHASES if p != "analysis"]
     header = f"{'case':>11} {'solver':>8} " + " ".join(f"{p[:8]:>8}" for p in loop_phases)
