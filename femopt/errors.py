@@ -20,3 +20,7 @@ class SingularStiffnessError(FemoptError):
 
 class SolverError(FemoptError):
     """A linear solver failed or is not available."""
+
+
+class MemoryLimitError(FemoptError):
+    """The estimated peak memory of a run exceeds the memory available."""
