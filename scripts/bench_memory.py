@@ -106,7 +106,7 @@ def main():
     parser.add_argument("--stages", action="store_true", help="also measure each stage (second process)")
     args = parser.parse_args()
 
-    print(f"{'case':>10} {'solver':>8} {'estimate MB':>11} {'measured MB':>11} {'est/meas':>8}", flush=True)
+    print(f"{'case':>10} {'solver':>8} {'estimate MiB':>12} {'measured MiB':>12} {'est/meas':>8}", flush=True)
     rows = []
     for size in args.sizes.split(","):
         grid = tuple(int(v) for v in size.lower().split("x"))
@@ -114,7 +114,7 @@ def main():
             estimate = estimate_for_grid(grid, name)
             measured = run_isolated(end_to_end, grid, name, args.iterations)
             rows.append((size, name, estimate, measured))
-            print(f"{size:>10} {name:>8} {estimate.total_bytes / MB:11.0f} {measured / MB:11.0f} "
+            print(f"{size:>10} {name:>8} {estimate.total_bytes / MB:12.0f} {measured / MB:12.0f} "
                   f"{estimate.total_bytes / measured:8.2f}", flush=True)
             if args.stages:
                 measured_stages = run_isolated(stages, grid, name)

@@ -60,7 +60,7 @@ PLOTTING = 30e6
 # block (Assembler's chunk_size): 31–34 bytes each measured, 2D and 3D; glibc keeps
 # about a quarter of that workspace after it is freed (0.11–0.23 measured).
 ASSEMBLY_BLOCK = 1 << 24
-BYTES_PER_CANDIDATE = 36.0
+BYTES_PER_CANDIDATE = 40.0
 RETAINED_SHARE = 0.25
 # SuperLU (MMD on AᵀA + A) fills 2.0–2.8× CHOLMOD's estimate in 2D and 1.6–2.1× in 3D
 # (measured up to 642 000 DOFs; the ratio grows with n).
