@@ -62,9 +62,11 @@ PLOTTING = 30e6
 ASSEMBLY_BLOCK = 1 << 24
 BYTES_PER_CANDIDATE = 40.0
 RETAINED_SHARE = 0.25
-# SuperLU (MMD on AᵀA + A) fills 2.0–2.8× CHOLMOD's estimate in 2D and 1.6–2.1× in 3D
-# (measured up to 642 000 DOFs; the ratio grows with n).
-SUPERLU_FILL = 3.0
+# SuperLU (MMD on Aᵀ + A, partial pivoting) in an optimization run: in 2D its factor
+# takes 4.3× (200×100) and 6.0× (400×200) CHOLMOD's estimate; in 3D it grows like n²,
+# 2.3–3.6 bytes · n² (16×16×16, 24×12×12, 32×16×16). Measured on these small grids only.
+SUPERLU_FILL_2D = 7.0
+SUPERLU_BYTES_3D = 4.0
 # Smoothed-aggregation AMG with the rigid-body modes, per stored entry of the full
 # (mirrored) K: the hierarchy keeps 21–26 bytes and peaks at 44–57 during its setup.
 AMG_KEPT = 27.0
@@ -136,7 +138,9 @@ def estimate_memory(dim: int, n_elements: int, n_nodes: int, nodes_per_element: 
     }
     solving = {"matrix": 8 * nnz_lower}
     if solver in ("cholmod", "reuse", "superlu"):
-        factor = cholesky_bytes(n, dim) * (SUPERLU_FILL if solver == "superlu" else 1)
+        factor = cholesky_bytes(n, dim)
+        if solver == "superlu":
+            factor = SUPERLU_FILL_2D * factor if dim == 2 else SUPERLU_BYTES_3D * n**2
         solving["factor"] = factor
         # METIS ordering on the graph (CHOLMOD); SuperLU also mirrors K twice.
         workspace = 16 * nnz_lower + (24 * nnz_full if solver == "superlu" else 0)
