@@ -3,6 +3,7 @@
     python scripts/bench_memory.py                        # the calibration cases below, ~3 minutes
     python scripts/bench_memory.py --sizes 600x200 --solver cholmod --iterations 5
     python scripts/bench_memory.py --stages               # also each stage's own peak, per part
+    python scripts/bench_memory.py --sizes 200x100,16x16x16 --solver reuse,superlu
 
 Each case runs in a fresh process. ``measured`` is that process's peak resident
 memory (ru_maxrss) after ``--iterations`` optimization iterations of the
@@ -18,6 +19,7 @@ cholmod: the numbers the constants of femopt/solvers/memory.py were fitted to.
 from __future__ import annotations
 
 import argparse
+import inspect
 import multiprocessing
 import re
 import sys
@@ -46,10 +48,17 @@ def stages(grid: tuple[int, ...], solver_name: str) -> dict:
     from bench import cantilever3d_config, mbb_config
     from femopt.assembly import Assembler
     from femopt.design.filters import make_filter
-    from femopt.problem import build_problem
     from femopt.solvers import make_solver
+    try:  # build_problem moves to femopt.build on main
+        from femopt.build import build_problem
+    except ImportError:
+        from femopt.problem import build_problem
 
-    config = mbb_config(*grid, "density", 1) if len(grid) == 2 else cantilever3d_config(*grid, "density", 1)
+    make = mbb_config if len(grid) == 2 else cantilever3d_config
+    args = (*grid, "density", 1)
+    if "solver_name" in inspect.signature(make).parameters:  # bench.py's newer signature
+        args += (solver_name,)
+    config = make(*args)
     out = {"baseline": (_status()[0], _status()[1])}
     objects = {}
 
