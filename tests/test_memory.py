@@ -1,0 +1,94 @@
+"""The memory estimate: cheap, monotonic, calibrated against the README's measured peaks."""
+
+import math
+import tracemalloc
+
+import pytest
+
+from femopt.errors import FemoptError, MemoryLimitError
+from femopt.solvers.memory import (MemoryEstimate, check_fits, choose_solver, cholesky_fits,
+                                   estimate_for_grid, estimate_memory)
+
+GiB = 2.0**30
+MiB = 2.0**20
+
+
+@pytest.mark.parametrize("grid", [(20000, 20000), (2000, 2000, 2000), (200000, 200000)])
+def test_huge_grids_do_not_fit_and_cost_nothing_to_estimate(grid):
+    tracemalloc.start()
+    estimates = [estimate_for_grid(grid, solver) for solver in ("cholmod", "amg", "superlu")]
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert peak < 1 * MiB  # arithmetic on a few floats: no array of the problem's size
+    for estimate in estimates:
+        assert estimate.total_bytes > 24 * GiB
+        with pytest.raises(MemoryLimitError):
+            check_fits(estimate, available=24 * GiB)
+    n = len(grid)
+    assert choose_solver(n, math.prod(grid), math.prod(g + 1 for g in grid), 2**n,
+                         available=24 * GiB) is None
+
+
+@pytest.mark.parametrize("solver", ["cholmod", "reuse", "superlu", "amg", "mg"])
+def test_monotonic_in_grid_size(solver):
+    for grids in ([(60, 20), (120, 40), (600, 200), (601, 200), (2400, 800)],
+                  [(16, 8, 8), (32, 16, 16), (33, 16, 16), (64, 32, 32), (200, 100, 100)]):
+        totals = [estimate_for_grid(g, solver).total_bytes for g in grids]
+        assert totals == sorted(totals) and len(set(totals)) == len(totals)
+
+
+def test_parts_sum_to_total_and_describe_is_one_line():
+    estimate = estimate_for_grid((64, 32, 32), "cholmod")
+    assert isinstance(estimate, MemoryEstimate) and estimate.solver == "cholmod"
+    assert sum(estimate.parts.values()) == pytest.approx(estimate.total_bytes)
+    assert {"mesh", "assembly", "factor", "vectors", "filter"} <= set(estimate.parts)
+    text = str(estimate)
+    assert text.startswith("about ") and "factor" in text and "\n" not in text
+    assert "preconditioner" in estimate_for_grid((64, 32, 32), "amg").parts
+
+
+def test_more_load_cases_and_unknown_solver():
+    one, three = (estimate_for_grid((64, 32, 32), "amg", n_cases=k).total_bytes for k in (1, 3))
+    assert three > one
+    with pytest.raises(ValueError):
+        estimate_memory(3, 10, 20, 8, "cg")
+
+
+# Peak memory of scripts/bench.py runs (README, Performance): (grid, solver, MiB).
+README_PEAKS = [((600, 200), "cholmod", 517), ((300, 100), "cholmod", 215),
+                ((48, 24, 24), "cholmod", 1091), ((48, 24, 24), "amg", 817),
+                ((48, 24, 24), "reuse", 1130), ((64, 32, 32), "cholmod", 2961),
+                ((64, 32, 32), "reuse", 3010), ((100, 100, 100), "amg", 17.5 * 1024)]
+
+
+@pytest.mark.parametrize("grid, solver, measured", README_PEAKS)
+def test_estimate_brackets_the_measured_peaks(grid, solver, measured):
+    ratio = estimate_for_grid(grid, solver).total_bytes / (measured * MiB)
+    assert 0.9 <= ratio <= 1.8
+
+
+def test_auto_picks_amg_when_the_factor_does_not_fit():
+    counts = (3, 64 * 32 * 32, 65 * 33 * 33, 8)
+    cholmod = estimate_for_grid((64, 32, 32), "cholmod")
+    amg = estimate_for_grid((64, 32, 32), "amg")
+    assert amg.total_bytes < cholmod.total_bytes
+    plenty, tight = 2 * cholmod.total_bytes, (amg.total_bytes + cholmod.total_bytes) / 2
+    assert choose_solver(*counts, available=plenty) == "cholmod"
+    assert choose_solver(*counts, available=tight) == "amg"
+    assert choose_solver(*counts, available=0.5 * amg.total_bytes) is None
+    # The factor alone must leave 40 % of the memory to the rest, as cholesky_fits says.
+    factor = cholmod.parts["factor"]
+    assert choose_solver(*counts, available=1.01 * cholmod.total_bytes) == (
+        "cholmod" if factor <= 0.6 * 1.01 * cholmod.total_bytes else "amg")
+    assert cholesky_fits(209_088, 3, available=plenty) and not cholesky_fits(209_088, 3, available=1e9)
+
+
+def test_check_fits_message_names_both_numbers():
+    estimate = estimate_for_grid((20000, 20000), "cholmod")
+    with pytest.raises(MemoryLimitError) as info:
+        check_fits(estimate, available=21.4e9)
+    message = str(info.value)
+    assert isinstance(info.value, FemoptError) and "\n" not in message
+    assert message.startswith("memory: this problem needs about ")
+    assert "21.4 GB is available" in message and "factor" in message and "--force" in message
+    check_fits(estimate_for_grid((60, 20), "cholmod"), available=24 * GiB)  # fits: no error
