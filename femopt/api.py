@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from femopt.build import Model, build, build_mesh
+from femopt.build import Model, build, build_mesh, check_memory
 from femopt.config import ProblemConfig, load_config, with_overrides
 from femopt.output import checkpoint
 from femopt.output.checkpoint import CheckpointError
@@ -42,7 +42,7 @@ def prepare(config: ConfigLike, *, max_iterations: int | None = None,
 def run(config: ConfigLike | Model, outdir: str | Path | None = None, *,
         max_iterations: int | None = None, solver: str | None = None,
         callback: Callable[[IterationRecord], None] | None = None, resume: bool = False,
-        on_start: Callable[[Model], None] | None = None) -> Result:
+        on_start: Callable[[Model], None] | None = None, force: bool = False) -> Result:
     """Optimize the problem ``config`` (path, dict, Config, or a Model from :func:`prepare`)
     and return its :class:`femopt.topopt.Result`.
 
@@ -55,7 +55,9 @@ def run(config: ConfigLike | Model, outdir: str | Path | None = None, *,
     max_iterations, solver: override the file's ``optimizer.max_iterations`` and
     ``solver`` type. on_start(model) runs once the problem is built, before the first
     iteration; callback(record) after every iteration, and may raise StopIteration to
-    stop (status "stopped").
+    stop (status "stopped"). A problem whose estimated memory exceeds what the machine
+    has available raises MemoryLimitError before anything large is allocated, unless
+    ``force``.
     """
     if isinstance(config, Model):
         if max_iterations is not None or solver is not None:
@@ -65,6 +67,8 @@ def run(config: ConfigLike | Model, outdir: str | Path | None = None, *,
         config = with_overrides(config if isinstance(config, ProblemConfig) else load_config(config),
                                 max_iterations=max_iterations, solver=solver)
         model = None
+        if not force:
+            check_memory(config)
     if resume and outdir is None:
         raise CheckpointError("--resume needs the output folder of the interrupted run (-o OUTDIR)")
     if outdir is None:

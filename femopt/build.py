@@ -25,7 +25,8 @@ from femopt.mesh import AXES, DofMap, StructuredMesh
 from femopt.objectives import RESPONSES
 from femopt.optimizers import OPTIMIZERS
 from femopt.problem import Problem, check_rigid_body_modes
-from femopt.solvers import FALLBACK_NOTICE, SOLVERS, cholmod_available, make_solver
+from femopt.solvers import FALLBACK_NOTICE, SOLVERS, cholmod_available, make_solver, memory
+from femopt.solvers.memory import MemoryEstimate
 from femopt.topopt import Constraint, Evaluator, PhaseTimer
 
 
@@ -104,8 +105,30 @@ def build_solver(config: ProblemConfig, problem: Problem, rtol: float | None = N
     options = dict(config.solver.options)
     if rtol is not None and "rtol" in SOLVERS[config.solver.type].options:
         options["rtol"] = rtol
-    return make_solver(config.solver.type, node_coords=problem.mesh.node_coords,
-                       free_dofs=problem.free_dofs, **options)
+    mesh = problem.mesh
+    return make_solver(config.solver.type, node_coords=mesh.node_coords, free_dofs=problem.free_dofs,
+                       n_elements=mesh.n_elements, nodes_per_element=mesh.cell_type.n_nodes, **options)
+
+
+def memory_estimate(config: ProblemConfig, available: float | None = None) -> MemoryEstimate:
+    """The estimated peak memory of ``config``'s run, from counts alone (nothing large is
+    allocated), with the solver it will use: ``auto``'s choice for ``available`` bytes
+    (default: what the machine has available now)."""
+    mesh = build_mesh(config)
+    counts = (mesh.dim, mesh.n_elements, mesh.n_nodes, mesh.cell_type.n_nodes)
+    solver = config.solver.type
+    if solver == "auto":
+        solver = memory.choose_solver(*counts, available, len(config.cases)) or "amg"
+        solver = "superlu" if solver == "cholmod" and not cholmod_available() else solver
+    return memory.estimate_memory(*counts, solver, n_cases=len(config.cases))
+
+
+def check_memory(config: ProblemConfig, available: float | None = None) -> MemoryEstimate:
+    """:func:`memory_estimate`, raising MemoryLimitError (one line, both figures) when it
+    exceeds ``available`` bytes (default: what is available now)."""
+    estimate = memory_estimate(config, available)
+    memory.check_fits(estimate, available)
+    return estimate
 
 
 def build_mesh(config: ProblemConfig) -> StructuredMesh:

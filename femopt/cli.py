@@ -41,10 +41,11 @@ def main():
 @_user_errors
 def validate(config_path):
     """Check CONFIG (the YAML and its node selections) without running it."""
-    from femopt.build import build_problem, build_responses, design_warnings
+    from femopt.build import build_problem, build_responses, check_memory, design_warnings
     from femopt.config import load_config
 
     config = load_config(config_path)
+    estimate = check_memory(config)  # before the mesh is built: a huge grid stops here
     warnings, selections = [], []
     problem = build_problem(config, warnings, selections)
     build_responses(config, problem)
@@ -52,7 +53,8 @@ def validate(config_path):
     for warning in warnings + design_warnings(config, problem):
         click.echo(f"warning: {warning}", err=True)
     click.echo(f"{config_path}: ok — {config.name}, {mesh.dim}D, "
-               f"{mesh.n_elements} elements, {len(problem.free_dofs)} free DOFs")
+               f"{mesh.n_elements} elements, {len(problem.free_dofs)} free DOFs; "
+               f"memory {estimate} with solver {estimate.solver}")
     for path, description in selections:
         click.echo(f"  {path}: {description}")
 
@@ -65,8 +67,9 @@ def validate(config_path):
 @click.option("--solver", type=click.Choice(SOLVERS.names), help="Linear solver type (default: from CONFIG, else auto); CONFIG's solver options stay.")
 @click.option("-q", "--quiet", is_flag=True, help="Print only the final summary.")
 @click.option("--resume", is_flag=True, help="Go on from the checkpoint in OUTDIR of an interrupted run.")
+@click.option("--force", is_flag=True, help="Run even when the memory estimate exceeds the memory available.")
 @_user_errors
-def run(config_path, outdir, max_iterations, solver, quiet, resume):
+def run(config_path, outdir, max_iterations, solver, quiet, resume, force):
     """Optimize the structure described in CONFIG and write its result files."""
     import femopt
     from femopt.output.checkpoint import Interrupted
@@ -97,7 +100,7 @@ def run(config_path, outdir, max_iterations, solver, quiet, resume):
     outdir = Path(outdir) if outdir else Path("out") / config.name
     try:
         result = femopt.run(config, outdir, max_iterations=max_iterations, solver=solver,
-                            resume=resume, on_start=header, callback=progress)
+                            resume=resume, on_start=header, callback=progress, force=force)
     except Interrupted as exc:  # exit 128 + signal number, the shell's convention (130, 143)
         click.echo(f"{exc}; go on with: femopt run {config_path} -o {outdir} --resume", err=True)
         sys.exit(128 + exc.signal)

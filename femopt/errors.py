@@ -40,5 +40,7 @@ class NonFiniteError(FemoptError):
     """The objective or a constraint became NaN or infinite: the run cannot go on."""
 
     exit_code = 1
+
+
 class MemoryLimitError(FemoptError):
     """The estimated peak memory of a run exceeds the memory available."""

@@ -92,3 +92,55 @@ def test_check_fits_message_names_both_numbers():
     assert message.startswith("memory: this problem needs about ")
     assert "21.4 GB is available" in message and "factor" in message and "--force" in message
     check_fits(estimate_for_grid((60, 20), "cholmod"), available=24 * GiB)  # fits: no error
+
+
+# ------------------------------------------------ the estimate before a run (build, API, CLI)
+
+HUGE = {"mesh": {"grid": [20000, 20000]}, "supports": [{"at": {"x": 0}, "fix": "all"}],
+        "loads": [{"at": {"x": 20000, "y": 0}, "force": [0, -1]}], "design": {"volume_fraction": 0.4}}
+
+
+@pytest.mark.parametrize("command", ["validate", "run"])
+def test_huge_grid_is_refused_in_seconds_with_little_memory(tmp_path, command):
+    """The issue's check: validate and run on a 20000×20000 grid exit 2, far below 1 GB."""
+    import resource
+    import subprocess
+    import sys
+
+    from helpers import write_yaml
+
+    config = write_yaml(tmp_path, HUGE)
+    proc = subprocess.run([sys.executable, "-m", "femopt.cli", command, str(config), "-o", str(tmp_path / "o")]
+                          if command == "run" else [sys.executable, "-m", "femopt.cli", command, str(config)],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("error: memory: this problem needs about") and proc.stderr.count("\n") == 1
+    assert "available" in proc.stderr and "--force" in proc.stderr
+    assert resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss < 1024**2  # KiB: under 1 GiB
+    assert not (tmp_path / "o").exists()
+
+
+def test_the_api_refuses_before_building_and_force_skips_the_check(monkeypatch):
+    import femopt
+    import femopt.build
+
+    with pytest.raises(MemoryLimitError):
+        femopt.run(HUGE)
+    built = []
+    monkeypatch.setattr(femopt.build, "build_problem", lambda *a, **k: built.append(1) or 1 / 0)
+    with pytest.raises(ZeroDivisionError):  # forced past the check, it goes on to build
+        femopt.run(HUGE, force=True)
+    assert built
+
+
+def test_auto_solver_of_a_run_follows_the_estimate(monkeypatch):
+    """With little memory available, auto picks amg for a problem whose factor would not fit."""
+    import femopt
+    from femopt.solvers import memory
+
+    from helpers import mbb_data
+
+    assert femopt.prepare(mbb_data(60, 20)).solver.name in ("cholmod", "superlu")
+    monkeypatch.setattr(memory, "available_bytes", lambda: 118e6)  # the interpreter and a bit
+    assert femopt.prepare(mbb_data(60, 20)).solver.name == "amg"
+    assert femopt.build.memory_estimate(femopt.load_config(mbb_data(60, 20))).solver == "amg"

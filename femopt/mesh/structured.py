@@ -13,6 +13,8 @@ code's order); in 3D the bottom face (z low) first, then the top face.
 
 from __future__ import annotations
 
+import math
+
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -58,11 +60,11 @@ class StructuredMesh(Mesh):
 
     @property
     def n_elements(self) -> int:
-        return int(np.prod(self.grid))
+        return math.prod(self.grid)  # exact: np.prod would wrap around for huge grids
 
     @property
     def n_nodes(self) -> int:
-        return int(np.prod(np.asarray(self.grid) + 1))
+        return math.prod(n + 1 for n in self.grid)
 
     @property
     def n_dofs(self) -> int:

@@ -15,6 +15,7 @@ import numpy as np
 from femopt.errors import SolverError
 from femopt.registry import Option, Registry
 from femopt.solvers.iterative import AMGSolver, CGSolver, rigid_body_modes
+from femopt.solvers import memory
 from femopt.solvers.memory import cholesky_fits
 from femopt.solvers.superlu import SuperLUSolver
 
@@ -40,12 +41,15 @@ class SolverContext:
     triangle (the finite-element path), or any square matrix (False).
     node_coords: (n_nodes, dim) and free_dofs: (n_free,) sorted, for DOFs numbered
     ``dim · node + component``; ``amg`` builds its rigid-body modes from them and
-    ``auto`` its memory estimate (without them ``auto`` never picks ``amg``).
+    ``auto`` its memory estimate (without them ``auto`` never picks ``amg``), which
+    n_elements and nodes_per_element make exact (:func:`memory.choose_solver`).
     """
 
     symmetric: bool = True
     node_coords: np.ndarray | None = None
     free_dofs: np.ndarray | None = None
+    n_elements: int | None = None
+    nodes_per_element: int | None = None
 
     @property
     def has_mesh(self) -> bool:
@@ -54,12 +58,19 @@ class SolverContext:
 
 def _auto(context: SolverContext, rtol, max_iterations):
     """CHOLMOD when installed and the matrix is symmetric, else SuperLU — but ``amg`` when
-    the mesh is known and its estimated Cholesky factor would not fit in memory."""
-    if context.symmetric and context.has_mesh and not cholesky_fits(
-            len(context.free_dofs), np.shape(context.node_coords)[1]):
+    the mesh is known and the run would not fit in memory with a Cholesky factor."""
+    if context.symmetric and context.has_mesh and _too_large_for_cholesky(context):
         options = {"max_iterations": max_iterations} | ({"rtol": rtol} if rtol is not None else {})
         return SOLVERS.create("amg", context, **options)
     return SOLVERS.create("cholmod" if cholmod_available() and context.symmetric else "superlu", context)
+
+
+def _too_large_for_cholesky(context: SolverContext) -> bool:
+    n_nodes, dim = np.shape(context.node_coords)
+    if context.n_elements is None or context.nodes_per_element is None:
+        return not cholesky_fits(len(context.free_dofs), dim)
+    return memory.choose_solver(dim, context.n_elements, n_nodes, context.nodes_per_element,
+                                n_free=len(context.free_dofs)) != "cholmod"
 
 
 def _amg(context: SolverContext, rtol, max_iterations):
@@ -111,7 +122,8 @@ SOLVERS.register("reuse", _reuse, rtol=Option(1e-4, **_RTOL),
 
 
 def make_solver(name: str = "auto", symmetric: bool = True, *, node_coords=None, free_dofs=None,
-                **options):
+                n_elements=None, nodes_per_element=None, **options):
     """A fresh solver by name (one of SOLVERS) with its options (the registered defaults
     for those not given); see :class:`SolverContext` for the other arguments."""
-    return SOLVERS.create(name, SolverContext(symmetric, node_coords, free_dofs), **options)
+    context = SolverContext(symmetric, node_coords, free_dofs, n_elements, nodes_per_element)
+    return SOLVERS.create(name, context, **options)
