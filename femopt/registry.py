@@ -4,7 +4,7 @@ Every extension point of femopt (optimizers, filters, interpolations, responses,
 solvers, cell types, passive shapes) keeps one :class:`Registry`. An entry holds
 the name a problem file uses, the factory that builds the object, and the options
 the factory takes with their defaults and the values they allow. The YAML reader
-(:mod:`femopt.config`) derives its allowed names and keys from here, so adding an
+(``config.py``) derives its allowed names and keys from here, so adding an
 implementation is one registration beside its code::
 
     OPTIMIZERS = Registry("optimizer")
@@ -25,7 +25,7 @@ from femopt.errors import FemoptError
 
 REQUIRED = object()  # the default of an option that has none: the file must give it
 
-# What an option's value is, as a problem file spells it (femopt.config reads each kind):
+# What an option's value is, as a problem file spells it (config.py reads each kind):
 KINDS = (
     "number",       # a finite real number within ``bounds`` (gt, ge, lt, le)
     "integer",      # an integer within ``bounds`` (ge)
