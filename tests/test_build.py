@@ -147,3 +147,48 @@ def test_python_loss_is_loaded_next_to_the_config(tmp_path):
         write_yaml(tmp_path, data)
         with pytest.raises(ConfigError, match=f"^{path}: objective.function: {reason}"):
             femopt.prepare(path)
+
+
+# ---------------------------------------------------------------- warnings and impossible designs
+
+
+def test_passive_solids_beyond_the_volume_fraction_are_refused():
+    data = mbb_data(20, 10)
+    data["design"]["passive"] = [{"type": "solid", "box": {"x": [0, 14]}}]  # 70 % solid, limit 50 %
+    assert build_error(data) == ("<string>: design.passive: the passive solids alone fill 0.7 of the "
+                                 "volume, more than design.volume_fraction (0.5); no design can satisfy it")
+
+
+def test_load_shares_on_fixed_nodes_are_a_warning_with_the_share():
+    data = mbb_data(20, 10)
+    data["supports"][0] = {"at": {"x": 0}, "fix": "all"}
+    data["loads"] = [{"at": {"y": 10}, "force": [0.0, -1.0]}]  # 21 nodes, one of them clamped
+    model = build(config_of(data))
+    assert model.warnings == ["loads[0]: 4.8% of the load acts on fixed DOFs (supported nodes) "
+                              "and is dropped"]
+
+
+def test_filter_wider_than_the_domain_is_a_warning():
+    model = build(config_of(mbb_data(20, 10, "density", radius=25.0)))
+    assert [w.split(":")[0] for w in model.warnings] == ["design.filter.radius"]
+    assert "uniform grey" in model.warnings[0]
+
+
+def test_void_that_cuts_the_load_off_is_a_warning():
+    data = mbb_data(20, 10)  # as a cantilever: clamped at x = 0, loaded at the far end
+    data["supports"] = [{"at": {"x": 0}, "fix": "all"}]
+    data["loads"] = [{"at": {"x": 20, "y": 0}, "force": [0.0, -1.0]}]
+    data["design"]["passive"] = [{"type": "void", "box": {"x": [5, 6]}}]  # a slit from top to bottom
+    model = build(config_of(data))
+    assert model.warnings == ["design.passive: void regions cut 1 loaded node off from every "
+                              "support; no material can carry those loads"]
+    data["design"]["passive"] = [{"type": "void", "box": {"x": [5, 6], "y": [0, 5]}}]  # a notch only
+    assert build(config_of(data)).warnings == []
+
+
+def test_a_3d_result_without_solid_is_a_warning():
+    data = {"mesh": {"grid": [6, 2, 2]}, "supports": [{"at": {"x": 0}, "fix": "all"}],
+            "loads": [{"at": {"x": 6, "y": 0}, "force": [0, -1, 0]}],
+            "design": {"volume_fraction": 0.2}, "optimizer": {"max_iterations": 1}}
+    result = femopt.run(data)
+    assert result.warnings and "no element with density above 0.5" in result.warnings[0]

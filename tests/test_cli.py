@@ -175,3 +175,93 @@ def test_python_loss_from_a_file_next_to_the_config(tmp_path):
     data["objective"] = {"type": "python", "function": "myloss.py:loss"}
     result = invoke("check-grad", write(tmp_path, data), "--samples", "2")
     assert result.exit_code == 0, result.output  # loading errors: test_build.py
+
+
+# ---------------------------------------------------------------- faults found by the audit
+
+
+def test_volume_fraction_one_with_oc_runs(tmp_path):
+    data = mbb_data(10, 4)
+    data["design"]["volume_fraction"] = 1.0
+    result = invoke("run", write(tmp_path, data), "-o", tmp_path / "out", "-q")
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "out" / "summary.json").read_text())["volume"] == 1.0
+
+
+def test_a_nan_objective_stops_the_run_with_exit_1(tmp_path):
+    (tmp_path / "loss.py").write_text("import numpy as np\n"
+                                      "def loss(u):\n    return float('nan'), np.zeros_like(u)\n")
+    data = mbb_data(10, 4, type="mma")
+    data["objective"] = {"type": "python", "function": "loss.py:loss"}
+    result = invoke("run", write(tmp_path, data), "-o", tmp_path / "out", "-q")
+    assert result.exit_code == 1
+    assert result.stderr == "error: objective: it is nan not finite at iteration 1; the run stops " \
+                            "(check a python loss, the material and the loads)\n"
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("body, message", [
+    ("    raise KeyError('boom')", "python loss 'loss.py:loss' raised KeyError: 'boom'"),
+    ("    return 1.0, np.zeros(3)", "python loss 'loss.py:loss' returned dL/du of shape (3,); "
+                                  "expected (110, 1) (n_dofs, n_cases), like u"),
+])
+def test_errors_of_a_python_loss_are_one_line(tmp_path, body, message):
+    (tmp_path / "loss.py").write_text(f"import numpy as np\ndef loss(u):\n{body}\n")
+    data = mbb_data(10, 4, type="mma")
+    data["objective"] = {"type": "python", "function": "loss.py:loss"}
+    result = invoke("run", write(tmp_path, data), "-o", tmp_path / "out", "-q")
+    assert result.exit_code == 2
+    assert result.stderr == f"error: {message}\n"
+
+
+@pytest.mark.parametrize("args, message", [
+    (["run", ""], "error: no problem file given (an empty path)\n"),
+    (["run", "{config}", "-o", ""], "error: -o/--outdir: an empty folder name; leave the option out "
+                                    "for out/<problem>\n"),
+    (["check-grad", "{config}", "--step", "10"], "error: --step: 10 would move the random design "
+                                                 "(0.2 to 0.9) outside [0, 1]; use at most 0.05\n"),
+])
+def test_small_faults_are_one_line(tmp_path, args, message):
+    config = write(tmp_path, mbb_data(10, 4))
+    result = invoke(*[a.format(config=config) for a in args])
+    assert result.exit_code == 2 and result.stderr == message
+
+
+def test_check_grad_caps_samples_at_the_design_variables(tmp_path):
+    result = invoke("check-grad", write(tmp_path, mbb_data(3, 2)), "--samples", "50")
+    assert result.exit_code == 0, result.output
+    assert "note: --samples 50 capped at the 6 design variables" in result.output
+
+
+def test_validate_says_what_each_selection_caught(tmp_path):
+    result = invoke("validate", write(tmp_path, mbb_data(20, 8)))
+    assert result.exit_code == 0
+    assert result.output.splitlines()[1:] == ["  supports[0]: 9 nodes, fixed in x",
+                                              "  supports[1]: 1 node, fixed in y",
+                                              "  loads[0]: 1 node, force per node [0, -1]"]
+    assert "memory about" in result.output.splitlines()[0]
+
+
+def test_warnings_go_to_stderr_and_the_summary(tmp_path):
+    data = mbb_data(10, 4)
+    data["loads"] = [{"at": {"x": 0}, "force": [1.0, -1.0]}]  # x is fixed along x = 0
+    result = invoke("run", write(tmp_path, data), "-o", tmp_path / "out", "-q", "--max-iterations", "2")
+    assert result.exit_code == 0
+    warning = "loads[0]: 50.0% of the load acts on fixed DOFs (supported nodes) and is dropped"
+    assert result.stderr == f"warning: {warning}\n"
+    assert json.loads((tmp_path / "out" / "summary.json").read_text())["warnings"] == [warning]
+
+
+def test_second_run_into_the_same_folder_exits_2_at_once_and_the_first_completes(tmp_path):
+    config, out = str(write(tmp_path, mbb_data(30, 10, type="mma"))), str(tmp_path / "out")
+    first = subprocess.Popen([sys.executable, "-m", "femopt.cli", "run", config, "-o", out],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    for line in first.stdout:  # wait until it iterates, holding the folder
+        if line.split() and line.split()[0] == "1":
+            break
+    second = invoke("run", config, "-o", out, "-q")
+    assert second.exit_code == 2
+    assert second.stderr.startswith("error: ") and f"in use by another femopt run (PID {first.pid})" in second.stderr
+    first.communicate(timeout=120)
+    assert first.returncode == 0
+    assert json.loads((tmp_path / "out" / "summary.json").read_text())["status"] == "converged"
