@@ -9,13 +9,16 @@ what is wrong with it, e.g.::
     mbb.yaml: optimizer.tyep: unknown key (did you mean 'type'?)
 
 This module validates values and their shapes only; turning selections into
-nodes is the mesh's job, which reports its own findings through
-:meth:`ProblemConfig.error` in the same format.
+nodes is the build layer's job (:mod:`femopt.build`), which reports its own
+findings through :meth:`ProblemConfig.error` in the same format.
 
 Reading is done by :class:`_Node`, a value together with its path, whose
-methods check one thing each and fail with the path attached.  A new option is
-one line in the section's ``_parse_*`` function plus its name in the section's
-key tuple.
+methods check one thing each and fail with the path attached. The names of
+filters, optimizers, interpolations, responses, solvers and passive shapes, and
+the options each takes, come from their registries (:mod:`femopt.registry`): a new
+implementation or option is registered beside its code, not here. A new key of a
+fixed section is one line in the section's ``_parse_*`` function plus its name in
+the section's key tuple.
 """
 
 from __future__ import annotations
@@ -38,8 +41,6 @@ from .optimizers import OPTIMIZERS
 from .registry import Entry, Option
 from .solvers import SOLVERS
 
-# The names of filters, optimizers, interpolations, responses, solvers and passive shapes,
-# and the options each takes, come from their registries (femopt.registry).
 AXES = ("x", "y", "z")
 PASSIVE_TYPES = ("solid", "void")
 
@@ -576,28 +577,22 @@ def _parse_option(node: _Node, key: str, option: Option, dim: int, n_cases: int 
         if option.required:
             node.fail(f"missing required key {key!r}")
         return option.default
-    kind, bounds = option.kind, dict(option.bounds)
-    if kind == "number":
-        return child.number(**bounds)
-    if kind == "integer":
-        return child.integer(**bounds)
-    if kind == "boolean":
-        return child.boolean()
-    if kind == "string":
-        return child.string()
-    if kind == "choice":
-        return child.choice(option.choices)
-    if kind == "parameter":
-        return _parse_parameter(child, **bounds)
-    if kind == "point":
-        return tuple(n.number() for n in child.vector(dim, "numbers"))
-    if kind == "component":
-        return _parse_component(child, dim)
-    if kind == "selection":
-        return _parse_selection(child, dim)
-    if kind == "case":
-        return _parse_case(child, n_cases)
-    raise AssertionError(f"option kind {kind!r} has no reader")
+    return _OPTION_READERS[option.kind](child, option, dim, n_cases)
+
+
+# How each kind of option (femopt.registry.KINDS) is read: (node, option, dim, n_cases) -> value.
+_OPTION_READERS = {
+    "number": lambda n, o, dim, cases: n.number(**o.bounds),
+    "integer": lambda n, o, dim, cases: n.integer(**o.bounds),
+    "boolean": lambda n, o, dim, cases: n.boolean(),
+    "string": lambda n, o, dim, cases: n.string(),
+    "choice": lambda n, o, dim, cases: n.choice(o.choices),
+    "parameter": lambda n, o, dim, cases: _parse_parameter(n, **o.bounds),
+    "point": lambda n, o, dim, cases: tuple(v.number() for v in n.vector(dim, "numbers")),
+    "component": lambda n, o, dim, cases: _parse_component(n, dim),
+    "selection": lambda n, o, dim, cases: _parse_selection(n, dim),
+    "case": lambda n, o, dim, cases: _parse_case(n, cases),
+}
 
 
 def _parse_response(node: _Node, dim: int, constraint: bool, n_cases: int = 1) -> ResponseConfig:
