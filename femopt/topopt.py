@@ -387,6 +387,6 @@ def _check_finite(ev: Evaluation, iteration: int) -> None:
     values = np.concatenate([[ev.objective], ev.constraints])
     for label, value, gradient in zip(labels, values, [ev.gradient, *ev.constraint_gradients]):
         if not np.isfinite(value) or not np.all(np.isfinite(gradient)):
-            what = "its gradient is" if np.isfinite(value) else f"it is {value}"
-            raise NonFiniteError(f"{label}: {what} not finite at iteration {iteration}; the run "
-                                 "stops (check a python loss, the material and the loads)")
+            what = f"is {value}" if not np.isfinite(value) else "has a gradient that is not finite"
+            raise NonFiniteError(f"{label} {what} at iteration {iteration}; the run stops (check "
+                                 "a python loss, the material and the loads)")

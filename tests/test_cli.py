@@ -195,7 +195,7 @@ def test_a_nan_objective_stops_the_run_with_exit_1(tmp_path):
     data["objective"] = {"type": "python", "function": "loss.py:loss"}
     result = invoke("run", write(tmp_path, data), "-o", tmp_path / "out", "-q")
     assert result.exit_code == 1
-    assert result.stderr == "error: objective: it is nan not finite at iteration 1; the run stops " \
+    assert result.stderr == "error: objective is nan at iteration 1; the run stops " \
                             "(check a python loss, the material and the loads)\n"
     assert not (tmp_path / "out").exists()
 
