@@ -23,7 +23,7 @@ from femopt import adjoint
 from femopt.assembly import Assembler
 from femopt.design import Continuation, DesignSpace, IdentityFilter, IdentityProjection, SIMP
 from femopt.errors import NonFiniteError
-from femopt.objectives import Compliance, State
+from femopt.objectives import Compliance, State, Volume
 from femopt.problem import Problem
 
 PHASES = ("analysis", "filter", "assembly", "factorization", "solve", "sensitivity", "update")
@@ -190,6 +190,7 @@ class Evaluator:
         self.n_dofs = dofmap.n_dofs
         self.assembler = Assembler(dofmap.element_dofs, problem.element_matrix, self.free, self.n_dofs)
         self.space = DesignSpace(problem.passive, mesh.n_elements)
+        self._volume = Volume(None if mesh.structured else mesh.element_volumes)
         # Springs sit on the diagonal of the reduced K, which is the first stored entry of its
         # column (lower triangle, rows sorted); only the free ones act.
         free_position = np.full(self.n_dofs, -1)
@@ -201,6 +202,10 @@ class Evaluator:
         self._last = None  # (key, Evaluation) of the latest call: see __call__
         with self.timer("analysis"):  # symbolic factorization of the fixed pattern, once
             solver.analyze(self.assembler.matrix(np.ones(mesh.n_elements)))
+
+    def volume(self, rho: np.ndarray) -> float:
+        """The volume fraction Σ v_e ρ_e / Σ v_e of densities rho (n_elements,)."""
+        return self._volume.evaluate(State(rho, None, None))[0]
 
     @property
     def n_variables(self) -> int:
@@ -350,7 +355,7 @@ def optimize(evaluator: Evaluator, optimizer, x0: np.ndarray, *, max_iterations:
             with timer("update"):
                 x_new = optimizer.step(x, ev.objective, ev.gradient, ev.constraints, ev.constraint_gradients)
             change = float(np.max(np.abs(x_new - x)))
-            record = IterationRecord(iteration, ev.objective, float(ev.rho.mean()), change,
+            record = IterationRecord(iteration, ev.objective, evaluator.volume(ev.rho), change,
                                      time.perf_counter() - iteration_start, parameters)
             history.append(record)
             settled = change < tolerance
@@ -373,7 +378,7 @@ def optimize(evaluator: Evaluator, optimizer, x0: np.ndarray, *, max_iterations:
 
     solver = evaluator.solver
     return Result(x=evaluator.space.embed(x), rho=ev.rho, u=ev.u, objective=ev.objective,
-                  volume=float(ev.rho.mean()), iterations=len(history), status=status,
+                  volume=evaluator.volume(ev.rho), iterations=len(history), status=status,
                   history=history, timings={phase: timer.totals[phase] for phase in PHASES},
                   wall_time=time.perf_counter() - start, solver=solver.name,
                   factorizations=solver.n_factorizations, parameters=parameters,
