@@ -333,10 +333,10 @@ def test_range_with_min_greater_than_max():
 
 def test_unknown_filter_type():
     assert error_of(problem(**{"design.filter": {"type": "sensitvity"}})) == (
-        "p.yaml: design.filter.type: must be one of sensitivity, density, none, "
+        "p.yaml: design.filter.type: must be one of sensitivity, density, none, helmholtz, "
         "got 'sensitvity' (did you mean 'sensitivity'?)")
     assert error_of(problem(**{"design.filter": {"type": "gauss"}})) == (
-        "p.yaml: design.filter.type: must be one of sensitivity, density, none, got 'gauss'")
+        "p.yaml: design.filter.type: must be one of sensitivity, density, none, helmholtz, got 'gauss'")
 
 
 def test_optimizer_options_belong_to_their_optimizer():

@@ -87,7 +87,7 @@ def test_sparse_density_filter_on_an_irregular_mesh(cell_type):
 
 def test_filter_registry():
     mesh = StructuredMesh((4, 3), (4.0, 3.0))
-    assert FILTERS.names == ("sensitivity", "density", "none")
+    assert FILTERS.names == ("sensitivity", "density", "none", "helmholtz")
     assert FILTERS["density"].defaults == {"radius": 1.5}
     assert isinstance(FILTERS.create("none", mesh), IdentityFilter)
     assert isinstance(make_filter("density", mesh, 2.0), DensityFilter)

@@ -8,6 +8,7 @@ from femopt.design.interpolation import INTERPOLATIONS, RAMP, SIMP
 from femopt.design.passive import PASSIVE_SHAPES, DesignSpace, region_mask
 from femopt.design.projection import HeavisideProjection, IdentityProjection, grayness
 
-__all__ = ["Continuation", "Schedule", "FILTERS", "DensityFilter", "HelmholtzFilter", "IdentityFilter", "SensitivityFilter", "make_filter",
+__all__ = ["Continuation", "Schedule", "FILTERS", "DensityFilter", "HelmholtzFilter", "IdentityFilter",
+           "SensitivityFilter", "make_filter",
            "INTERPOLATIONS", "RAMP", "SIMP", "PASSIVE_SHAPES", "DesignSpace", "region_mask",
            "HeavisideProjection", "IdentityProjection", "grayness"]
