@@ -1,11 +1,13 @@
 """Files of a 3D result: a VTK unstructured grid, an STL of the solid and a rendered view.
 
 - ``density.vtu`` (meshio): the cells in femopt's element order, with cell data
-  ``rho`` and ``x`` and point data ``u`` (displacement vectors of the first load case);
-  ParaView opens it. Any mesh, 2D or 3D, of any cell type.
-- ``density.stl`` (structured meshes): the isosurface ρ = 0.5 of the element densities,
-  closed by padding the field with void, in physical coordinates (binary STL, for
-  printing or CAD).
+  ``rho`` and ``x`` and point data ``u`` (displacement vectors of the first load case),
+  and given the material the cell data ``von_mises`` (:func:`von_mises`); ParaView
+  opens it. Any mesh, 2D or 3D, of any cell type.
+- ``density.stl``: the isosurface ρ = 0.5, closed where the solid meets the domain's
+  boundary, in physical coordinates (binary STL, for printing or CAD). Structured
+  meshes: marching cubes on the element densities (:func:`isosurface`); other 3D
+  meshes: marching tetrahedra on nodal averages (:func:`isosurface_tetrahedra`).
 - ``density.png``: that isosurface drawn from a fixed view (azimuth −60°, elevation
   20°, y upwards) with true proportions; for other meshes, the boundary faces of the
   cells with ρ ≥ 0.5, from the same view.
@@ -21,26 +23,60 @@ import numpy as np  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 from mpl_toolkits.mplot3d.art3d import Poly3DCollection  # noqa: E402
 
-from femopt.mesh import StructuredMesh  # noqa: E402
+from femopt.elements import plane_stress_matrix, solid_matrix  # noqa: E402
+from femopt.mesh import H8, T4, StructuredMesh  # noqa: E402
 
 LEVEL = 0.5             # the density drawn as the solid's surface
 LEVEL_MARGIN = 1e-3     # samples are kept this far from LEVEL (see isosurface)
 MAX_DRAWN_CELLS = 2e5   # the figure samples coarser beyond this many elements (drawing speed)
 
 
-def write_vtu(path, mesh, rho: np.ndarray, x: np.ndarray, u: np.ndarray) -> None:
+def write_vtu(path, mesh, rho: np.ndarray, x: np.ndarray, u: np.ndarray,
+              material: tuple[float, float] | None = None) -> None:
     """Write ``mesh`` (any cell type) with cell data rho, x (n_elements,) and point data
     u (n_nodes, 3) from the first column of the displacements u (dim · n_nodes[, n_cases]);
-    2D points and displacements get z = 0."""
+    2D points and displacements get z = 0. With ``material`` = (E, ν) of the solid, also
+    the cell data von_mises (:func:`von_mises`, stress units) of that load case."""
     import meshio
 
     # femopt's local orders are VTK's (femopt.mesh.cells), and cells keep femopt's numbering.
-    displacement = np.asarray(u).reshape(mesh.dim * mesh.n_nodes, -1)[:, 0].reshape(mesh.n_nodes, mesh.dim)
+    first = np.asarray(u).reshape(mesh.dim * mesh.n_nodes, -1)[:, 0]
+    displacement = first.reshape(mesh.n_nodes, mesh.dim)
     pad = ((0, 0), (0, 3 - mesh.dim))
+    cell_data = {"rho": [np.asarray(rho, float)], "x": [np.asarray(x, float)]}
+    if material is not None:
+        cell_data["von_mises"] = [von_mises(mesh, first, *material)]
     meshio.Mesh(points=np.pad(mesh.node_coords.astype(float), pad),
-                cells=[(mesh.cell_type.meshio_name, mesh.cells)],
-                cell_data={"rho": [np.asarray(rho, float)], "x": [np.asarray(x, float)]},
+                cells=[(mesh.cell_type.meshio_name, mesh.cells)], cell_data=cell_data,
                 point_data={"u": np.pad(displacement, pad)}).write(str(path), binary=True)
+
+
+def von_mises(mesh, u: np.ndarray, E: float, nu: float) -> np.ndarray:
+    """(n_elements,) von Mises stress (stress units) of the solid material at each cell's
+    reference centroid: σ = D₀ B u_e with D₀ the solid's constitutive matrix for (E, ν),
+    plane stress in 2D, 3D elasticity otherwise; u (dim · n_nodes,) node-major displacements.
+
+    Not scaled by the interpolated stiffness E(ρ)/E: this is the stress the material
+    would carry if the cell were solid — the quantity of stress-based topology
+    optimization, and the model's stress in the solid cells (ρ = 1) that matter. In void
+    cells it has no physical meaning (multiply by E(ρ)/E for the model's stress there).
+    """
+    cell = mesh.cell_type
+    centroid = cell.reference_nodes.mean(axis=0, keepdims=True)   # the reference cell's centroid
+    gradient = cell.shape_gradients(centroid)[0]                     # (n_nodes, dim)
+    coords = mesh.node_coords[mesh.cells]                            # (n_el, n_nodes, dim)
+    J = np.einsum("eni,nj->eij", coords, gradient)
+    dN = np.einsum("nj,eji->eni", gradient, np.linalg.inv(J))       # physical gradients
+    u_e = np.asarray(u, float).reshape(mesh.n_nodes, mesh.dim)[mesh.cells]   # (n_el, n_nodes, dim)
+    H = np.einsum("eni,enj->eij", u_e, dN)                           # displacement gradient ∂u_i/∂x_j
+    if mesh.dim == 2:
+        strain = np.stack([H[:, 0, 0], H[:, 1, 1], H[:, 0, 1] + H[:, 1, 0]], axis=1)
+        sx, sy, txy = (strain @ plane_stress_matrix(E, nu).T).T
+        return np.sqrt(sx**2 - sx * sy + sy**2 + 3 * txy**2)
+    strain = np.stack([H[:, 0, 0], H[:, 1, 1], H[:, 2, 2], H[:, 0, 1] + H[:, 1, 0],
+                       H[:, 1, 2] + H[:, 2, 1], H[:, 2, 0] + H[:, 0, 2]], axis=1)
+    sx, sy, sz, txy, tyz, tzx = (strain @ solid_matrix(E, nu).T).T
+    return np.sqrt(((sx - sy)**2 + (sy - sz)**2 + (sz - sx)**2) / 2 + 3 * (txy**2 + tyz**2 + tzx**2))
 
 
 def isosurface(mesh: StructuredMesh, rho: np.ndarray, level: float = LEVEL, step: int = 1):
@@ -73,6 +109,138 @@ def isosurface(mesh: StructuredMesh, rho: np.ndarray, level: float = LEVEL, step
     # Padded index i samples the center of element (i − 1) · step: ((i − 1) · step + 0.5) · h.
     # Reversed winding: counter-clockwise seen from the void, normals outwards (STL's rule).
     return ((vertices - 1) * step + 0.5) * mesh.element_size, triangles[:, ::-1]
+
+
+def isosurface_tetrahedra(mesh, rho: np.ndarray, level: float = LEVEL):
+    """(vertices (n_v, 3) in length units, triangles (n_t, 3) vertex indices) of ρ = level
+    on a general 3D mesh, wound counter-clockwise seen from outside the solid.
+
+    Marching tetrahedra on the nodal densities: each node gets the volume-weighted
+    average of its cells' ρ, and the field is linear on tetrahedra — the cells themselves
+    (T4), or for hexahedra 24 per cell, from each face's center and the cell's center
+    (trilinear values there), so neighbouring cells split shared faces alike whatever
+    their node numbering. Quadratic cells use their corner nodes. Where the solid meets
+    the mesh's boundary the surface is closed by the boundary faces' parts with
+    ρ ≥ level (the outside counts as void). Vertices are shared by key (the tetrahedron
+    edge they lie on), so the surface is a closed 2-manifold: each edge lies in exactly
+    two triangles. Empty arrays when no node reaches ``level``.
+    """
+    cells, boundary, coords, values = _tetrahedral_field(mesh, np.asarray(rho, float))
+    # As in isosurface: no value on the level, so every crossing lies strictly inside an edge.
+    near = np.abs(values - level) < LEVEL_MARGIN
+    values = np.where(near, level + np.where(values >= level, LEVEL_MARGIN, -LEVEL_MARGIN), values)
+    inside = values >= level
+    if not inside.any():
+        return np.zeros((0, 3)), np.zeros((0, 3), int)
+    n = len(coords)
+    keys, normals_toward = [], []
+    # Inside the tetrahedra: triangles with the side where ρ falls as their outside.
+    for pattern, triangles in _TET_CASES.items():
+        tets = cells[np.all(inside[cells] == pattern, axis=1)]
+        if not len(tets):
+            continue
+        corners = coords[tets]
+        # ∇ρ of the linear field: (p_i − p_0) · g = v_i − v_0.
+        gradient = np.linalg.solve(corners[:, 1:] - corners[:, :1],
+                                   (values[tets[:, 1:]] - values[tets[:, :1]])[:, :, None])[:, :, 0]
+        for triangle in triangles:
+            keys.append(_edge_keys(tets, triangle, n))
+            normals_toward.append(-gradient)
+    # The caps on the boundary faces, facing out of the mesh.
+    outward = np.cross(coords[boundary[:, 1]] - coords[boundary[:, 0]], coords[boundary[:, 2]] - coords[boundary[:, 0]])
+    for pattern, triangles in _TRIANGLE_CASES.items():
+        match = np.all(inside[boundary] == pattern, axis=1)
+        for triangle in triangles:
+            keys.append(_edge_keys(boundary[match], triangle, n))
+            normals_toward.append(outward[match])
+    keys, normals_toward = np.concatenate(keys), np.concatenate(normals_toward)
+    unique, triangles = np.unique(keys, return_inverse=True)
+    triangles = triangles.reshape(-1, 3)
+    a, b = np.divmod(unique, n)
+    t = np.where(a == b, 0.0, (level - values[a]) / np.where(a == b, 1.0, values[b] - values[a]))
+    vertices = coords[a] + t[:, None] * (coords[b] - coords[a])
+    corners = vertices[triangles]
+    normal = np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0])
+    flip = np.einsum("td,td->t", normal, normals_toward) < 0
+    triangles[flip] = triangles[flip][:, ::-1]
+    return vertices, triangles
+
+
+def _tetrahedral_field(mesh, rho: np.ndarray):
+    """(tetrahedra (n_tet, 4), boundary triangles (n_b, 3) outward-oriented, points
+    (n_points, 3), nodal values (n_points,)) of the linear field that
+    :func:`isosurface_tetrahedra` contours; points are the nodes, then added centers."""
+    simplex = np.all(mesh.cell_type.reference_nodes >= -1e-12)
+    corner_cell = T4 if simplex else H8
+    cells = mesh.cells[:, :corner_cell.n_nodes]           # VTK's quadratic cells list corners first
+    volume = np.repeat(np.asarray(mesh.element_volumes, float), cells.shape[1])
+    weight = np.bincount(cells.ravel(), volume, minlength=mesh.n_nodes)
+    values = np.bincount(cells.ravel(), volume * np.repeat(rho, cells.shape[1]), minlength=mesh.n_nodes)
+    values = np.divide(values, weight, out=np.zeros(mesh.n_nodes), where=weight > 0)
+    facets = np.array(corner_cell.facets)
+    faces = cells[:, facets]                               # (n_el, n_facets, nodes per facet)
+    _, face_id, count = np.unique(np.sort(faces.reshape(-1, facets.shape[1]), axis=1), axis=0,
+                                  return_inverse=True, return_counts=True)
+    face_id = face_id.ravel()
+    on_boundary = count[face_id] == 1                      # per (cell, facet)
+    if simplex:
+        return cells, faces.reshape(-1, 3)[on_boundary], mesh.node_coords, values
+    # Points: the nodes, then one per distinct face (its center), then one per cell.
+    n_faces, n_el = len(count), len(cells)
+    face_points = mesh.n_nodes + np.arange(n_faces)
+    cell_points = mesh.n_nodes + n_faces + np.arange(n_el)
+    first = np.zeros(n_faces, int)
+    first[face_id] = np.arange(len(face_id))               # one (cell, facet) of each face
+    face_nodes = faces.reshape(-1, 4)[first]
+    coords = np.vstack([mesh.node_coords, mesh.node_coords[face_nodes].mean(axis=1),
+                        mesh.node_coords[cells].mean(axis=1)])
+    values = np.concatenate([values, values[face_nodes].mean(axis=1), values[cells].mean(axis=1)])
+    # Each facet edge (a, b) with the facet's center f and the cell's center c: (a, b, f, c).
+    a, b = faces, np.roll(faces, -1, axis=2)               # (n_el, 6, 4)
+    f = np.broadcast_to(face_points[face_id].reshape(n_el, -1, 1), a.shape)
+    c = np.broadcast_to(cell_points[:, None, None], a.shape)
+    tets = np.stack([a, b, f, c], axis=-1).reshape(-1, 4)
+    boundary = np.stack([a, b, f], axis=-1)[on_boundary.reshape(n_el, -1)].reshape(-1, 3)
+    return tets, boundary, coords, values
+
+
+def _edge_keys(simplices: np.ndarray, triangle, n: int) -> np.ndarray:
+    """(n_simplices, 3) keys a · n + b (a ≤ b point numbers) of a triangle's vertices, each
+    given as a pair of local corners (i, j): the crossing on edge (i, j), or corner i if i = j."""
+    i, j = np.array(triangle).T
+    a, b = simplices[:, i], simplices[:, j]
+    return np.minimum(a, b).astype(np.int64) * n + np.maximum(a, b)
+
+
+def _marching_cases(k: int) -> dict:
+    """Inside pattern (k booleans) → triangles as (i, j) local corner pairs, for a simplex of
+    k corners: k = 4, the surface in a tetrahedron; k = 3, a triangle's part inside."""
+    cases = {}
+    for bits in range(1, 2**k - 1 + (k == 3)):
+        pattern = tuple(bool(bits >> m & 1) for m in range(k))
+        inner = [m for m in range(k) if pattern[m]]
+        outer = [m for m in range(k) if not pattern[m]]
+        if k == 4 and len(inner) in (1, 3):
+            apex, others = (inner[0], outer) if len(inner) == 1 else (outer[0], inner)
+            cases[pattern] = [[(apex, o) for o in others]]
+        elif k == 4:   # a quadrilateral, its corners in order around the edges they lie on
+            (i1, i2), (o1, o2) = inner, outer
+            quad = [(i1, o1), (i1, o2), (i2, o2), (i2, o1)]
+            cases[pattern] = [quad[:3], [quad[0], quad[2], quad[3]]]
+        elif len(inner) == 3:
+            cases[pattern] = [[(0, 0), (1, 1), (2, 2)]]
+        elif len(inner) == 1:
+            (i,), (o1, o2) = inner, outer
+            cases[pattern] = [[(i, i), (i, o1), (i, o2)]]
+        else:
+            (i1, i2), (o,) = inner, outer
+            quad = [(i1, i1), (i2, i2), (i2, o), (i1, o)]
+            cases[pattern] = [quad[:3], [quad[0], quad[2], quad[3]]]
+    return cases
+
+
+_TET_CASES = _marching_cases(4)
+_TRIANGLE_CASES = _marching_cases(3)
 
 
 def write_stl(path, vertices: np.ndarray, triangles: np.ndarray) -> None:

@@ -16,20 +16,21 @@ import numpy as np
 from femopt import __version__
 from femopt.output.folder import OutputFolder
 from femopt.output.plots import convergence_figure, density_figure
-from femopt.output.volume import density_figure_3d, isosurface, write_stl, write_vtu
+from femopt.output.volume import density_figure_3d, isosurface, isosurface_tetrahedra, write_stl, write_vtu
 
 FILES = ("density.png", "convergence.png", "history.csv", "result.npz", "summary.json")
 # 3D meshes add a VTK grid and an STL of the solid (femopt.output.volume); summary.json stays last.
 FILES_3D = FILES[:-1] + ("density.vtu", "density.stl", "summary.json")
-# Other (unstructured) meshes, 2D or 3D, add the VTK grid; an STL only comes from a grid's isosurface.
+# Other (unstructured) meshes add the VTK grid, and in 3D the STL (marching tetrahedra):
+# FILES_3D's names, which OutputFolder accepts as femopt's own.
 FILES_MESH = FILES[:-1] + ("density.vtu", "summary.json")
 
 
 def files_for(mesh) -> tuple[str, ...]:
     """The file names :func:`write_files` writes for ``mesh``, summary.json last."""
-    if not mesh.structured:
-        return FILES_MESH
-    return FILES_3D if mesh.dim == 3 else FILES
+    if mesh.dim == 3:
+        return FILES_3D
+    return FILES if mesh.structured else FILES_MESH
 
 
 def expected_bytes(mesh, n_cases: int = 1) -> int:
@@ -42,7 +43,8 @@ def expected_bytes(mesh, n_cases: int = 1) -> int:
     return size
 
 
-def write_results(outdir, name: str, mesh, result, extra_summary: dict | None = None) -> list[Path]:
+def write_results(outdir, name: str, mesh, result, extra_summary: dict | None = None,
+                  material: tuple[float, float] | None = None) -> list[Path]:
     """Publish :func:`write_files` into ``outdir`` through an OutputFolder (preflight,
     lock, staging folder, atomic swap); returns the final paths, in the order written.
 
@@ -51,24 +53,27 @@ def write_results(outdir, name: str, mesh, result, extra_summary: dict | None = 
     """
     n_cases = np.asarray(result.u).reshape(mesh.dim * mesh.n_nodes, -1).shape[1]
     with OutputFolder(outdir, expected_bytes=expected_bytes(mesh, n_cases)) as folder:
-        written = folder.publish(lambda staging: write_files(staging, name, mesh, result, extra_summary))
+        written = folder.publish(lambda staging: write_files(staging, name, mesh, result, extra_summary, material))
         return [folder.path / path.name for path in written]
 
 
-def write_files(directory, name: str, mesh, result, extra_summary: dict | None = None) -> list[Path]:
-    """Write FILES (FILES_3D for a 3D mesh) for ``result`` (a :class:`femopt.topopt.Result`)
+def write_files(directory, name: str, mesh, result, extra_summary: dict | None = None,
+                material: tuple[float, float] | None = None) -> list[Path]:
+    """Write :func:`files_for` ``mesh`` for ``result`` (a :class:`femopt.topopt.Result`)
     into the existing folder ``directory``, as they are (no temporary names).
+    material: (E, ν) of the solid; given, density.vtu holds the cells' von Mises stress
+    (:func:`femopt.output.volume.von_mises`).
 
     Returns their paths, in the order of :func:`files_for`.
     """
     staging = Path(directory)
     title = f"{name}: objective {result.objective:.6g}"
     if mesh.dim == 3:
-        _write_volume_files(staging, mesh, result, title)
+        _write_volume_files(staging, mesh, result, title, material)
     else:
         _save_figure(density_figure(mesh, result.rho, title=title), staging / "density.png")
         if not mesh.structured:
-            write_vtu(staging / "density.vtu", mesh, result.rho, result.x, result.u)
+            write_vtu(staging / "density.vtu", mesh, result.rho, result.x, result.u, material)
     history = result.history
     _save_figure(convergence_figure(np.array([h.objective for h in history]),
                                     np.array([h.volume for h in history]), title=name),
@@ -104,11 +109,11 @@ def write_files(directory, name: str, mesh, result, extra_summary: dict | None =
     return [staging / filename for filename in files_for(mesh)]
 
 
-def _write_volume_files(staging: Path, mesh, result, title: str) -> None:
-    """density.vtu, density.stl (structured meshes) and the rendered density.png of a 3D result."""
-    write_vtu(staging / "density.vtu", mesh, result.rho, result.x, result.u)
-    if mesh.structured:
-        write_stl(staging / "density.stl", *isosurface(mesh, result.rho))
+def _write_volume_files(staging: Path, mesh, result, title: str, material) -> None:
+    """density.vtu, density.stl and the rendered density.png of a 3D result."""
+    write_vtu(staging / "density.vtu", mesh, result.rho, result.x, result.u, material)
+    surface = isosurface if mesh.structured else isosurface_tetrahedra
+    write_stl(staging / "density.stl", *surface(mesh, result.rho))
     _save_figure(density_figure_3d(mesh, result.rho, title=title), staging / "density.png")
 
 
