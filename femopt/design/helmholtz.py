@@ -108,7 +108,8 @@ class HelmholtzFilter(IdentityFilter):
         if mesh.structured:
             # Equal boxes: one element's matrices serve every element (the assembler's fast path).
             laplacian, mass, load = element_matrices(mesh.cell_type, coords[:1])
-            matrix, load = (self.r_pde**2 * laplacian + mass)[0], np.broadcast_to(load, (mesh.n_elements, load.shape[1]))
+            matrix = (self.r_pde**2 * laplacian + mass)[0]
+            load = np.broadcast_to(load, (mesh.n_elements, load.shape[1]))
         else:
             laplacian, mass, load = element_matrices(mesh.cell_type, coords)
             matrix = self.r_pde**2 * laplacian + mass

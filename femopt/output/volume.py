@@ -147,7 +147,8 @@ def isosurface_tetrahedra(mesh, rho: np.ndarray, level: float = LEVEL):
             keys.append(_edge_keys(tets, triangle, n))
             normals_toward.append(-gradient)
     # The caps on the boundary faces, facing out of the mesh.
-    outward = np.cross(coords[boundary[:, 1]] - coords[boundary[:, 0]], coords[boundary[:, 2]] - coords[boundary[:, 0]])
+    edge_1, edge_2 = (coords[boundary[:, k]] - coords[boundary[:, 0]] for k in (1, 2))
+    outward = np.cross(edge_1, edge_2)
     for pattern, triangles in _TRIANGLE_CASES.items():
         match = np.all(inside[boundary] == pattern, axis=1)
         for triangle in triangles:

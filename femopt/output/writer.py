@@ -21,8 +21,8 @@ from femopt.output.volume import density_figure_3d, isosurface, isosurface_tetra
 FILES = ("density.png", "convergence.png", "history.csv", "result.npz", "summary.json")
 # 3D meshes add a VTK grid and an STL of the solid (femopt.output.volume); summary.json stays last.
 FILES_3D = FILES[:-1] + ("density.vtu", "density.stl", "summary.json")
-# Other (unstructured) meshes add the VTK grid, and in 3D the STL (marching tetrahedra):
-# FILES_3D's names, which OutputFolder accepts as femopt's own.
+# Other (unstructured) 2D meshes add the VTK grid; 3D ones write FILES_3D, their STL by
+# marching tetrahedra (femopt.output.volume.isosurface_tetrahedra).
 FILES_MESH = FILES[:-1] + ("density.vtu", "summary.json")
 
 
@@ -53,7 +53,8 @@ def write_results(outdir, name: str, mesh, result, extra_summary: dict | None = 
     """
     n_cases = np.asarray(result.u).reshape(mesh.dim * mesh.n_nodes, -1).shape[1]
     with OutputFolder(outdir, expected_bytes=expected_bytes(mesh, n_cases)) as folder:
-        written = folder.publish(lambda staging: write_files(staging, name, mesh, result, extra_summary, material))
+        written = folder.publish(
+            lambda staging: write_files(staging, name, mesh, result, extra_summary, material))
         return [folder.path / path.name for path in written]
 
 
