@@ -85,8 +85,9 @@ def run(config: ConfigLike | Model, outdir: str | Path | None = None, *,
                                                config.checkpoint.every, config.checkpoint.seconds)
         with _stop_on_signals(checkpointer):
             result = _optimize(model, on_start, callback, checkpoint=checkpointer, resume=start)
-        folder.publish(lambda staging: write_files(staging, config.name, model.mesh, result,
-                                                   extra_summary={"config": config.source}))
+        folder.publish(lambda staging: write_files(
+            staging, config.name, model.mesh, result, extra_summary={"config": config.source},
+            material=(config.material.E, config.material.nu)))
         if result.status == "converged":  # nothing left to go on with
             folder.checkpoint.unlink(missing_ok=True)
     return result
