@@ -92,25 +92,20 @@ def stiffness_by_quadrature(coords: np.ndarray, D: np.ndarray, gradients: np.nda
     non-positive Jacobian determinant at a quadrature point.
     """
     n_el, n_nodes, dim = coords.shape
-    n_voigt = 3 if dim == 2 else 6
-    K = np.empty((n_el, dim * n_nodes, dim * n_nodes))
+    K = np.zeros((n_el, dim * n_nodes, dim * n_nodes))
     for start in range(0, n_el, chunk_size):
-        block = coords[start:start + chunk_size]
-        # B of every point stacked, so that Σ_q B_qᵀ (w_q det_q D B_q) is one product.
-        B = np.empty((len(block), len(weights) * n_voigt, dim * n_nodes))
-        DB = np.empty_like(B)
+        block, K_block = coords[start:start + chunk_size], K[start:start + chunk_size]
         try:
-            for q, (gradient, weight) in enumerate(zip(gradients, weights)):
+            for gradient, weight in zip(gradients, weights):
                 J, det = jacobians(block, gradient)
-                rows = slice(q * n_voigt, (q + 1) * n_voigt)
                 # Physical gradients dN/dx = dN/dξ · J⁻¹, for every element at once.
-                B[:, rows] = _strain_displacement(np.matmul(gradient, np.linalg.inv(J)))
-                DB[:, rows] = np.matmul(D, B[:, rows]) * (weight * det)[:, None, None]
+                B = _strain_displacement(np.matmul(gradient, np.linalg.inv(J)))
+                # (Bᵀ D) B, in this order, keeps the bits of the earlier single-box code.
+                K_block += np.matmul(B.transpose(0, 2, 1) @ D, B) * (weight * det)[:, None, None]
         except InvertedCellError:
             for gradient in gradients:  # again on every cell, so the message counts from cell 0
                 jacobians(coords, gradient)
             raise
-        np.matmul(B.transpose(0, 2, 1), DB, out=K[start:start + chunk_size])
     return K
 
 
