@@ -70,6 +70,12 @@ class CellType:
         return self.reference_nodes.shape[0]
 
     @property
+    def n_corners(self) -> int:
+        """Nodes at the cell's corners; they come first (VTK's order), so
+        ``cells[:, :n_corners]`` is the straight-sided outline of any cell."""
+        return self.n_nodes
+
+    @property
     def quadrature(self) -> tuple[np.ndarray, np.ndarray]:
         """(points (n_q, dim), weights (n_q,)) of the element's quadrature rule."""
         return self.quadrature_points, self.quadrature_weights
@@ -156,6 +162,10 @@ class QuadraticSimplexCell(CellType):
 
     edges: tuple[tuple[int, int], ...] = ()
 
+    @property
+    def n_corners(self) -> int:
+        return self.dim + 1
+
     def _barycentric(self, points):
         points = np.atleast_2d(points)
         return np.column_stack([1 - points.sum(axis=1), points])        # (n_p, dim + 1)
@@ -176,6 +186,8 @@ class QuadraticSimplexCell(CellType):
 
 class QuadraticLineCell(CellType):
     """L3 on [-1, 1], nodes −1, 1, 0 (VTK's quadratic edge)."""
+
+    n_corners = 2
 
     def shape_functions(self, points):
         x = np.atleast_2d(points)[:, 0]

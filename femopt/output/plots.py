@@ -23,7 +23,7 @@ def density_figure(mesh, rho: np.ndarray, title: str = ""):
         ax.imshow(image, cmap="gray_r", vmin=0.0, vmax=1.0, origin="lower",
                   extent=(0, lx, 0, ly), interpolation="nearest")
     else:
-        cells = PolyCollection(mesh.node_coords[mesh.cells], array=np.asarray(rho, float),
+        cells = PolyCollection(mesh.node_coords[mesh.cells[:, :mesh.cell_type.n_corners]], array=np.asarray(rho, float),
                                cmap="gray_r", edgecolors="face", linewidths=0.2)
         cells.set_clim(0.0, 1.0)
         ax.add_collection(cells)

@@ -260,12 +260,12 @@ def write_stl(path, vertices: np.ndarray, triangles: np.ndarray) -> None:
 
 
 def solid_boundary(mesh, rho: np.ndarray, level: float = LEVEL) -> np.ndarray:
-    """(n_faces, nodes per facet) node numbers of the facets that bound the cells with
+    """(n_faces, corners per facet) node numbers of the facets that bound the cells with
     ρ ≥ level: facets of those cells that no other such cell shares, outward-oriented."""
     facets = np.array(mesh.cell_type.facets)                      # (facets per cell, nodes per facet)
     faces = mesh.cells[np.asarray(rho) >= level][:, facets].reshape(-1, facets.shape[1])
     _, first, count = np.unique(np.sort(faces, axis=1), axis=0, return_index=True, return_counts=True)
-    return faces[first[count == 1]]
+    return faces[first[count == 1]][:, :mesh.cell_type.facet_type.n_corners]  # quadratic: corners only
 
 
 def density_figure_3d(mesh, rho: np.ndarray, title: str = ""):
