@@ -11,6 +11,7 @@ as one-line errors naming the offending key.
 
 from __future__ import annotations
 
+import difflib
 import importlib.util
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +22,8 @@ from femopt.config import ProblemConfig, Selection
 from femopt.design import (FILTERS, INTERPOLATIONS, Continuation, DesignSpace, HeavisideProjection,
                            IdentityProjection, region_mask)
 from femopt.design.continuation import schedule_value
-from femopt.mesh import AXES, DofMap, StructuredMesh
+from femopt.errors import MeshError
+from femopt.mesh import AXES, DofMap, Mesh, StructuredMesh, read_mesh
 from femopt.objectives import RESPONSES
 from femopt.optimizers import OPTIMIZERS
 from femopt.problem import Problem, check_rigid_body_modes
@@ -131,8 +133,14 @@ def check_memory(config: ProblemConfig, available: float | None = None) -> Memor
     return estimate
 
 
-def build_mesh(config: ProblemConfig) -> StructuredMesh:
-    """The mesh of ``config`` (its arrays are computed when first asked for)."""
+def build_mesh(config: ProblemConfig) -> Mesh:
+    """The mesh of ``config``: its file's (read once, see :func:`femopt.mesh.read_mesh`),
+    or a generated grid (its arrays are computed when first asked for)."""
+    if config.mesh.file is not None:
+        try:
+            return read_mesh(config.mesh.file, config.mesh.scale)
+        except MeshError as e:  # changed since the problem file was read
+            raise config.error("mesh.file", str(e)) from None
     return StructuredMesh(tuple(config.mesh.grid), tuple(config.mesh.size))
 
 
@@ -167,13 +175,10 @@ def build_problem(config: ProblemConfig, warnings: list | None = None,
     free = np.setdiff1d(np.arange(dofmap.n_dofs), fixed_dofs)
     for c, case in enumerate(cases):
         for load in case.loads:
-            nodes = select_nodes(config, mesh, load.at, f"{load.path}.at")
-            per_node = np.asarray(load.force, float) / (1 if load.per_node else len(nodes))
-            dofs = dofmap.dofs(nodes)
-            np.add.at(forces[:, c], dofs, np.tile(per_node, len(nodes)))
-            selections.append((load.path, f"{_count(len(nodes), 'node')}, force per node "
-                                          f"[{', '.join(f'{v:g}' for v in per_node)}]"))
-            dropped = _dropped_share(dofs, np.tile(per_node, len(nodes)), fixed_dofs)
+            nodal, description = load_forces(config, mesh, load)
+            forces[:, c] += nodal.ravel()  # node-major, as DofMap numbers them
+            selections.append((load.path, description))
+            dropped = _dropped_share(np.arange(dofmap.n_dofs), nodal.ravel(), fixed_dofs)
             if dropped:
                 warnings.append(f"{load.path}: {dropped:.1%} of the load acts on fixed DOFs "
                                 "(supported nodes) and is dropped")
@@ -194,6 +199,44 @@ def build_problem(config: ProblemConfig, warnings: list | None = None,
                    spring_dofs=np.concatenate(spring_dofs) if spring_dofs else np.zeros(0, int),
                    spring_stiffness=np.concatenate(spring_stiffness) if spring_stiffness else np.zeros(0),
                    passive=_passive_densities(config, mesh))
+
+
+def load_forces(config: ProblemConfig, mesh, load) -> tuple[np.ndarray, str]:
+    """((n_nodes, dim) the nodal forces of ``load``, where and how they act in words).
+
+    A traction, a pressure and a total force on a facet group act on the facets
+    (consistent nodal forces, :func:`femopt.loads.facet_forces`; the force as a uniform
+    traction); other forces on the selected nodes, in equal shares or per node.
+    """
+    path = f"{load.path}.at"
+    on_facets = load.at.group in mesh.facet_groups and not load.per_node
+    if not (load.traction or load.pressure is not None or on_facets):
+        nodes = select_nodes(config, mesh, load.at, path)
+        per_node = np.asarray(load.force, float) / (1 if load.per_node else len(nodes))
+        nodal = np.zeros((mesh.n_nodes, mesh.dim))
+        nodal[nodes] = per_node
+        return nodal, f"{_count(len(nodes), 'node')}, force per node [{_numbers(per_node)}]"
+    from femopt.loads import facet_forces, facet_measure
+
+    facets = select_facets(config, mesh, load.at, path)
+    thickness = config.material.thickness
+    try:
+        if load.pressure is not None:
+            what = f"pressure {load.pressure:g}"
+            nodal = facet_forces(mesh, facets, pressure=load.pressure, thickness=thickness)
+        else:
+            traction = (np.asarray(load.traction, float) if load.traction else
+                        np.asarray(load.force, float) / facet_measure(mesh, facets, thickness))
+            what = (f"traction [{_numbers(traction)}]" if load.traction else
+                    f"force [{_numbers(load.force)}] as the traction [{_numbers(traction)}]")
+            nodal = facet_forces(mesh, facets, traction=traction, thickness=thickness)
+    except MeshError as e:  # e.g. an interior facet in the group
+        raise config.error(f"{path}.group", str(e)) from None
+    return nodal, f"{_count(len(facets), 'facet')}, {_count(len(np.unique(facets)), 'node')}, {what}"
+
+
+def _numbers(values) -> str:
+    return ", ".join(f"{v:g}" for v in values)
 
 
 def _count(n: int, noun: str) -> str:
@@ -255,6 +298,8 @@ def _passive_densities(config: ProblemConfig, mesh) -> np.ndarray | None:
     for region in regions:
         options = {key: value.ranges if isinstance(value, Selection) else value
                    for key, value in region.options.items()}
+        if region.shape == "group":
+            mesh_group(config, mesh, options["group"], f"{region.path}.group", "cell")
         inside = region_mask(mesh, region.shape, **options)
         if not inside.any():
             raise config.error(region.path, f"the {region.shape} contains no element center")
@@ -273,14 +318,60 @@ def _passive_densities(config: ProblemConfig, mesh) -> np.ndarray | None:
 
 
 def select_nodes(config: ProblemConfig, mesh, selection: Selection, path: str) -> np.ndarray:
-    """The nodes of ``selection``; a ConfigError about ``path`` when there are none."""
+    """The nodes of ``selection`` (its coordinates and its group); a ConfigError about
+    ``path`` when there are none."""
     nodes = mesh.select_nodes(selection.ranges)
+    if selection.group is not None:
+        nodes = np.intersect1d(nodes, mesh_group(config, mesh, selection.group, f"{path}.group"))
     if len(nodes) == 0:
-        where = ", ".join(f"{a}={lo:g}" if lo == hi else f"{a} in [{lo:g}, {hi:g}]"
-                          for a, lo, hi in selection.ranges)
-        spans = ", ".join(f"{a} in [{lo:g}, {hi:g}]" for a, lo, hi in zip(AXES, *mesh.bounds))
-        raise config.error(path, f"selects no node ({where}; the mesh spans {spans})")
+        raise config.error(path, f"selects no node ({_where(mesh, selection)})")
     return nodes
+
+
+def select_facets(config: ProblemConfig, mesh, selection: Selection, path: str) -> np.ndarray:
+    """(n_facets, nodes per facet) the facets of ``selection``'s group whose nodes all lie
+    in its coordinate ranges; a ConfigError about ``path`` when there are none."""
+    facets = mesh_group(config, mesh, selection.group, f"{path}.group", "facet")
+    if selection.ranges:
+        inside = np.zeros(mesh.n_nodes, bool)
+        inside[mesh.select_nodes(selection.ranges)] = True
+        facets = facets[inside[facets].all(axis=1)]
+    if len(facets) == 0:
+        raise config.error(path, f"selects no facet ({_where(mesh, selection)})")
+    return facets
+
+
+def _where(mesh, selection: Selection) -> str:
+    """'group 'tip', x=0; the mesh spans x in [0, 60], y in [0, 20]'."""
+    where = [f"{a}={lo:g}" if lo == hi else f"{a} in [{lo:g}, {hi:g}]" for a, lo, hi in selection.ranges]
+    if selection.group is not None:
+        where.insert(0, f"group {selection.group!r}")
+    spans = ", ".join(f"{a} in [{lo:g}, {hi:g}]" for a, lo, hi in zip(AXES, *mesh.bounds))
+    return f"{', '.join(where)}; the mesh spans {spans}"
+
+
+_GROUP_KINDS = {"node": "node_groups", "facet": "facet_groups", "cell": "cell_groups"}
+
+
+def mesh_group(config: ProblemConfig, mesh, name: str, path: str, kind: str = "node") -> np.ndarray:
+    """``mesh``'s ``kind`` group ``name`` (node: (n,) nodes, facet: (n, nodes per facet),
+    cell: (n,) cells); a ConfigError about ``path`` listing the mesh's groups when it has
+    none of that name and kind."""
+    groups = getattr(mesh, _GROUP_KINDS[kind])
+    if name in groups:
+        return groups[name]
+    every = sorted(set().union(*(getattr(mesh, attribute) for attribute in _GROUP_KINDS.values())))
+    if name in every:
+        has = [k for k, attribute in _GROUP_KINDS.items() if name in getattr(mesh, attribute)]
+        holds = "cells" if "cell" in has else "facets" if "facet" in has else "nodes only"
+        raise config.error(path, f"group {name!r} holds {holds}; this needs a group of {kind}s"
+                           + (" (lines in 2D, faces in 3D)" if kind == "facet" else ""))
+    if not every:
+        raise config.error(path, f"unknown group {name!r} (the mesh has no named groups"
+                           + ("; a generated grid never has any)" if mesh.structured else ")"))
+    close = difflib.get_close_matches(name, every, n=1)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    raise config.error(path, f"unknown group {name!r} ({hint}the mesh has: {', '.join(every)})")
 
 
 @dataclass(frozen=True)

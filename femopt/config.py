@@ -35,7 +35,8 @@ from typing import Any, NoReturn
 import yaml
 
 from .design import FILTERS, INTERPOLATIONS, PASSIVE_SHAPES, Schedule
-from .errors import ConfigError
+from .errors import ConfigError, MeshError
+from .mesh.io import read_mesh
 from .objectives import RESPONSES
 from .optimizers import OPTIMIZERS
 from .registry import Entry, Option
@@ -47,10 +48,13 @@ PASSIVE_TYPES = ("solid", "void")
 # Allowed keys per section, in the order they are documented.
 _TOP_KEYS = ("problem", "mesh", "material", "supports", "loads", "load_cases", "springs", "design",
              "objective", "constraints", "optimizer", "solver", "checkpoint")
-_MESH_KEYS = ("grid", "size")
+_MESH_KEYS = ("grid", "size", "file", "scale")
 _MATERIAL_KEYS = ("E", "nu", "Emin", "thickness")
 _SUPPORT_KEYS = ("at", "fix")
-_LOAD_KEYS = ("at", "force", "nodal_force")
+_LOAD_KEYS = ("at", "force", "nodal_force", "traction", "pressure")
+# What each kind of load is, for messages (the keys of _LOAD_KEYS after "at").
+_LOAD_KINDS = {"force": "total", "nodal_force": "per node", "traction": "per unit area of a facet group",
+               "pressure": "normal, on a facet group"}
 _LOAD_CASE_KEYS = ("weight", "loads")
 _SPRING_KEYS = ("at", "component", "stiffness")
 _DESIGN_KEYS = ("volume_fraction", "penalty", "interpolation", "filter", "projection", "passive")
@@ -66,28 +70,38 @@ _CHECKPOINT_KEYS = ("every", "seconds")
 
 @dataclass(frozen=True)
 class Selection:
-    """Nodes whose coordinates lie in every ``(axis, lo, hi)`` range (bounds included).
+    """Nodes whose coordinates lie in every ``(axis, lo, hi)`` range (bounds included)
+    and, with ``group``, that belong to the mesh's group of that name.
 
     ``x: 0`` is stored as ``("x", 0.0, 0.0)``.  Axes appear at most once, in
     x, y, z order; axes not mentioned are unconstrained.
     """
 
     ranges: tuple[tuple[str, float, float], ...]
+    group: str | None = None  # a named group of a mesh file (gmsh physical group, meshio set)
 
     def __str__(self) -> str:
         parts = [f"{a}: {_num(lo)}" if lo == hi else f"{a}: [{_num(lo)}, {_num(hi)}]"
                  for a, lo, hi in self.ranges]
+        if self.group is not None:
+            parts.insert(0, f"group: {self.group}")
         return "{" + ", ".join(parts) + "}"
 
 
 @dataclass(frozen=True)
 class MeshConfig:
-    grid: tuple[int, ...]     # elements per axis: (nx, ny) or (nx, ny, nz)
-    size: tuple[float, ...]   # physical extent per axis, same length as grid
+    """A generated grid (``grid``, ``size``) or a mesh file (``file``, ``scale``)."""
+
+    grid: tuple[int, ...] = ()    # elements per axis: (nx, ny) or (nx, ny, nz); () for a file
+    size: tuple[float, ...] = ()  # physical extent per axis, same length as grid
+    file: str | None = None       # the mesh file's absolute path
+    scale: float = 1.0            # the file's coordinates are multiplied by it (0.001: mm -> m)
+    file_dim: int = 0             # the file mesh's dimension, read when the problem is parsed
+    digest: str = ""              # sha256 of the file's bytes: the fingerprint follows its contents
 
     @property
     def dim(self) -> int:
-        return len(self.grid)
+        return self.file_dim if self.file is not None else len(self.grid)
 
 
 @dataclass(frozen=True)
@@ -107,10 +121,15 @@ class SupportConfig:
 
 @dataclass(frozen=True)
 class LoadConfig:
+    """One load: ``force`` (a total; on a facet group a uniform traction of that total),
+    ``nodal_force`` (``per_node``), ``traction`` or ``pressure`` — exactly one."""
+
     at: Selection
-    force: tuple[float, ...]  # one entry per axis
+    force: tuple[float, ...] = ()  # one entry per axis; () for a traction or pressure
     per_node: bool = False    # False: total force split equally over the nodes; True: on each node
     path: str = ""            # e.g. "loads[0]"
+    traction: tuple[float, ...] = ()  # force per unit area of the facets, one entry per axis
+    pressure: float | None = None     # force per unit area normal to the facets, into the body
 
 
 @dataclass(frozen=True)
@@ -238,6 +257,7 @@ class ProblemConfig:
         name, the iteration limit and the checkpoint settings (checkpoints carry it, so a
         changed problem is not resumed)."""
         essential = replace(self, source="", checkpoint=CheckpointConfig(),
+                            mesh=replace(self.mesh, file=None),  # its digest stands for it
                             optimizer=replace(self.optimizer, max_iterations=0))
         return hashlib.sha256(repr(essential).encode()).hexdigest()[:16]
 
@@ -317,7 +337,7 @@ def _parse_problem(root: _Node, source: str) -> ProblemConfig:
 
     name_node = root.optional("problem")
     name = _parse_name(name_node) if name_node else _default_name(source)
-    mesh = _parse_mesh(root.require("mesh"))
+    mesh = _parse_mesh(root.require("mesh"), source)
     material_node = root.optional("material")
     material = _parse_material(material_node, mesh.dim) if material_node else MaterialConfig()
     supports = tuple(_parse_support(n, mesh.dim) for n in root.require("supports").items("support"))
@@ -393,8 +413,17 @@ def _default_name(source: str) -> str:
     return stem or "problem"
 
 
-def _parse_mesh(node: _Node) -> MeshConfig:
+def _parse_mesh(node: _Node, source: str) -> MeshConfig:
+    """``{grid, size}`` (a generated grid) or ``{file, scale}`` (a mesh file); exactly one."""
     node.mapping(_MESH_KEYS)
+    if ("grid" in node.value) == ("file" in node.value):
+        node.fail("give exactly one of 'grid' (a generated grid of elements) or 'file' (a mesh file)")
+    for key in ("scale",) if "grid" in node.value else ("size",):
+        if key in node.value:
+            other = "file" if key == "scale" else "grid"
+            node.child(key).fail(f"only applies to a mesh given by '{other}'")
+    if "file" in node.value:
+        return _parse_mesh_file(node, source)
     grid = node.require("grid").int_list(counts=(2, 3), positive=True)
     size_node = node.optional("size")
     if size_node is None:
@@ -402,6 +431,27 @@ def _parse_mesh(node: _Node) -> MeshConfig:
     else:
         size = tuple(n.number(gt=0) for n in size_node.vector(len(grid), "positive numbers"))
     return MeshConfig(grid, size)
+
+
+def _parse_mesh_file(node: _Node, source: str) -> MeshConfig:
+    """Read the mesh file once here: its dimension decides how the rest of the file reads.
+    A relative path is relative to the problem file's folder (the current folder for a
+    problem given as data)."""
+    file_node = node.child("file")
+    text = file_node.string()
+    if not text.strip():
+        file_node.fail("expected the path of a mesh file, got an empty string")
+    scale = node.get("scale", 1.0, lambda n: n.positive())
+    folder = Path(source).parent if not source.startswith("<") else Path.cwd()
+    path = folder / Path(text).expanduser()
+    try:
+        mesh = read_mesh(path, scale)
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    except MeshError as e:
+        file_node.fail(str(e))
+    except OSError as e:  # changed or removed after meshio read it
+        file_node.fail(f"{path}: cannot read the mesh file: {e.strerror or e}")
+    return MeshConfig(file=str(path.resolve()), scale=scale, file_dim=mesh.dim, digest=digest)
 
 
 def _parse_material(node: _Node, dim: int) -> MaterialConfig:
@@ -429,27 +479,40 @@ def _parse_support(node: _Node, dim: int) -> SupportConfig:
 
 
 def _parse_load(node: _Node, dim: int) -> LoadConfig:
+    """``{at, <kind>: value}`` with exactly one kind of _LOAD_KINDS; traction and pressure
+    need a group (of facets) in ``at``."""
     node.mapping(_LOAD_KEYS)
     at = _parse_selection(node.require("at"), dim)
-    total, each = node.optional("force"), node.optional("nodal_force")
-    if total is not None and each is not None:
-        node.fail("give either 'force' (total) or 'nodal_force' (per node), not both")
-    if total is None and each is None:
-        node.fail("missing required key 'force' (total force; or 'nodal_force' for a force on each node)")
-    vec = total if total is not None else each
-    force = tuple(n.number() for n in vec.vector(dim, "numbers"))
-    return LoadConfig(at, force, per_node=each is not None, path=node.path)
+    given = [key for key in _LOAD_KINDS if key in node.value]
+    if len(given) > 1:
+        kinds = ", ".join(f"{key!r} ({what})" for key, what in _LOAD_KINDS.items())
+        node.fail(f"give either {kinds}, not both ({' and '.join(map(repr, given))} given)")
+    if not given:
+        node.fail("missing required key 'force' (total force; or 'nodal_force' for a force on each node, "
+                  "'traction' or 'pressure' on a facet group)")
+    kind = given[0]
+    value = node.child(kind)
+    if kind in ("traction", "pressure") and at.group is None:
+        node.child("at").fail(f"a {kind} acts on facets: give a facet group ('group: NAME')")
+    if kind == "pressure":
+        return LoadConfig(at, path=node.path, pressure=value.number())
+    vector = tuple(n.number() for n in value.vector(dim, "numbers"))
+    if kind == "traction":
+        return LoadConfig(at, path=node.path, traction=vector)
+    return LoadConfig(at, vector, per_node=kind == "nodal_force", path=node.path)
 
 
 def _parse_selection(node: _Node, dim: int) -> Selection:
+    """``{x: 0, y: [0, 10]}``, ``{group: name}`` or both (the nodes that satisfy both)."""
     axes = AXES[:dim]
     if not isinstance(node.value, Mapping) or not node.value:
         node.fail(f"expected a mapping of coordinates ({', '.join(axes)}) to a number or a "
-                  f"[min, max] range, got {_describe(node.value)}")
+                  f"[min, max] range, and/or a group name (group), got {_describe(node.value)}")
     for key in node.value:
         if key in AXES[dim:]:
             node.child(key).fail(f"a {dim}D mesh has no {key} coordinate (use {', '.join(axes)})")
-    node.reject_unknown_keys(axes)
+    node.reject_unknown_keys(axes + ("group",))
+    group = node.get("group", None, _parse_group_name)
     ranges = []
     for axis in axes:
         child = node.optional(axis)
@@ -462,7 +525,17 @@ def _parse_selection(node: _Node, dim: int) -> Selection:
         else:
             lo = hi = child.number(what="a number or a [min, max] range")
         ranges.append((axis, lo, hi))
-    return Selection(tuple(ranges))
+    return Selection(tuple(ranges), group)
+
+
+def _parse_group_name(node: _Node) -> str:
+    """A group's name; an integer is the number of a gmsh physical group without a name."""
+    if isinstance(node.value, int) and not isinstance(node.value, bool):
+        return str(node.value)
+    name = node.string()
+    if not name:
+        node.fail("expected a group name, got an empty string")
+    return name
 
 
 def _parse_components(node: _Node, dim: int) -> tuple[int, ...]:
@@ -540,6 +613,9 @@ def _parse_passive(node: _Node, dim: int) -> PassiveRegionConfig:
         options = _parse_options(node, entry, dim)
     else:
         options = _parse_options(shape_node.mapping(tuple(entry.options)), entry, dim)
+    if isinstance(options.get("box"), Selection) and options["box"].group is not None:
+        shape_node.child("group").fail("a box holds coordinates; a group of cells is "
+                                       "{type: solid | void, group: NAME}")
     return PassiveRegionConfig(kind, entry.name, options, path=node.path)
 
 
@@ -591,6 +667,7 @@ _OPTION_READERS = {
     "point": lambda n, o, dim, cases: tuple(v.number() for v in n.vector(dim, "numbers")),
     "component": lambda n, o, dim, cases: _parse_component(n, dim),
     "selection": lambda n, o, dim, cases: _parse_selection(n, dim),
+    "group": lambda n, o, dim, cases: _parse_group_name(n),
     "case": lambda n, o, dim, cases: _parse_case(n, cases),
 }
 

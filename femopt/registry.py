@@ -35,7 +35,8 @@ KINDS = (
     "parameter",    # a number within ``bounds`` or a continuation schedule {start, end, every, factor | step}
     "point",        # dim numbers (a point of the mesh's space)
     "component",    # x, y or z of the mesh's dimension, as its index 0, 1, 2
-    "selection",    # nodes or element centers by coordinates: {x: 0, y: [0, 10]}
+    "selection",    # nodes or element centers by coordinates: {x: 0, y: [0, 10]} (nodes: and/or group)
+    "group",        # the name of a named group of a mesh file
     "case",         # the index of a load case
 )
 

@@ -20,13 +20,28 @@ def region_mask(mesh, shape: str, **options) -> np.ndarray:
     """(n_elements,) True where the element's center lies in the region (boundary included).
 
     shape: one of PASSIVE_SHAPES, with its options — ``box`` (``box``: (axis, lo, hi)
-    ranges), ``circle`` (2D) / ``sphere`` (3D) with ``center`` and ``radius``, or
+    ranges), ``circle`` (2D) / ``sphere`` (3D) with ``center`` and ``radius``,
     ``cylinder`` (3D) with ``center`` (a point on its axis), ``radius`` and ``axis``
-    (0, 1, 2), unbounded along the axis. A point within 0.1 % of the element size of
-    the boundary counts as inside.
+    (0, 1, 2), unbounded along the axis, or ``group`` (the name of one of the mesh's
+    cell groups: its elements, wherever their centers are). A point within 0.1 % of
+    the element size of the boundary counts as inside.
     """
-    tolerance = 1e-3 * mesh.characteristic_size
-    return PASSIVE_SHAPES.create(shape, mesh.element_centers, tolerance, **options)
+    return PASSIVE_SHAPES.create(shape, mesh, **options)
+
+
+def _centers(shape):
+    """A factory (mesh, **options) of ``shape`` (element centers (n, dim), tolerance, **options)."""
+    def factory(mesh, **options):
+        return shape(mesh.element_centers, 1e-3 * mesh.characteristic_size, **options)
+    return factory
+
+
+def _group(mesh, group: str) -> np.ndarray:
+    if group not in mesh.cell_groups:
+        raise ValueError(f"the mesh has no cell group {group!r}")
+    inside = np.zeros(mesh.n_elements, bool)
+    inside[mesh.cell_groups[group]] = True
+    return inside
 
 
 def _box(centers: np.ndarray, tolerance: float, box) -> np.ndarray:
@@ -44,15 +59,16 @@ def _ball(centers: np.ndarray, tolerance: float, center, radius: float, axis: in
     return np.einsum("ed,ed->e", offset, offset) <= (radius + tolerance) ** 2
 
 
-# Factories take (element centers (n, dim), tolerance, **options) and return the mask (n,).
-# A shape whose one option has the shape's name (box) takes the shape's value itself.
+# Factories take (mesh, **options) and return the mask (n_elements,). A shape whose one
+# option has the shape's name (box, group) takes the shape's value itself.
 PASSIVE_SHAPES = Registry("passive shape")
 _CENTER, _RADIUS = Option(kind="point"), Option(bounds={"gt": 0})
-PASSIVE_SHAPES.register("box", _box, box=Option(kind="selection"))
-PASSIVE_SHAPES.register("circle", _ball, dims=(2,), center=_CENTER, radius=_RADIUS)
-PASSIVE_SHAPES.register("sphere", _ball, dims=(3,), center=_CENTER, radius=_RADIUS)
-PASSIVE_SHAPES.register("cylinder", _ball, dims=(3,), center=_CENTER, radius=_RADIUS,
+PASSIVE_SHAPES.register("box", _centers(_box), box=Option(kind="selection"))
+PASSIVE_SHAPES.register("circle", _centers(_ball), dims=(2,), center=_CENTER, radius=_RADIUS)
+PASSIVE_SHAPES.register("sphere", _centers(_ball), dims=(3,), center=_CENTER, radius=_RADIUS)
+PASSIVE_SHAPES.register("cylinder", _centers(_ball), dims=(3,), center=_CENTER, radius=_RADIUS,
                         axis=Option(kind="component"))
+PASSIVE_SHAPES.register("group", _group, group=Option(kind="group"))
 
 
 class DesignSpace:
