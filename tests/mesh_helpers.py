@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from femopt.mesh import Mesh, StructuredMesh
+from femopt.mesh import CELL_TYPES, Mesh, StructuredMesh
 
 # Kuhn's split of a cube (VTK corner order) into 6 tetrahedra along the diagonal 0–6:
 # one per order of the axes; neighbouring cubes split the same way, so faces match.
@@ -38,3 +38,27 @@ def positively_oriented(coords, simplices):
 def as_general(mesh: StructuredMesh) -> Mesh:
     """The same grid as a general Mesh (no structured fast paths)."""
     return Mesh(mesh.node_coords, mesh.cells, mesh.cell_type)
+
+
+def quadratic(mesh: Mesh) -> Mesh:
+    """The T6 (from T3) or T10 (from T4) mesh with a node added at the midpoint of every
+    edge, shared by the cells around it: straight-sided quadratic cells."""
+    cell_type = CELL_TYPES.create({"T3": "T6", "T4": "T10"}[mesh.cell_type.name])
+    edges = np.array(cell_type.edges)
+    ends = mesh.cells[:, edges]                                         # (n_el, n_edges, 2)
+    unique, inverse = np.unique(np.sort(ends, axis=2).reshape(-1, 2), axis=0, return_inverse=True)
+    coords = np.vstack([mesh.node_coords, mesh.node_coords[unique].mean(axis=1)])
+    cells = np.hstack([mesh.cells, mesh.n_nodes + inverse.reshape(len(mesh.cells), -1)])
+    return Mesh(coords, cells, cell_type)
+
+
+def boundary_facets(mesh: Mesh, where=None) -> np.ndarray:
+    """(n, nodes per facet) outward-oriented facets that bound one cell only, those whose
+    centroid (n, dim) satisfies ``where`` (a function returning (n,) bools) if given."""
+    local = np.array(mesh.cell_type.facets)
+    facets = mesh.cells[:, local].reshape(-1, local.shape[1])
+    _, first, count = np.unique(np.sort(facets, axis=1), axis=0, return_index=True, return_counts=True)
+    facets = facets[np.sort(first[count == 1])]
+    if where is not None:
+        facets = facets[where(mesh.node_coords[facets].mean(axis=1))]
+    return facets

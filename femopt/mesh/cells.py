@@ -1,23 +1,37 @@
 """Cell types: reference geometry, shape functions, quadrature and facets of one kind of cell.
 
-=====  ===  =======  ==========  ====================================================
+=====  ===  =======  ==========  ==========================================================
 name   dim  nodes    meshio      reference cell, local node order
-=====  ===  =======  ==========  ====================================================
+=====  ===  =======  ==========  ==========================================================
 Q4     2    4        quad        [-1, 1]², counter-clockwise from (-1, -1)
 H8     3    8        hexahedron  [-1, 1]³, bottom face (ζ = -1) as Q4, then the top face
 T3     2    3        triangle    (0, 0), (1, 0), (0, 1)
 T4     3    4        tetra       (0, 0, 0), (1, 0, 0), (0, 1, 0), (0, 0, 1)
-=====  ===  =======  ==========  ====================================================
+T6     2    6        triangle6   T3's corners, then the midpoints of edges 01, 12, 20
+T10    3    10       tetra10     T4's corners, then the midpoints of edges 01, 12, 20, 03, 13, 23
+=====  ===  =======  ==========  ==========================================================
 
 The local orders are VTK's (and meshio's), so cells go to and from files unchanged.
 Facets list local node indices counter-clockwise seen from outside the cell, so their
 normals (by the right-hand rule) point outwards; in 2D a facet (a, b) has the cell
-on its left.
+on its left. A facet's nodes are in the order of the cell type's ``facet_type``, the
+reference element of its facets (for integrating loads over them):
+
+=====  ==========  =====================================================================
+cell   facet_type  facet reference element and its quadrature
+=====  ==========  =====================================================================
+Q4,T3  L2          2-node line [-1, 1], 2-point Gauss
+T6     L3          3-node line [-1, 1] (ends, then the midpoint), 3-point Gauss
+H8     Q4          Q4 (2 × 2 Gauss)
+T4     T3          T3 (1 point: a flat triangle's ∫ N dA is exact)
+T10    T6          T6 with a 6-point degree-4 rule, so that pressure on a curved facet,
+                   ∫ N (∂x/∂ξ × ∂x/∂η) dξ dη (degree 4), is exact
+=====  ==========  =====================================================================
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import product
 
 import numpy as np
@@ -30,11 +44,13 @@ CELL_TYPES = Registry("cell type")
 
 @dataclass(frozen=True, eq=False)
 class CellType:
-    """A kind of cell with linear (or multilinear) shape functions.
+    """A kind of cell: reference geometry, shape functions, quadrature, facets.
 
     reference_nodes: (n_nodes, dim) node positions on the reference cell.
-    facets: local node indices of each facet, outward-oriented (module docstring).
+    facets: local node indices of each facet, outward-oriented, in facet_type's node
+        order (module docstring).
     quadrature_points: (n_q, dim) reference points; quadrature_weights: (n_q,).
+    facet_type: the reference element of the facets (dimension dim − 1); None for lines.
     """
 
     name: str
@@ -43,6 +59,7 @@ class CellType:
     facets: tuple[tuple[int, ...], ...]
     quadrature_points: np.ndarray
     quadrature_weights: np.ndarray
+    facet_type: CellType | None = None
 
     @property
     def dim(self) -> int:
@@ -129,36 +146,120 @@ class SimplexCell(CellType):
         return np.broadcast_to(gradients, (len(points),) + gradients.shape)
 
 
+@dataclass(frozen=True, eq=False)
+class QuadraticSimplexCell(CellType):
+    """T6, T10: with barycentric coordinates L = (1 − Σ ξ_i, ξ_1, …), corner i has
+    N_i = L_i (2 L_i − 1) and the midpoint of edge (a, b) has N = 4 L_a L_b.
+
+    edges: the corners (a, b) of the edge of each midside node, in local order.
+    """
+
+    edges: tuple[tuple[int, int], ...] = ()
+
+    def _barycentric(self, points):
+        points = np.atleast_2d(points)
+        return np.column_stack([1 - points.sum(axis=1), points])        # (n_p, dim + 1)
+
+    def shape_functions(self, points):
+        L = self._barycentric(points)
+        a, b = np.array(self.edges).T
+        return np.column_stack([L * (2 * L - 1), 4 * L[:, a] * L[:, b]])
+
+    def shape_gradients(self, points):
+        L = self._barycentric(points)
+        dL = np.vstack([-np.ones(self.dim), np.eye(self.dim)])           # (dim + 1, dim) dL/dξ
+        a, b = np.array(self.edges).T
+        corners = (4 * L - 1)[:, :, None] * dL[None]
+        edges = 4 * (L[:, b, None] * dL[a][None] + L[:, a, None] * dL[b][None])
+        return np.concatenate([corners, edges], axis=1)
+
+
+class QuadraticLineCell(CellType):
+    """L3 on [-1, 1], nodes −1, 1, 0 (VTK's quadratic edge)."""
+
+    def shape_functions(self, points):
+        x = np.atleast_2d(points)[:, 0]
+        return np.column_stack([x * (x - 1) / 2, x * (x + 1) / 2, 1 - x**2])
+
+    def shape_gradients(self, points):
+        x = np.atleast_2d(points)[:, 0]
+        return np.column_stack([x - 0.5, x + 0.5, -2 * x])[:, :, None]
+
+
+def _quadratic_simplex(name, meshio_name, corner_cell, edges, facet_type, points, weights):
+    """A T6/T10 cell: corner_cell's corners plus edge midpoints, VTK order; each facet of
+    corner_cell gains the midpoints of its edges in the facet's own edge order."""
+    corners = corner_cell.reference_nodes
+    a, b = np.array(edges).T
+    edge_number = {frozenset(e): len(corners) + i for i, e in enumerate(edges)}
+    # A 2D facet (a, b) is one edge; a triangle (a, b, c) has the edges ab, bc, ca.
+    facet_edges = [[f] if len(f) == 2 else list(zip(f, f[1:] + f[:1])) for f in corner_cell.facets]
+    facets = tuple(tuple(f) + tuple(edge_number[frozenset(e)] for e in fe)
+                   for f, fe in zip(corner_cell.facets, facet_edges))
+    return QuadraticSimplexCell(name, meshio_name, np.vstack([corners, (corners[a] + corners[b]) / 2]),
+                                facets, np.asarray(points, float), np.asarray(weights, float), facet_type,
+                                tuple(edges))
+
+
 def _tensor_gauss(dim: int) -> tuple[np.ndarray, np.ndarray]:
     """2-point Gauss rule per axis (exact for the box stiffness): 2^dim points, weights 1."""
     points = np.array(list(product([-1.0, 1.0], repeat=dim))) / np.sqrt(3.0)
     return points, np.ones(len(points))
 
 
+def _symmetric_triangle_rule(orbits) -> tuple[np.ndarray, np.ndarray]:
+    """Points (n, 2) and weights (n,) on the reference triangle (area 1/2) from orbits
+    (a, weight per unit area): the three points with barycentric coordinates (a, a, 1 − 2a)."""
+    points, weights = [], []
+    for a, w in orbits:
+        L = np.array([[a, a, 1 - 2 * a], [a, 1 - 2 * a, a], [1 - 2 * a, a, a]])
+        points.append(L[:, 1:])
+        weights += [w / 2] * 3
+    return np.vstack(points), np.array(weights)
+
+
 _SQUARE = np.array([[-1, -1], [1, -1], [1, 1], [-1, 1]], float)
+_GAUSS3 = (np.array([[-np.sqrt(3 / 5)], [0.0], [np.sqrt(3 / 5)]]), np.array([5, 8, 5]) / 9)
+
+# Facet reference elements (not cell types of meshes, so not registered).
+L2 = TensorProductCell("L2", "line", np.array([[-1.0], [1.0]]), ((0,), (1,)), *_tensor_gauss(1))
+L3 = QuadraticLineCell("L3", "line3", np.array([[-1.0], [1.0], [0.0]]), ((0,), (1,)), *_GAUSS3)
 
 Q4 = TensorProductCell(
-    "Q4", "quad", _SQUARE, ((0, 1), (1, 2), (2, 3), (3, 0)), *_tensor_gauss(2))
+    "Q4", "quad", _SQUARE, ((0, 1), (1, 2), (2, 3), (3, 0)), *_tensor_gauss(2), L2)
 H8 = TensorProductCell(
     "H8", "hexahedron",
     np.vstack([np.c_[_SQUARE, -np.ones(4)], np.c_[_SQUARE, np.ones(4)]]),
     ((0, 3, 2, 1), (4, 5, 6, 7), (0, 1, 5, 4), (1, 2, 6, 5), (2, 3, 7, 6), (3, 0, 4, 7)),
-    *_tensor_gauss(3))
+    *_tensor_gauss(3), Q4)
 # Linear simplices have constant gradients: one point at the centroid integrates K exactly.
 T3 = SimplexCell(
     "T3", "triangle", np.array([[0, 0], [1, 0], [0, 1]], float), ((0, 1), (1, 2), (2, 0)),
-    np.array([[1 / 3, 1 / 3]]), np.array([1 / 2]))
+    np.array([[1 / 3, 1 / 3]]), np.array([1 / 2]), L2)
 T4 = SimplexCell(
     "T4", "tetra", np.array([[0, 0, 0], [1, 0, 0], [0, 1, 0], [0, 0, 1]], float),
     ((0, 2, 1), (0, 1, 3), (0, 3, 2), (1, 2, 3)),
-    np.array([[1 / 4, 1 / 4, 1 / 4]]), np.array([1 / 6]))
+    np.array([[1 / 4, 1 / 4, 1 / 4]]), np.array([1 / 6]), T3)
+# Quadratic simplices with straight edges have linear gradients: K's integrand has degree 2.
+T6 = _quadratic_simplex(
+    "T6", "triangle6", T3, ((0, 1), (1, 2), (2, 0)), L3,
+    *_symmetric_triangle_rule([(1 / 6, 1.0 / 3)]))                        # degree 2
+# T10's facets: T6 with Strang & Fix's 6-point degree-4 rule (module docstring).
+_T6_FACET = replace(T6, **dict(zip(("quadrature_points", "quadrature_weights"), _symmetric_triangle_rule(
+    [(0.445948490915965, 1 / 3 - 0.109951743655322), (0.091576213509771, 0.109951743655322)]))))
+# Degree 2 on the tetrahedron: the 4 vertices shrunk towards the centroid, to a = (5 − √5) / 20.
+_TET_A = (5 - np.sqrt(5)) / 20
+T10 = _quadratic_simplex(
+    "T10", "tetra10", T4, ((0, 1), (1, 2), (2, 0), (0, 3), (1, 3), (2, 3)), _T6_FACET,
+    np.vstack([np.full(3, _TET_A), _TET_A + (1 - 4 * _TET_A) * np.eye(3)]), np.full(4, 1 / 24))
 
-for _cell in (Q4, H8, T3, T4):
+for _cell in (Q4, H8, T3, T4, T6, T10):
     CELL_TYPES.register(_cell.name, lambda cell=_cell: cell)
 
 
 def cell_type(name_or_cell) -> CellType:
-    """The CellType named ``name_or_cell`` ("Q4", "H8", "T3", "T4"), or the CellType itself."""
+    """The CellType named ``name_or_cell`` ("Q4", "H8", "T3", "T4", "T6", "T10"), or the
+    CellType itself."""
     if isinstance(name_or_cell, CellType):
         return name_or_cell
     return CELL_TYPES.create(name_or_cell)
