@@ -195,16 +195,20 @@ def plate_bolts() -> None:
 
 
 BRACKET_BOLTS = [(15.0, 15.0), (125.0, 15.0), (15.0, 65.0), (125.0, 65.0)]
-BRACKET_PIN = (70.0, 75.0)  # (x, z) of the pin axis, which runs along y
+BRACKET_PIN = (70.0, 75.0)  # (x, z) of the pin axis, which runs along y (before the rotation)
 
 
 def bracket3d() -> None:
-    """3D engine-mount bracket (tetrahedra): a 140 × 80 × 10 mm base plate held by four M10
-    bolts (holes Ø 11 at BRACKET_BOLTS) and above it a 40 mm thick clevis envelope — a
-    trapezoid 120 mm wide at the base tapering to 50 mm at z = 75, rounded to R 25 about a
-    pin hole Ø 16 whose axis runs along y at x = 70, z = 75. The pin pulls the bracket up
+    """3D engine-mount bracket (tetrahedra), y up as in femopt's other 3D problems: a
+    140 × 10 × 80 mm base plate (x, y, z) held by four M10 bolts (holes Ø 11 along y at
+    (x, z) in BRACKET_BOLTS) and above it a 40 mm thick clevis envelope (20 ≤ z ≤ 60) — a
+    trapezoid 120 mm wide at the base tapering to 50 mm at y = 75, rounded to R 25 about
+    a pin hole Ø 16 whose axis runs along z at x = 70, y = 75. The pin pulls the bracket up
     (the upper half of its hole) and sideways (the +x half). Rings around the bolt holes
-    (to R 11, through the base) and the pin hole (to R 14) are passive solids."""
+    (to R 11, through the base) and the pin hole (to R 14) are passive solids.
+
+    Built with z up (base in the xy plane), then turned by the rotation
+    (x, y, z) → (x, z, 80 − y) of the mesh's nodes."""
     xc, zc = BRACKET_PIN
     base = occ.addBox(0, 0, 0, 140, 80, 10)
     pts = [occ.addPoint(x, 20, z) for x, z in [(10, 10), (130, 10), (95, 75), (45, 75)]]
@@ -234,6 +238,8 @@ def bracket3d() -> None:
     _group(2, [t for t in bore if _com(2, t)[0] > xc], "pin_side")
     gmsh.option.setNumber("Mesh.MeshSizeMax", 3.6)
     gmsh.model.mesh.generate(3)
+    # A rotation (determinant +1, so the tetrahedra keep their orientation): y up.
+    gmsh.model.mesh.affineTransform([1, 0, 0, 0, 0, 0, 1, 0, 0, -1, 0, 80])
 
 
 CRANK_SPINDLE = (0.0, 0.0)
