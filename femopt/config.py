@@ -418,10 +418,9 @@ def _parse_mesh(node: _Node, source: str) -> MeshConfig:
     node.mapping(_MESH_KEYS)
     if ("grid" in node.value) == ("file" in node.value):
         node.fail("give exactly one of 'grid' (a generated grid of elements) or 'file' (a mesh file)")
-    for key in ("scale",) if "grid" in node.value else ("size",):
-        if key in node.value:
-            other = "file" if key == "scale" else "grid"
-            node.child(key).fail(f"only applies to a mesh given by '{other}'")
+    misplaced, owner = ("scale", "file") if "grid" in node.value else ("size", "grid")
+    if misplaced in node.value:
+        node.child(misplaced).fail(f"only applies to a mesh given by '{owner}'")
     if "file" in node.value:
         return _parse_mesh_file(node, source)
     grid = node.require("grid").int_list(counts=(2, 3), positive=True)

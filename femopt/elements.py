@@ -77,24 +77,35 @@ def jacobians(coords: np.ndarray, gradients: np.ndarray) -> tuple[np.ndarray, np
 
 
 def stiffness_by_quadrature(coords: np.ndarray, D: np.ndarray, gradients: np.ndarray,
-                            weights: np.ndarray) -> np.ndarray:
+                            weights: np.ndarray, chunk_size: int = 2048) -> np.ndarray:
     """(n_el, dim · n_nodes, dim · n_nodes) K_e = ∫ Bᵀ D B dV of every element.
 
     coords: (n_el, n_nodes, dim) node coordinates (length units).
     D: (n_voigt, n_voigt) constitutive matrix (stress units).
     gradients: (n_q, n_nodes, dim) reference shape-function gradients at the quadrature points.
     weights: (n_q,) quadrature weights on the reference cell.
+    chunk_size: elements per block: blocks keep the temporaries in cache (one pass over
+        100k T10 matrices of 720 MB costs page faults and memory traffic, not arithmetic).
 
-    Vectorized over elements; the loop runs over quadrature points only.
+    Vectorized over the elements of a block; Python loops run over blocks and quadrature
+    points only. Raises :class:`InvertedCellError` naming the first cell (of all) with a
+    non-positive Jacobian determinant at a quadrature point.
     """
     n_el, n_nodes, dim = coords.shape
     K = np.zeros((n_el, dim * n_nodes, dim * n_nodes))
-    for gradient, weight in zip(gradients, weights):
-        J, det = jacobians(coords, gradient)
-        # Physical gradients dN/dx = dN/dξ · J⁻¹, for every element at once.
-        B = _strain_displacement(np.einsum("nj,eji->eni", gradient, np.linalg.inv(J)))
-        # (Bᵀ D) B, in this order, keeps the bits of the earlier single-box code.
-        K += np.matmul(B.transpose(0, 2, 1) @ D, B) * (weight * det)[:, None, None]
+    for start in range(0, n_el, chunk_size):
+        block, K_block = coords[start:start + chunk_size], K[start:start + chunk_size]
+        try:
+            for gradient, weight in zip(gradients, weights):
+                J, det = jacobians(block, gradient)
+                # Physical gradients dN/dx = dN/dξ · J⁻¹, for every element at once.
+                B = _strain_displacement(np.matmul(gradient, np.linalg.inv(J)))
+                # (Bᵀ D) B, in this order, keeps the bits of the earlier single-box code.
+                K_block += np.matmul(B.transpose(0, 2, 1) @ D, B) * (weight * det)[:, None, None]
+        except InvertedCellError:
+            for gradient in gradients:  # again on every cell, so the message counts from cell 0
+                jacobians(coords, gradient)
+            raise
     return K
 
 

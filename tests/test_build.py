@@ -192,3 +192,107 @@ def test_a_3d_result_without_solid_is_a_warning():
             "design": {"volume_fraction": 0.2}, "optimizer": {"max_iterations": 1}}
     result = femopt.run(data)
     assert result.warnings and "no element with density above 0.5" in result.warnings[0]
+
+
+# ---------------------------------------------------------------- mesh files: groups and facet loads
+
+
+def plate_data(tmp_path, **kwargs):
+    from test_meshfile import plate_msh, plate_problem
+
+    return plate_problem(plate_msh(tmp_path / "plate.msh", **kwargs))
+
+
+def test_loads_on_facet_groups_are_consistent_nodal_forces(tmp_path):
+    data = plate_data(tmp_path)
+    data["material"] = {"thickness": 2.0}
+    data["loads"] = [{"at": {"group": "tip"}, "traction": [0.0, -1.0]}]
+    selections = []
+    problem = build_problem(config_of(data), selections=selections)
+    mesh = problem.mesh
+    forces = problem.forces[:, 0].reshape(-1, 2)
+    tip = mesh.node_groups["tip"]
+    assert forces[:, 1].sum() == pytest.approx(-1.0 * 1.0 * 2.0)  # traction × length × thickness
+    ends = np.isin(tip, mesh.select_nodes([("y", 0, 0)])) | np.isin(tip, mesh.select_nodes([("y", 1, 1)]))
+    np.testing.assert_allclose(forces[tip[ends], 1], -0.25)   # half a segment each
+    np.testing.assert_allclose(forces[tip[~ends], 1], -0.5)
+    assert selections[-1] == ("loads[0]", "4 facets, 5 nodes, traction [0, -1]")
+
+    # a total force on the facet group: the same uniform traction, scaled to the total
+    data["loads"] = [{"at": {"group": "tip"}, "force": [0.0, -6.0]}]
+    selections = []
+    np.testing.assert_allclose(build_problem(config_of(data), selections=selections).forces,
+                               problem.forces * 3.0)
+    assert selections[-1] == ("loads[0]", "4 facets, 5 nodes, force [0, -6] as the traction [0, -3]")
+
+    # pressure pushes into the body: down on the top edge, its resultant p × length × thickness
+    data["loads"] = [{"at": {"group": "top", "x": [0, 2]}, "pressure": 0.5}]
+    forces = build_problem(config_of(data)).forces[:, 0].reshape(-1, 2)
+    assert forces[:, 1].sum() == pytest.approx(-0.5 * 2.0 * 2.0) and abs(forces[:, 0]).max() < 1e-15
+    assert np.all(mesh.node_coords[np.flatnonzero(forces[:, 1]), 0] <= 2.0)
+
+
+def test_groups_and_coordinates_intersect(tmp_path):
+    data = plate_data(tmp_path)
+    data["supports"] = [{"at": {"group": "clamp", "y": [0, 0.5]}, "fix": "all"},
+                        {"at": {"group": "corner"}, "fix": ["x"]}]
+    data["loads"] = [{"at": {"group": "tip", "y": 1}, "nodal_force": [0.0, -1.0]}]
+    problem = build_problem(config_of(data))
+    mesh = problem.mesh
+    clamped = np.unique(problem.fixed_dofs // 2)
+    np.testing.assert_allclose(mesh.node_coords[clamped], [[0, 0], [0, 0.25], [0, 0.5]])
+    loaded = np.flatnonzero(problem.forces[:, 0])
+    np.testing.assert_array_equal(mesh.node_coords[loaded // 2], [[4.0, 1.0]])
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda d: d["loads"][0]["at"].update(group="tipp"),
+     "loads[0].at.group: unknown group 'tipp' (did you mean 'tip'? the mesh has: clamp, corner, pad, tip, top)"),
+    (lambda d: d["supports"][0]["at"].update(group="nothing"),
+     "supports[0].at.group: unknown group 'nothing' (the mesh has: clamp, corner, pad, tip, top)"),
+    (lambda d: d["loads"][0]["at"].update(group="corner"),
+     "loads[0].at.group: group 'corner' holds nodes only; this needs a group of facets (lines in 2D, faces in 3D)"),
+    (lambda d: d["loads"][1]["at"].update(group="pad"),
+     "loads[1].at.group: group 'pad' holds cells; this needs a group of facets (lines in 2D, faces in 3D)"),
+    (lambda d: d["design"]["passive"][0].update(group="tip"),
+     "design.passive[0].group: group 'tip' holds facets; this needs a group of cells"),
+    (lambda d: d["loads"][0]["at"].update(x=1),
+     "loads[0].at: selects no facet (group 'tip', x=1; the mesh spans x in [0, 4], y in [0, 1])"),
+    (lambda d: d["supports"][0]["at"].update(x=1),
+     "supports[0].at: selects no node (group 'clamp', x=1; the mesh spans x in [0, 4], y in [0, 1])"),
+])
+def test_group_mistakes_name_their_key_and_the_groups(tmp_path, change, message):
+    data = plate_data(tmp_path)
+    change(data)
+    assert build_error(data) == f"<string>: {message}"
+
+
+def test_a_group_on_a_grid_and_an_interior_facet_group(tmp_path):
+    import meshio
+    from test_meshfile import plate_mesh
+
+    data = mbb_data(6, 2)
+    data["supports"][0]["at"] = {"group": "left"}
+    assert build_error(data) == ("<string>: supports[0].at.group: unknown group 'left' (the mesh has no named "
+                                 "groups; a generated grid never has any)")
+    raw = plate_mesh()
+    middle = raw.cells[1].data[:1].copy() + 5  # a vertical segment at x = 0.5, inside the plate
+    raw.cells.append(meshio.CellBlock("line", middle))
+    raw.cell_data["gmsh:physical"].append(np.array([9]))
+    raw.cell_data["gmsh:geometrical"].append(np.array([1]))
+    raw.field_data["middle"] = np.array([9, 1])
+    meshio.write(tmp_path / "middle.msh", raw, file_format="gmsh22", binary=False)
+    data = plate_data(tmp_path)
+    data["mesh"]["file"] = str(tmp_path / "middle.msh")
+    data["loads"][0]["at"]["group"] = "middle"
+    assert build_error(data).startswith("<string>: loads[0].at.group: facet 0 (nodes ")
+    assert build_error(data).endswith("is not a boundary facet of the mesh: two cells share it (an interior facet)")
+
+
+def test_memory_estimate_counts_the_file_mesh(tmp_path):
+    from femopt.build import memory_estimate
+    from femopt.solvers.memory import estimate_memory
+
+    estimate = memory_estimate(config_of(plate_data(tmp_path)))
+    # 2D, 64 triangles, 45 nodes (the orphan dropped), 3 nodes per cell
+    assert estimate == estimate_memory(2, 64, 45, 3, estimate.solver, n_cases=1)

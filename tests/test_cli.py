@@ -265,3 +265,80 @@ def test_second_run_into_the_same_folder_exits_2_at_once_and_the_first_completes
     first.communicate(timeout=120)
     assert first.returncode == 0
     assert json.loads((tmp_path / "out" / "summary.json").read_text())["status"] == "converged"
+
+
+# ---------------------------------------------------------------- mesh files
+
+
+def mesh_file_problem(tmp_path, mesh_name="plate.msh"):
+    """The plate problem of test_meshfile, its mesh file named relative to the YAML file."""
+    from test_meshfile import plate_msh, plate_problem
+
+    (tmp_path / "meshes").mkdir(exist_ok=True)
+    plate_msh(tmp_path / "meshes" / "plate.msh")
+    data = plate_problem(f"../meshes/{mesh_name}")
+    (tmp_path / "configs").mkdir(exist_ok=True)
+    return data
+
+
+def test_a_mesh_file_problem_validates_and_runs(tmp_path):
+    config = write(tmp_path / "configs", mesh_file_problem(tmp_path))
+    result = invoke("validate", config)
+    assert result.exit_code == 0, result.output
+    assert "2D, 64 elements" in result.stdout
+    assert result.stdout.splitlines()[1:] == ["  supports[0]: 5 nodes, fixed in x, y",
+                                              "  loads[0]: 4 facets, 5 nodes, traction [0, -1]",
+                                              "  loads[1]: 8 facets, 9 nodes, pressure 0.1"]
+    # the top edge's corner node is clamped: half of one of its 8 segments' load
+    assert result.stderr == "warning: loads[1]: 6.2% of the load acts on fixed DOFs (supported nodes) and is dropped\n"
+    out = tmp_path / "out"
+    result = invoke("run", config, "-o", out, "-q", "--max-iterations", "2")
+    assert result.exit_code == 0, result.output
+    assert json.loads((out / "summary.json").read_text())["iterations"] == 2
+    assert np.load(out / "result.npz")["rho"].shape == (64,)
+
+
+def _mixed(path):
+    import meshio
+
+    points = np.array([[0, 0], [1, 0], [1, 1], [0, 1], [2, 0]], float)
+    meshio.write(path, meshio.Mesh(points, [("quad", np.array([[0, 1, 2, 3]])), ("triangle", np.array([[1, 4, 2]]))]),
+                 file_format="gmsh22", binary=False)
+
+
+def _inverted(path):
+    import meshio
+
+    points = np.array([[0, 0], [1, 0], [1, 1], [0, 1]], float)
+    meshio.write(path, meshio.Mesh(points, [("quad", np.array([[0, 3, 2, 1]]))]), file_format="gmsh22",
+                 binary=False)
+
+
+BAD_MESHES = {  # how to spoil the plate problem, what the one line says
+    "missing": (lambda d, m: d["mesh"].update(file="../meshes/none.msh"),
+                "mesh.file: ", "none.msh: cannot read the mesh file: No such file or directory"),
+    "unreadable": (lambda d, m: (m / "junk.msh").write_text("$MeshFormat\nnonsense\n")
+                   and d["mesh"].update(file="../meshes/junk.msh"), "mesh.file: ", "junk.msh: cannot read the mesh file"),
+    "mixed": (lambda d, m: _mixed(m / "mixed.msh") or d["mesh"].update(file="../meshes/mixed.msh"),
+              "mesh.file: ", "mixed.msh: mixed domain cell types (1 quad, 1 triangle)"),
+    "inverted": (lambda d, m: _inverted(m / "inv.msh") or d["mesh"].update(file="../meshes/inv.msh"),
+                 "mesh.file: ", "inv.msh: cell 0 is inverted or degenerate"),
+    "unknown group": (lambda d, m: d["loads"][0]["at"].update(group="tipp"), "loads[0].at.group: ",
+                      "unknown group 'tipp' (did you mean 'tip'? the mesh has: clamp, corner, pad, tip, top)"),
+}
+
+
+@pytest.mark.parametrize("command", ["run", "validate"])
+@pytest.mark.parametrize("case", list(BAD_MESHES))
+def test_bad_meshes_are_one_line_exit_2_and_write_nothing(tmp_path, case, command):
+    spoil, path, expected = BAD_MESHES[case]
+    data = mesh_file_problem(tmp_path)
+    spoil(data, tmp_path / "meshes")
+    config = write(tmp_path / "configs", data)
+    out = tmp_path / "out"
+    result = invoke(command, config, *(["-o", out] if command == "run" else []))
+    assert result.exit_code == 2, result.output
+    message = result.stderr.strip()
+    assert message.startswith(f"error: {config}: {path}") and expected in message, message
+    assert "\n" not in message and "Traceback" not in result.output
+    assert not out.exists()

@@ -5,6 +5,8 @@ gives one clear line naming its path — every YAML-validation test of the proje
 from __future__ import annotations
 
 import copy
+
+import numpy as np
 import pytest
 import yaml
 
@@ -553,3 +555,126 @@ def test_command_line_solver_overrides_only_the_type():
     # auto's unset rtol (None: each solver's own) does not replace amg's default
     assert with_overrides(parse_config(problem()), solver="amg").solver == Spec(
         "amg", {"rtol": 1e-8, "max_iterations": 2000})
+
+
+# ---------------------------------------------------------------- mesh files and groups
+
+
+@pytest.fixture
+def plate_file(tmp_path):
+    from test_meshfile import plate_msh
+
+    return plate_msh(tmp_path / "plate.msh")
+
+
+def file_problem(mesh_file, **changes):
+    """BASE on a mesh file (supports and loads by group), with dotted-path changes."""
+    data = problem(**changes)
+    data["mesh"] = {"file": str(mesh_file), **data["mesh"]}
+    del data["mesh"]["grid"]
+    data["supports"] = [{"at": {"group": "clamp"}, "fix": "all"}]
+    data["loads"] = data.get("loads") if "loads" in {k.split(".")[0] for k in changes} else [
+        {"at": {"group": "tip"}, "traction": [0.0, -1.0]}]
+    return data
+
+
+def test_a_mesh_file_gives_the_dimension_and_groups_select(plate_file):
+    data = file_problem(plate_file, loads=[
+        {"at": {"group": "tip"}, "traction": [0.0, -1.0]},
+        {"at": {"group": "top", "x": [0, 2]}, "pressure": 2.0},
+        {"at": {"group": "tip"}, "force": [0.0, -50.0]},
+        {"at": {"group": 3}, "nodal_force": [1.0, 0.0]}])
+    data["mesh"]["scale"] = 2.0
+    data["design"]["passive"] = [{"type": "solid", "group": "pad"}]
+    cfg = parse_config(data)
+    assert cfg.mesh.file == str(plate_file.resolve()) and cfg.mesh.scale == 2.0 and cfg.mesh.dim == 2
+    assert cfg.supports[0].at == Selection((), "clamp")
+    traction, pressure, force, nodal = cfg.loads
+    assert traction.traction == (0.0, -1.0) and traction.force == () and traction.pressure is None
+    assert pressure.at == Selection((("x", 0.0, 2.0),), "top") and pressure.pressure == 2.0
+    assert force.force == (0.0, -50.0) and not force.per_node
+    assert nodal.at.group == "3" and nodal.per_node  # a gmsh physical group without a name
+    assert cfg.design.passive[0].shape == "group" and cfg.design.passive[0].options == {"group": "pad"}
+    assert str(pressure.at) == "{group: top, x: [0, 2]}"
+
+
+def test_a_mesh_file_path_is_relative_to_the_problem_file_or_the_current_folder(plate_file, tmp_path,
+                                                                               monkeypatch):
+    (tmp_path / "configs").mkdir()
+    data = file_problem("../plate.msh")
+    path = tmp_path / "configs" / "p.yaml"
+    path.write_text(yaml.safe_dump(data))
+    assert load_config(path).mesh.file == str(plate_file.resolve())
+    monkeypatch.chdir(tmp_path)
+    assert parse_config(file_problem("plate.msh")).mesh.file == str(plate_file.resolve())
+
+
+def test_the_fingerprint_follows_the_file_contents_not_its_place(plate_file, tmp_path):
+    from test_meshfile import plate_msh
+
+    copy_path = tmp_path / "elsewhere.msh"
+    copy_path.write_bytes(plate_file.read_bytes())
+    other = plate_msh(tmp_path / "other.msh", nx=6)
+    fingerprint = lambda f: parse_config(file_problem(f)).fingerprint  # noqa: E731
+    assert fingerprint(plate_file) == fingerprint(copy_path) != fingerprint(other)
+
+
+def test_a_3d_mesh_file_reads_its_selections_in_3d(tmp_path):
+    import meshio
+    from test_meshfile import tetra_mesh
+
+    meshio.write(tmp_path / "tets.msh", tetra_mesh(), file_format="gmsh22", binary=False)
+    data = file_problem(tmp_path / "tets.msh", loads=[{"at": {"group": "base", "z": 0}, "traction": [0, 0, 1]}])
+    data["supports"] = [{"at": {"x": 0}, "fix": "all"}]
+    assert parse_config(data).loads[0].traction == (0.0, 0.0, 1.0)
+    data["loads"][0]["traction"] = [0, 1]
+    assert error_of(data) == "p.yaml: loads[0].traction: expected 3 numbers, got 2"
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda d: d["mesh"].update(grid=[6, 2]),
+     "mesh: give exactly one of 'grid' (a generated grid of elements) or 'file' (a mesh file)"),
+    (lambda d: d["mesh"].update(size=[6, 2]), "mesh.size: only applies to a mesh given by 'grid'"),
+    (lambda d: d["mesh"].update(scale=0), "mesh.scale: must be > 0, got 0"),
+    (lambda d: d["mesh"].update(file=""), "mesh.file: expected the path of a mesh file, got an empty string"),
+    (lambda d: d["mesh"].update(file=3), "mesh.file: expected a string, got 3"),
+    (lambda d: d["supports"][0].update(at={"group": ""}),
+     "supports[0].at.group: expected a group name, got an empty string"),
+    (lambda d: d["supports"][0].update(at={"groups": "clamp"}),
+     "supports[0].at.groups: unknown key (did you mean 'group'?)"),
+    (lambda d: d["loads"][0].update(at={"x": 4}),
+     "loads[0].at: a traction acts on facets: give a facet group ('group: NAME')"),
+    (lambda d: d["loads"][0].update(pressure=1.0),
+     "loads[0]: give either 'force' (total), 'nodal_force' (per node), 'traction' (per unit area of a "
+     "facet group), 'pressure' (normal, on a facet group), not both ('traction' and 'pressure' given)"),
+    (lambda d: d["loads"][0].pop("traction") and d["loads"][0].update(pressure=[1, 2]),
+     "loads[0].pressure: expected a number, got a list [1, 2]"),
+    (lambda d: d["design"].update(passive=[{"type": "solid", "group": 1.5}]),
+     "design.passive[0].group: expected a string, got 1.5"),
+    (lambda d: d["design"].update(passive=[{"type": "void", "box": {"group": "pad"}}]),
+     "design.passive[0].box.group: a box holds coordinates; a group of cells is "
+     "{type: solid | void, group: NAME}"),
+])
+def test_mistakes_with_mesh_files_and_groups(plate_file, change, message):
+    data = file_problem(plate_file)
+    change(data)
+    assert error_of(data) == f"p.yaml: {message}"
+
+
+def test_grid_mistakes_with_the_file_keys():
+    assert error_of(problem(**{"mesh.scale": 2.0})) == "p.yaml: mesh.scale: only applies to a mesh given by 'file'"
+    assert error_of({**BASE, "mesh": {"size": [1, 2]}}) == (
+        "p.yaml: mesh: give exactly one of 'grid' (a generated grid of elements) or 'file' (a mesh file)")
+
+
+def test_a_bad_mesh_file_is_a_config_error_at_mesh_file(tmp_path):
+    import meshio
+
+    message = error_of(file_problem(tmp_path / "missing.msh"))
+    assert message == f"p.yaml: mesh.file: {tmp_path / 'missing.msh'}: cannot read the mesh file: No such file or directory"
+    points = np.array([[0, 0], [1, 0], [1, 1], [0, 1]], float)
+    meshio.write(tmp_path / "inverted.msh", meshio.Mesh(points, [("quad", np.array([[0, 3, 2, 1]]))]),
+                 file_format="gmsh22", binary=False)
+    message = error_of(file_problem(tmp_path / "inverted.msh"))
+    assert message.startswith(f"p.yaml: mesh.file: {tmp_path / 'inverted.msh'}: cell 0 is inverted or degenerate")
+    assert message.endswith("its nodes: (0, 0), (0, 1), (1, 1), (1, 0)")

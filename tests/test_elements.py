@@ -1,12 +1,15 @@
+from itertools import product
+from math import factorial
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
 
 from femopt.elements import InvertedCellError, h8_stiffness, plane_stress_matrix, q4_stiffness, solid_matrix
 from femopt.errors import FemoptError
-from femopt.mesh import DofMap, Mesh
+from femopt.mesh import CELL_TYPES, DofMap, Mesh
 
-from mesh_helpers import distorted
+from mesh_helpers import distorted, quadratic
 
 
 def top88_ke(nu):
@@ -50,12 +53,15 @@ def test_q4_stretched_element_energy():
 
 # --- cell types on general (distorted, simplex) meshes --------------------------------------
 
-CASES = {"Q4": ((3, 2), None), "T3": ((3, 2), "T3"), "H8": ((2, 2, 2), None), "T4": ((2, 2, 2), "T4")}
+CASES = {"Q4": ((3, 2), None), "T3": ((3, 2), "T3"), "H8": ((2, 2, 2), None), "T4": ((2, 2, 2), "T4"),
+         "T6": ((3, 2), "T3"), "T10": ((2, 2, 2), "T4")}
 
 
 def general_mesh(name, amount=0.25, seed=0):
+    """A distorted mesh of ``name`` cells; T6, T10 straight-sided, from T3, T4."""
     grid, cell_type = CASES[name]
-    return distorted(grid, tuple(float(n) for n in grid), amount=amount, seed=seed, cell_type=cell_type)
+    mesh = distorted(grid, tuple(float(n) for n in grid), amount=amount, seed=seed, cell_type=cell_type)
+    return quadratic(mesh) if name in ("T6", "T10") else mesh
 
 
 def dense_K(mesh, ke):
@@ -65,7 +71,7 @@ def dense_K(mesh, ke):
     return sp.coo_matrix((ke.ravel(), (rows, cols)), shape=(n, n)).toarray()
 
 
-@pytest.mark.parametrize("name", list(CASES))
+@pytest.mark.parametrize("name", ["Q4", "T3", "H8", "T4"])
 def test_global_stiffness_matches_scikit_fem(name):
     skfem = pytest.importorskip("skfem")
     from skfem.models.elasticity import lame_parameters, linear_elasticity
@@ -128,7 +134,8 @@ def test_inverted_cell_is_named(name):
     mesh = general_mesh(name)
     # Mirror cell 2 (clockwise in 2D, left-handed in 3D) by swapping two of its nodes (simplices)
     # or its two halves along x (Q4, H8).
-    mirror = {"T3": [0, 2, 1], "T4": [0, 2, 1, 3], "Q4": [1, 0, 3, 2], "H8": [1, 0, 3, 2, 5, 4, 7, 6]}[name]
+    mirror = {"T3": [0, 2, 1], "T4": [0, 2, 1, 3], "Q4": [1, 0, 3, 2], "H8": [1, 0, 3, 2, 5, 4, 7, 6],
+              "T6": [0, 2, 1, 5, 4, 3], "T10": [0, 2, 1, 3, 6, 5, 4, 7, 9, 8]}[name]
     cells = mesh.cells.copy()
     cells[2] = mesh.cells[2][mirror]
     inverted = Mesh(mesh.node_coords, cells, mesh.cell_type)
@@ -136,3 +143,101 @@ def test_inverted_cell_is_named(name):
         inverted.stiffness_matrices(0.3)
     with pytest.raises(FemoptError):
         inverted.element_volumes
+
+
+@pytest.mark.parametrize("name", ["T6", "T10"])
+def test_quadratic_global_stiffness_matches_scikit_fem_p2(name):
+    pytest.importorskip("skfem")
+    from skfem import asm
+    from skfem.models.elasticity import lame_parameters, linear_elasticity
+    from test_loads import skfem_setup
+    mesh, nu = general_mesh(name), 0.3
+    _, _, basis, dofs, _ = skfem_setup(mesh)
+    lam, mu = lame_parameters(1.0, nu)
+    if mesh.dim == 2:
+        lam = 2 * lam * mu / (lam + 2 * mu)
+    K_skfem = asm(linear_elasticity(lam, mu), basis).toarray()
+    node_major = dofs.ravel()
+    K = dense_K(mesh, mesh.stiffness_matrices(nu))
+    np.testing.assert_allclose(K, K_skfem[np.ix_(node_major, node_major)], atol=1e-12 * np.abs(K).max())
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_flat_cell_is_degenerate(name):
+    cell = CELL_TYPES.create(name)
+    flat = cell.reference_nodes.copy()
+    flat[:, -1] = 0.0                                # every node on one line (2D) or plane (3D)
+    with pytest.raises(InvertedCellError, match="cell 0 is inverted or degenerate"):
+        Mesh(flat, [np.arange(cell.n_nodes)], cell).stiffness_matrices(0.3)
+
+
+# Degree of each rule: exact for every monomial of total degree ≤ it (per axis on boxes).
+DEGREES = {"Q4": 3, "H8": 3, "T3": 1, "T4": 1, "T6": 2, "T10": 2, "L2": 3, "L3": 5, "T10 facet": 4}
+
+
+def _rules():
+    cells = {name: CELL_TYPES.create(name) for name in ("Q4", "H8", "T3", "T4", "T6", "T10")}
+    cells.update({"L2": cells["Q4"].facet_type, "L3": cells["T6"].facet_type,
+                  "T10 facet": cells["T10"].facet_type})
+    return cells
+
+
+@pytest.mark.parametrize("name", list(DEGREES))
+def test_quadrature_degree(name):
+    cell = _rules()[name]
+    points, weights = cell.quadrature
+    box = cell.name in ("Q4", "H8", "L2", "L3")
+    degree = DEGREES[name]
+
+    def exact(powers):
+        if box:  # ∫_{-1}^{1} x^k dx
+            return np.prod([0.0 if k % 2 else 2 / (k + 1) for k in powers])
+        return np.prod([factorial(k) for k in powers]) / factorial(sum(powers) + cell.dim)
+
+    def error(powers):
+        return abs(weights @ np.prod(points ** np.array(powers), axis=1) - exact(powers))
+
+    for powers in product(range(degree + 2), repeat=cell.dim):
+        if (max(powers) if box else sum(powers)) <= degree:
+            assert error(powers) < 1e-14, powers
+    # and not one degree more (the claimed degree is the rule's own)
+    assert error((degree + 1,) + (0,) * (cell.dim - 1)) > 1e-6
+
+
+@pytest.mark.parametrize("name", ["T6", "T10", "L3"])
+def test_quadratic_shape_functions(name):
+    cell = _rules()[name]
+    np.testing.assert_allclose(cell.shape_functions(cell.reference_nodes), np.eye(cell.n_nodes), atol=1e-15)
+    points = np.random.default_rng(0).uniform(0, 0.3, (5, cell.dim))
+    N = cell.shape_functions(points)
+    # Quadratic completeness: Σ N_a p(x_a) = p(x) for p = 1, x_i, x_i x_j.
+    x = cell.reference_nodes
+    for p in [lambda y: np.ones(len(y)), lambda y: y[:, 0], lambda y: y[:, 0] * y[:, -1], lambda y: y[:, -1] ** 2]:
+        np.testing.assert_allclose(N @ p(x), p(points), atol=1e-14)
+    h = 1e-6
+    for a in range(cell.dim):
+        step = h * np.eye(cell.dim)[a]
+        fd = (cell.shape_functions(points + step) - cell.shape_functions(points - step)) / (2 * h)
+        np.testing.assert_allclose(cell.shape_gradients(points)[:, :, a], fd, atol=1e-8)
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_facets_follow_the_facet_type_and_point_outwards(name):
+    """On each facet the cell's shape functions are the facet type's on the facet's nodes
+    (so the node order is the facet type's) and vanish for the other nodes; the facet's
+    normal (right-hand rule, 2D: tangent turned clockwise) points away from the cell."""
+    cell = CELL_TYPES.create(name)
+    facet_type = cell.facet_type
+    assert facet_type.dim == cell.dim - 1
+    points = facet_type.quadrature_points
+    center = cell.reference_nodes.mean(axis=0)
+    for facet in cell.facets:
+        nodes = cell.reference_nodes[list(facet)]
+        x = facet_type.shape_functions(points) @ nodes                   # facet points in the cell
+        N = cell.shape_functions(x)
+        np.testing.assert_allclose(N[:, list(facet)], facet_type.shape_functions(points), atol=1e-14)
+        assert np.allclose(np.delete(N, list(facet), axis=1), 0, atol=1e-14)
+        tangents = np.einsum("nd,qnk->qdk", nodes, facet_type.shape_gradients(points))
+        normal = (np.c_[tangents[:, 1, 0], -tangents[:, 0, 0]] if cell.dim == 2
+                  else np.cross(tangents[..., 0], tangents[..., 1]))
+        assert np.all((x - center) @ normal.T > 0)

@@ -6,8 +6,8 @@ from femopt.elements import InvertedCellError
 from femopt.mesh.base import AXES, Mesh
 from femopt.mesh.cells import CELL_TYPES, H8, Q4, T3, T4, CellType, cell_type
 from femopt.mesh.dofs import DofMap
-from femopt.mesh.io import from_meshio, read_mesh
+from femopt.mesh.io import read_mesh
 from femopt.mesh.structured import StructuredMesh
 
 __all__ = ["AXES", "CELL_TYPES", "CellType", "DofMap", "H8", "InvertedCellError", "Mesh", "Q4",
-           "StructuredMesh", "T3", "T4", "cell_type", "from_meshio", "read_mesh"]
+           "StructuredMesh", "T3", "T4", "cell_type", "read_mesh"]

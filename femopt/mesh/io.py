@@ -118,7 +118,8 @@ def _domain_cell_type(blocks, source: str) -> CellType:
     if len(types) > 1:
         raise MeshError(f"{source}: mixed domain cell types ({_type_counts(blocks)}); femopt needs one "
                         "cell type per mesh")
-    by_meshio_name = {c.meshio_name: c for c in (CELL_TYPES.create(name) for name in CELL_TYPES.names)}
+    registered = (CELL_TYPES.create(name) for name in CELL_TYPES.names)
+    by_meshio_name = {c.meshio_name: c for c in registered if c.dim == blocks[0].dim}
     name = types.pop()
     if name not in by_meshio_name:
         raise MeshError(f"{source}: {name} cells are not supported (femopt reads "
