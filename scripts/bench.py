@@ -5,6 +5,8 @@
     python scripts/bench.py --sizes 48x24x24 --solver cholmod,reuse,amg --iterations 100
     python scripts/bench.py --million            # 100×100×100 H8, AMG, 2 iterations: NOT for CI
                                                  # (peak 17.5 GB, ~140 s per iteration, ~6 min)
+    python scripts/bench.py --sizes bracket3d    # the unstructured 3D bracket (57,172 T4, configs/bracket3d.yaml)
+    python scripts/bench.py --sizes 600x200,configs/crank.yaml --iterations 10
 
 For each case it prints seconds per iteration for every phase and the ratio of
 the whole iteration to (numeric factorization + solve): the overhead femopt
@@ -18,6 +20,12 @@ iteration) and its final compliance relative to cholmod's.
 A 3D case NXxNYxNZ is a cantilever: the x = 0 face clamped, a unit downward force
 spread along the free end's bottom edge, volume fraction 0.3, density filter of
 radius 1.5 elements.
+
+Any other case is a problem file read from a mesh file (unstructured: per-element
+matrices, a filter over centroid distances), run as written except for the optimizer's
+iteration count and tolerance and the solver; a bare name stands for configs/<name>.yaml
+(``bracket3d``: the 3D engine-mount bracket, 57,172 tetrahedra, two load cases). Its
+filter setting is the file's, so --filter does not apply to it.
 """
 
 from __future__ import annotations
@@ -26,6 +34,9 @@ import argparse
 import multiprocessing
 import resource
 import time
+from pathlib import Path
+
+import yaml
 
 from femopt.build import build
 from femopt.config import parse_config
@@ -59,10 +70,35 @@ def cantilever3d_config(nx: int, ny: int, nz: int, filter_type: str, iterations:
     }, source="bench")
 
 
-def run_case(grid: tuple[int, ...], solver_name: str, filter_type: str, iterations: int,
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+
+
+def file_config(path: str, iterations: int, solver_name: str):
+    """The problem file ``path`` (or configs/<path>.yaml for a bare name), with the
+    optimizer's iteration count and tolerance and the solver replaced."""
+    file = Path(path) if path.endswith((".yaml", ".yml")) else CONFIGS / f"{path}.yaml"
+    data = yaml.safe_load(file.read_text())
+    data["optimizer"] = {**data.get("optimizer", {}), "max_iterations": iterations, "tolerance": 1e-9}
+    data["solver"] = solver_name
+    return parse_config(data, source=str(file))  # a relative mesh path reads from the file's folder
+
+
+def parse_case(text: str):
+    """'300x100' → (300, 100); anything else names a problem file (kept as a string)."""
+    try:
+        return tuple(int(v) for v in text.lower().split("x"))
+    except ValueError:
+        return text
+
+
+def run_case(grid: tuple[int, ...] | str, solver_name: str, filter_type: str, iterations: int,
              rtol: float | None = None) -> dict:
-    config = (mbb_config(*grid, filter_type, iterations, solver_name) if len(grid) == 2
-              else cantilever3d_config(*grid, filter_type, iterations, solver_name))
+    if isinstance(grid, str):
+        config = file_config(grid, iterations, solver_name)
+        filter_type = config.design.filter.type
+    else:
+        config = (mbb_config(*grid, filter_type, iterations, solver_name) if len(grid) == 2
+                  else cantilever3d_config(*grid, filter_type, iterations, solver_name))
     start = time.perf_counter()
     model = build(config, rtol=rtol)
     solver = model.solver
@@ -74,8 +110,9 @@ def run_case(grid: tuple[int, ...], solver_name: str, filter_type: str, iteratio
     per_iteration = {phase: result.timings[phase] / result.iterations for phase in loop_phases}
     total = sum(per_iteration.values())
     cg_iterations = getattr(solver, "cg_iterations", getattr(solver, "total_iterations", None))
+    case = Path(grid).stem if isinstance(grid, str) else "x".join(map(str, grid))
     return {
-        "case": "x".join(map(str, grid)), "solver": solver.name, "filter": filter_type,
+        "case": case, "solver": solver.name, "filter": filter_type, "elements": model.mesh.n_elements,
         # Everything outside the loop's phases: problem, assembler pattern, filter, analysis.
         "setup_s": time.perf_counter() - start - total * result.iterations,
         "per_iteration": per_iteration, "iteration_s": total,
@@ -95,7 +132,8 @@ def run_isolated(*args) -> dict:
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="300x100,600x200",
-                        help="comma-separated grids: NXxNY (2D MBB) or NXxNYxNZ (3D cantilever)")
+                        help="comma-separated grids: NXxNY (2D MBB) or NXxNYxNZ (3D cantilever), "
+                             "or problem files (bracket3d = configs/bracket3d.yaml)")
     parser.add_argument("--solver", default="cholmod",
                         help=f"comma-separated solvers among {', '.join(SOLVERS.names)}")
     parser.add_argument("--filter", default="density", choices=["density", "sensitivity"])
@@ -114,19 +152,19 @@ def main():
             parser.error(f"--solver: unknown solver {name!r}; choose among {', '.join(SOLVERS.names)}")
 
     loop_phases = [p for p in PHASES if p != "analysis"]
-    header = f"{'case':>11} {'solver':>8} " + " ".join(f"{p[:8]:>8}" for p in loop_phases)
+    header = f"{'case':>11} {'elements':>9} {'solver':>8} " + " ".join(f"{p[:8]:>8}" for p in loop_phases)
     print(f"seconds per iteration ({iterations} iterations, {args.filter} filter)")
     print(header + f" {'total':>8} {'ratio':>6} {'setup':>7} {'peakMB':>7} {'factor':>6} {'CG it':>6} "
           f"{'compliance':>12}", flush=True)
     rows = []
     for size in args.sizes.split(","):
-        grid = tuple(int(v) for v in size.lower().split("x"))
+        grid = parse_case(size)
         for name in solver_names:
             r = run_isolated(grid, name, args.filter, iterations, args.rtol)
             rows.append(r)
             phases = " ".join(f"{r['per_iteration'][p]:8.4f}" for p in loop_phases)
             cg = "-" if r["cg_iterations"] is None else str(r["cg_iterations"])
-            print(f"{r['case']:>11} {r['solver']:>8} {phases} {r['iteration_s']:8.4f} "
+            print(f"{r['case']:>11} {r['elements']:9d} {r['solver']:>8} {phases} {r['iteration_s']:8.4f} "
                   f"{r['ratio']:6.3f} {r['setup_s']:7.2f} {r['peak_rss_mb']:7.0f} "
                   f"{r['factorizations']:6d} {cg:>6} {r['compliance']:12.6g}", flush=True)
     print("ratio = whole iteration / (factorization + solve); factor = numeric factorizations "
