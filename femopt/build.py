@@ -98,7 +98,9 @@ def build(config: ProblemConfig, *, rtol: float | None = None) -> Model:
                                        penalty=schedule_value(design.penalty, 0)),
         schedules=schedules,
         optimizer=OPTIMIZERS.create(config.optimizer.type, 0.0, 1.0, **config.optimizer.options),
-        solver=solver, x0=space.initial_design(design.volume_fraction), notices=notices,
+        solver=solver, notices=notices,
+        x0=space.initial_design(design.volume_fraction,
+                                None if problem.mesh.structured else problem.mesh.element_volumes),
         warnings=warnings + design_warnings(config, problem))
 
 
@@ -306,7 +308,8 @@ def _passive_densities(config: ProblemConfig, mesh) -> np.ndarray | None:
         fixed[inside] = 1.0 if region.type == "solid" else 0.0
     if not np.isnan(fixed).any():
         raise config.error("design.passive", "every element is passive; nothing is left to design")
-    solid = float(np.mean(fixed == 1.0))
+    volumes = mesh.element_volumes
+    solid = float(volumes[fixed == 1.0].sum() / volumes.sum())
     for constraint in config.constraint_list:
         if constraint.type == "volume" and solid > constraint.limit:
             limit = ("design.volume_fraction" if not config.constraints

@@ -90,11 +90,13 @@ class DesignSpace:
     def n_variables(self) -> int:
         return len(self.active)
 
-    def initial_design(self, volume_fraction: float) -> np.ndarray:
+    def initial_design(self, volume_fraction: float, volumes: np.ndarray | None = None) -> np.ndarray:
         """(n_variables,) a uniform design whose full field has the volume fraction
-        ``volume_fraction``, counting passive solids (clipped to [0, 1])."""
-        free_volume = volume_fraction * self.n_elements - self.passive_values.sum()
-        value = free_volume / max(self.n_variables, 1)
+        ``volume_fraction``, counting passive solids (clipped to [0, 1]).
+        volumes: (n_elements,) element volumes; None for equal elements."""
+        volumes = np.ones(self.n_elements) if volumes is None else np.asarray(volumes, float)
+        free_volume = volume_fraction * volumes.sum() - self.passive_values @ volumes[self.passive]
+        value = free_volume / max(volumes[self.active].sum(), np.finfo(float).tiny)
         return np.full(self.n_variables, float(np.clip(value, 0.0, 1.0)))
 
     def embed(self, x: np.ndarray) -> np.ndarray:
