@@ -115,8 +115,9 @@ def run(config_path, outdir, max_iterations, solver, quiet, resume, force):
 @click.argument("config_path", metavar="CONFIG", type=click.Path(dir_okay=False))
 @click.option("--samples", default=5, show_default=True, type=click.IntRange(min=1),
               help="Random components, and as many random directions, per function.")
-@click.option("--step", default=1e-3, show_default=True, type=click.FloatRange(min=0, min_open=True),
-              help="Finite-difference step in design-variable units (fourth-order central differences).")
+@click.option("--step", type=click.FloatRange(min=0, min_open=True),
+              help="Finite-difference step in design-variable units (fourth-order central differences); "
+                   "default 1e-3, growing as sqrt(n/300) for n > 300 design variables.")
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed of the random design and probes.")
 @click.option("--tolerance", default=1e-5, show_default=True, type=float,
               help="Largest relative error accepted; exit code 1 above it.")
@@ -126,9 +127,9 @@ def check_grad(config_path, samples, step, seed, tolerance):
     from femopt.build import build
     from femopt.config import load_config
     from femopt.design import Schedule
-    from femopt.gradcheck import check_gradients
+    from femopt.gradcheck import check_gradients, default_step
 
-    if step > MAX_GRADIENT_STEP:  # the probes must stay densities: x ± 2·step in [0, 1]
+    if step is not None and step > MAX_GRADIENT_STEP:  # the probes must stay densities: x ± 2·step in [0, 1]
         raise FemoptError(f"--step: {step:g} would move the random design (0.2 to 0.9) outside "
                           f"[0, 1]; use at most {MAX_GRADIENT_STEP:g}")
     config = load_config(config_path)
@@ -147,6 +148,7 @@ def check_grad(config_path, samples, step, seed, tolerance):
     if samples > evaluate.n_variables:
         click.echo(f"note: --samples {samples} capped at the {evaluate.n_variables} design variables")
         samples = evaluate.n_variables
+    step = step or default_step(evaluate.n_variables)
     results = check_gradients(evaluate, evaluate.n_variables, labels, samples, step, seed)
     click.echo(f"{'function':<32} {'probe':<14} {'adjoint':>14} {'finite diff.':>14} {'rel. error':>10}")
     for r in results:
@@ -154,7 +156,8 @@ def check_grad(config_path, samples, step, seed, tolerance):
                    f"{r.relative_error:10.2e}")
     worst = max(r.relative_error for r in results)
     passed = worst <= tolerance
-    click.echo(f"largest relative error {worst:.2e} ({'ok' if passed else 'FAILED'}: tolerance {tolerance:g})")
+    click.echo(f"largest relative error {worst:.2e} ({'ok' if passed else 'FAILED'}: tolerance {tolerance:g}, "
+               f"step {step:g})")
     sys.exit(0 if passed else 1)
 
 

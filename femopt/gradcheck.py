@@ -11,6 +11,14 @@ import numpy as np
 MAX_STEP = 0.05
 
 
+def default_step(n: int) -> float:
+    """The finite-difference step for n design variables: 1e-3, growing as √(n/300) beyond
+    300 variables (at most MAX_STEP). Along a random unit direction the derivative shrinks
+    as 1/√n while the round-off of the difference does not (measured on the 40,000-cell
+    crank: relative error 5.8e-5 at step 1e-3, 8.6e-6 at 1e-2)."""
+    return float(min(MAX_STEP, 1e-3 * max(1.0, np.sqrt(n / 300))))
+
+
 @dataclass(frozen=True)
 class GradientSample:
     """One comparison: the adjoint and finite-difference derivative of one function."""

@@ -147,7 +147,7 @@ def test_check_grad_passes_on_every_config(path):
     result = invoke("check-grad", path, "--samples", "2", "--step", "1e-2")
     assert result.exit_code == 0, result.output
     assert "largest relative error" in result.output
-    assert result.output.splitlines()[-1].endswith("(ok: tolerance 1e-05)")
+    assert result.output.splitlines()[-1].endswith("(ok: tolerance 1e-05, step 0.01)")
 
 
 def test_check_grad_fails_above_its_tolerance():
@@ -309,9 +309,9 @@ def _mixed(path):
 def _inverted(path):
     import meshio
 
-    points = np.array([[0, 0], [1, 0], [1, 1], [0, 1]], float)
-    meshio.write(path, meshio.Mesh(points, [("quad", np.array([[0, 3, 2, 1]]))]), file_format="gmsh22",
-                 binary=False)
+    points = np.array([[0, 0], [1, 0], [1, 1], [0, 1], [2, 0], [2, 1]], float)  # the second quad clockwise
+    meshio.write(path, meshio.Mesh(points, [("quad", np.array([[0, 1, 2, 3], [1, 2, 5, 4]]))]),
+                 file_format="gmsh22", binary=False)
 
 
 BAD_MESHES = {  # how to spoil the plate problem, what the one line says
@@ -322,7 +322,7 @@ BAD_MESHES = {  # how to spoil the plate problem, what the one line says
     "mixed": (lambda d, m: _mixed(m / "mixed.msh") or d["mesh"].update(file="../meshes/mixed.msh"),
               "mesh.file: ", "mixed.msh: mixed domain cell types (1 quad, 1 triangle)"),
     "inverted": (lambda d, m: _inverted(m / "inv.msh") or d["mesh"].update(file="../meshes/inv.msh"),
-                 "mesh.file: ", "inv.msh: cell 0 is inverted or degenerate"),
+                 "mesh.file: ", "inv.msh: cell 1 is inverted or degenerate"),
     "unknown group": (lambda d, m: d["loads"][0]["at"].update(group="tipp"), "loads[0].at.group: ",
                       "unknown group 'tipp' (did you mean 'tip'? the mesh has: clamp, corner, pad, tip, top)"),
 }

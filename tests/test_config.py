@@ -672,9 +672,9 @@ def test_a_bad_mesh_file_is_a_config_error_at_mesh_file(tmp_path):
 
     message = error_of(file_problem(tmp_path / "missing.msh"))
     assert message == f"p.yaml: mesh.file: {tmp_path / 'missing.msh'}: cannot read the mesh file: No such file or directory"
-    points = np.array([[0, 0], [1, 0], [1, 1], [0, 1]], float)
-    meshio.write(tmp_path / "inverted.msh", meshio.Mesh(points, [("quad", np.array([[0, 3, 2, 1]]))]),
+    points = np.array([[0, 0], [1, 0], [1, 1], [0, 1], [2, 0], [2, 1]], float)  # the second quad clockwise
+    meshio.write(tmp_path / "inverted.msh", meshio.Mesh(points, [("quad", np.array([[0, 1, 2, 3], [1, 2, 5, 4]]))]),
                  file_format="gmsh22", binary=False)
     message = error_of(file_problem(tmp_path / "inverted.msh"))
-    assert message.startswith(f"p.yaml: mesh.file: {tmp_path / 'inverted.msh'}: cell 0 is inverted or degenerate")
-    assert message.endswith("its nodes: (0, 0), (0, 1), (1, 1), (1, 0)")
+    assert message.startswith(f"p.yaml: mesh.file: {tmp_path / 'inverted.msh'}: cell 1 is inverted or degenerate")
+    assert message.endswith("its nodes: (1, 0), (1, 1), (2, 1), (2, 0)")

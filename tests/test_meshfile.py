@@ -192,6 +192,26 @@ def test_gmsh4_abaqus_and_3d_groups(tmp_path):
     np.testing.assert_array_equal(mesh.cell_groups["body"], [0, 1])
 
 
+@pytest.mark.parametrize("cell_type", ["T3", "Q4", "T6", "T4", "H8", "T10"])
+def test_a_mesh_with_every_cell_mirrored_is_read_turned_round(cell_type):
+    """gmsh writes a surface meshed against its orientation with clockwise cells: all of
+    them, so the mesh is simply mirrored; femopt turns it round (a mix stays an error)."""
+    from femopt.mesh import cell_type as named
+    from femopt.mesh.io import _MIRRORED, from_meshio
+
+    cell = named(cell_type)
+    points = np.vstack([cell.reference_nodes + shift for shift in (0.0, 3.0)])  # two cells
+    cells = np.arange(2 * cell.n_nodes).reshape(2, -1)
+    mirrored = meshio.Mesh(np.c_[points, np.zeros((len(points), 3 - cell.dim))],
+                           [(cell.meshio_name, cells[:, _MIRRORED[cell_type]])])
+    mesh = from_meshio(mirrored)
+    np.testing.assert_array_equal(mesh.cells, cells)
+    assert np.all(mesh.element_volumes > 0)
+    mixed = meshio.Mesh(mirrored.points, [(cell.meshio_name, np.vstack([cells[0], mirrored.cells[0].data[1]]))])
+    with pytest.raises(MeshError, match="cell 1 is inverted"):
+        from_meshio(mixed)
+
+
 def test_scale_multiplies_the_coordinates(tmp_path):
     mesh = read_mesh(plate_msh(tmp_path / "plate.msh"), scale=0.001)
     np.testing.assert_allclose(mesh.bounds[1], [0.004, 0.001])

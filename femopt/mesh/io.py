@@ -94,7 +94,8 @@ def from_meshio(raw, scale: float = 1.0, source: str = "<meshio>") -> Mesh:
     renumber[used] = np.arange(len(used))
     coords = np.asarray(raw.points, float)[used, :dim] * scale
     node_groups, facet_groups, cell_groups = _groups(raw, dim, cell_type, renumber, offsets, source)
-    mesh = Mesh(coords, renumber[cells], cell_type, node_groups, facet_groups, cell_groups)
+    cells = _oriented(renumber[cells], coords, cell_type)
+    mesh = Mesh(coords, cells, cell_type, node_groups, facet_groups, cell_groups)
     _check_cells(mesh, source)
     return mesh
 
@@ -182,6 +183,23 @@ def _named_cells(raw):
         for b, members in enumerate(per_block):
             if members is not None and len(members):
                 yield name, b, np.asarray(members, np.int64)
+
+
+# Node orders that mirror each cell type (VTK's node order): corners 1 and 2 swap, and the
+# edge midpoints follow their edges (T6: 01, 12, 20; T10: 01, 12, 20, 03, 13, 23).
+_MIRRORED = {"T3": [0, 2, 1], "Q4": [0, 3, 2, 1], "T6": [0, 2, 1, 5, 4, 3], "T4": [0, 2, 1, 3],
+             "H8": [0, 3, 2, 1, 4, 7, 6, 5], "T10": [0, 2, 1, 3, 6, 5, 4, 7, 9, 8]}
+
+
+def _oriented(cells: np.ndarray, coords: np.ndarray, cell_type: CellType) -> np.ndarray:
+    """``cells`` mirrored when every one of them is (a 2D surface meshed clockwise, an
+    exporter's opposite convention); a mesh with both orientations is left to the
+    inverted-cell check, which names the first bad cell."""
+    center = cell_type.shape_gradients(cell_type.reference_nodes.mean(axis=0, keepdims=True))[0]
+    jacobian = np.einsum("eni,nj->eij", coords[cells], center)
+    if len(cells) and np.all(np.linalg.det(jacobian) < 0):
+        return cells[:, _MIRRORED[cell_type.name]]
+    return cells
 
 
 def _check_cells(mesh: Mesh, source: str) -> None:
