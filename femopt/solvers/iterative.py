@@ -78,13 +78,8 @@ class CGSolver:
         """X = K⁻¹ B for B (n,) or (n, k), column by column, each to ``rtol``."""
         if self._A is None:
             raise SolverError("solver: cg.solve called before factorize")
-        B = np.asarray(B, float)
-        columns = B.reshape(len(B), -1)
-        X = np.empty_like(columns)
         self.last_iterations = []
-        for c in range(columns.shape[1]):
-            X[:, c] = self._solve_one(columns[:, c], c)
-        return X.reshape(B.shape)
+        return solve_columns(B, self._solve_one)
 
     solve_transpose = solve  # K is symmetric
 
@@ -151,6 +146,17 @@ class AMGSolver(CGSolver):
             return None
         guess = self._previous[:, column]
         return guess if np.linalg.norm(b - self._A @ guess) < np.linalg.norm(b) else None
+
+
+def solve_columns(B: np.ndarray, solve_one) -> np.ndarray:
+    """X shaped like B (n,) or (n, k), column c = solve_one(B[:, c], c): the right-hand
+    sides of an iterative solver, one at a time."""
+    B = np.asarray(B, float)
+    columns = B.reshape(len(B), -1)
+    X = np.empty_like(columns)
+    for c in range(columns.shape[1]):
+        X[:, c] = solve_one(columns[:, c], c)
+    return X.reshape(B.shape)
 
 
 def pcg(matvec, precondition, b: np.ndarray, guess: np.ndarray, rtol: float, maxiter: int):

@@ -32,7 +32,7 @@ import scipy.sparse as sp
 
 from femopt.errors import SolverError
 from femopt.solvers.cholmod import CholmodSolver
-from femopt.solvers.iterative import pcg
+from femopt.solvers.iterative import pcg, solve_columns
 
 MAX_SKIP = 3  # systems refactorized without trying CG after repeated failures, at most
 
@@ -99,16 +99,13 @@ class ReuseSolver:
         """X = K⁻¹ B for B (n,) or (n, k), each column to ``rtol`` (or exact after a refactorization)."""
         if self._lower is None:
             raise SolverError("solver: reuse.solve called before factorize")
-        B = np.asarray(B, float)
-        columns = B.reshape(len(B), -1)
-        X = np.empty_like(columns)
         self.last_iterations = []
-        same_shape = self._previous is not None and self._previous.shape == columns.shape
-        guesses = self._previous if same_shape else np.zeros_like(columns)
-        for c in range(columns.shape[1]):
-            X[:, c] = self._solve_one(columns[:, c], guesses[:, c])
-        self._previous = X
-        return X.reshape(B.shape)
+        n_columns = 1 if np.ndim(B) == 1 else np.shape(B)[1]
+        same_shape = self._previous is not None and self._previous.shape == (len(B), n_columns)
+        guesses = self._previous if same_shape else np.zeros((len(B), n_columns))
+        X = solve_columns(B, lambda b, c: self._solve_one(b, guesses[:, c]))
+        self._previous = X.reshape(len(B), -1)
+        return X
 
     solve_transpose = solve  # K is symmetric
 
