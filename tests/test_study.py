@@ -217,6 +217,22 @@ def test_a_dead_worker_fails_its_case_only():
     assert record.failed and record.error.startswith("the worker running it died")
 
 
+def test_local_workers_fit_cores_cases_and_memory(monkeypatch):
+    from femopt.build import memory_estimate
+    from femopt.solvers import memory
+    from femopt.study.runner import case_config, local_workers
+
+    spec = parse_study({"problem": base_problem(), "vary": VARY})
+    peak = max(memory_estimate(case_config(spec, case)).total_bytes for case in spec.cases)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(16)))
+    monkeypatch.setattr(memory, "available_bytes", lambda: 100 * peak)
+    assert local_workers(spec) == 4  # no more than the cases
+    monkeypatch.setattr(memory, "available_bytes", lambda: 2.5 * peak)
+    assert local_workers(spec) == 2  # two cases fit in memory at a time
+    monkeypatch.setattr(memory, "available_bytes", lambda: 0.5 * peak)
+    assert local_workers(spec) == 1  # one, and femopt.run says whether it fits
+
+
 def test_the_python_api_is_exported_lazily(tmp_path):
     import femopt.study.runner  # noqa: F401  (the package is then an attribute of femopt)
 
