@@ -226,7 +226,7 @@ def test_plot_draws_one_line_per_series_without_failed_cases(records):
     lines = {line.get_label(): (list(line.get_xdata()), list(line.get_ydata())) for line in ax.lines}
     assert lines == {"radius = 1.5": ([0.3, 0.5], [300.5, 200.125]),
                      "radius = 3": ([0.3, 0.5], [320.25, 210.0])}
-    assert ax.get_title() == "tradeoff: objective against design.volume_fraction (1 failed case not shown)"
+    assert ax.get_title() == "tradeoff: objective against design.volume_fraction\n(1 failed case not shown)"
     assert (ax.get_xlabel(), ax.get_ylabel()) == (VF, "objective")
     report.plt.close(fig)
 
@@ -236,7 +236,7 @@ def test_plot_x_may_be_a_result_column_and_y_a_varied_path(records):
     (line,) = fig.axes[0].lines
     assert list(line.get_xdata()) == [200.125, 210.0, 300.5, 320.25]  # sorted along x
     assert list(line.get_ydata()) == [0.5, 0.5, 0.3, 0.3]
-    assert fig.axes[0].get_title() == "tradeoff: design.volume_fraction against objective (1 failed case not shown)"
+    assert fig.axes[0].get_title() == "tradeoff: design.volume_fraction against objective\n(1 failed case not shown)"
     report.plt.close(fig)
 
 
@@ -265,7 +265,7 @@ def test_montage_shows_each_picture_and_a_failed_panel(records):
     assert len(panels) == 5
     assert [len(ax.images) for ax in panels] == [1, 1, 1, 1, 0]
     assert panels[0].get_title() == "volume_fraction = 0.3\nradius = 1.5"
-    assert [t.get_text() for t in panels[4].texts] == ["failed"]
+    assert [t.get_text() for t in panels[4].texts] == ["failed", "ConfigError: boom"]
     assert panels[0].images[0].get_array().shape[:2] == (6, 12)  # the case's density.png
     report.plt.close(fig)
 

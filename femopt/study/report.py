@@ -208,7 +208,7 @@ def plot_figure(spec, records: Sequence):
     ax.set_xlabel(x_key)
     ax.set_ylabel(y_key)
     if series_key is not None and shown:
-        ax.legend(title=series_key)
+        ax.legend()  # the labels name the series parameter already
     ax.grid(True, alpha=0.3)
     ax.set_title(plot_title(spec, y_key, x_key, n_failed))
     fig.tight_layout()
@@ -219,7 +219,8 @@ def plot_title(spec, y_key: str, x_key: str, n_failed: int) -> str:
     """"NAME: y against x", and how many failed cases the plot leaves out."""
     title = f"{spec.name}: {y_key} against {x_key}"
     if n_failed:
-        title += f" ({n_failed} failed case{'s' if n_failed != 1 else ''} not shown)"
+        # On a line of its own: the paths make the first line long already.
+        title += f"\n({n_failed} failed case{'s' if n_failed != 1 else ''} not shown)"
     return title
 
 
@@ -292,7 +293,7 @@ def montage_figure(spec, records: Sequence):
     aspect = next((p.shape[0] / p.shape[1] for p in pictures if p is not None), 0.5)
     n_lines = max(1, len(list(spec.varied)))
     panel_width = 3.2
-    panel_height = panel_width * aspect + 0.2 * n_lines + 0.1
+    panel_height = panel_width * aspect + 0.22 * n_lines + 0.3  # the picture, its title lines
     fig, axes = plt.subplots(rows, columns, figsize=(panel_width * columns, panel_height * rows),
                              squeeze=False)
     for ax in axes.flat:
@@ -308,9 +309,18 @@ def montage_figure(spec, records: Sequence):
             ax.set_aspect("equal")
             ax.text(0.5, aspect / 2, "failed" if is_failed(record) else "no picture",
                     ha="center", va="center", fontsize=12, color="tab:red")
+            if getattr(record, "error", None):
+                ax.text(0.5, aspect / 2 - 0.12, _shorten(str(record.error), 48),
+                        ha="center", va="top", fontsize=6, color="tab:red")
     fig.suptitle(spec.name)
     fig.tight_layout()
     return fig
+
+
+def _shorten(text: str, width: int) -> str:
+    """The first line of ``text``, cut to ``width`` characters with an ellipsis."""
+    line = text.strip().splitlines()[0] if text.strip() else ""
+    return line if len(line) <= width else line[:width - 1] + "…"
 
 
 # ------------------------------------------------------------------- the summary
