@@ -42,7 +42,8 @@ def prepare(config: ConfigLike, *, max_iterations: int | None = None,
 def run(config: ConfigLike | Model, outdir: str | Path | None = None, *,
         max_iterations: int | None = None, solver: str | None = None,
         callback: Callable[[IterationRecord], None] | None = None, resume: bool = False,
-        on_start: Callable[[Model], None] | None = None, force: bool = False) -> Result:
+        on_start: Callable[[Model], None] | None = None, force: bool = False,
+        extra_summary: Mapping | None = None) -> Result:
     """Optimize the problem ``config`` (path, dict, Config, or a Model from :func:`prepare`)
     and return its :class:`femopt.topopt.Result`.
 
@@ -57,7 +58,8 @@ def run(config: ConfigLike | Model, outdir: str | Path | None = None, *,
     iteration; callback(record) after every iteration, and may raise StopIteration to
     stop (status "stopped"). A problem whose estimated memory exceeds what the machine
     has available raises MemoryLimitError before anything large is allocated, unless
-    ``force``.
+    ``force``. extra_summary: entries added to summary.json (a study puts the case's
+    parameters and fingerprint there, to know the result is complete and its own).
     """
     if isinstance(config, Model):
         if max_iterations is not None or solver is not None:
@@ -86,7 +88,7 @@ def run(config: ConfigLike | Model, outdir: str | Path | None = None, *,
         with _stop_on_signals(checkpointer):
             result = _optimize(model, on_start, callback, checkpoint=checkpointer, resume=start)
         folder.publish(lambda staging: write_files(
-            staging, config.name, model.mesh, result, extra_summary={"config": config.source},
+            staging, config.name, model.mesh, result, extra_summary={"config": config.source, **(extra_summary or {})},
             material=(config.material.E, config.material.nu)))
         if result.status == "converged":  # nothing left to go on with
             folder.checkpoint.unlink(missing_ok=True)

@@ -116,6 +116,8 @@ def parse_study(data: Any, source: str = "<string>") -> StudySpec:
         for path, value in combination.items():
             _set_path(problem, path, copy.deepcopy(value), case_name, error)
         _absolute_mesh_file(problem, base_source if "mesh.file" not in combination else source)
+        # The base file's default name, kept: the case's problem no longer comes from that file.
+        problem.setdefault("problem", _default_problem_name(base_source))
         try:
             parse_config(problem, source=base_source)
         except ConfigError as e:  # say which case, keep the problem's path and reason
@@ -314,6 +316,11 @@ def _absolute_mesh_file(problem: dict, relative_to: str) -> None:
         path = Path(mesh["file"])
         if not path.is_absolute():
             mesh["file"] = str((Path(relative_to).parent / path).resolve())
+
+
+def _default_problem_name(source: str) -> str:
+    """The name femopt.config gives a problem file without ``problem:``: its stem."""
+    return (Path(source).stem if not source.startswith("<") else "") or "problem"
 
 
 def _plot(node, varied: list[str], error) -> dict:

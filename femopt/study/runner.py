@@ -1,0 +1,221 @@
+"""Running a study on Dask: :func:`run_study` and its :class:`StudyResult`.
+
+The cases that have no complete result yet (:mod:`femopt.study.state`) are submitted
+as Dask futures of :func:`femopt.study.case.run_case`, on a ``distributed.LocalCluster``
+(one single-threaded worker process per case that fits in cores and memory) or on the
+workers of an existing scheduler; results are taken as they complete
+(``distributed.as_completed``). Dask does the scheduling, the retries after a dead worker
+and the bookkeeping of running tasks; this module only records what comes back.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+import uuid
+from collections.abc import Callable
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from femopt.config import ProblemConfig, parse_config
+from femopt.errors import FemoptError
+from femopt.study.case import run_case
+from femopt.study.records import CaseRecord
+from femopt.study.spec import Case, StudySpec
+from femopt.study.state import SUMMARY_KEY, StudyState, case_hash, failed_record
+
+# A worker that dies running a case is replaced, and the case is tried once more (a
+# neighbour may have caused the out-of-memory kill); a second death records the failure.
+ALLOWED_FAILURES = 1
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Where a study stands after a case finished: counts of this run's cases, seconds
+    since the first was submitted and the estimated seconds left (None before any
+    finished)."""
+
+    done: int
+    failed: int
+    running: int
+    queued: int
+    elapsed: float
+    eta: float | None
+
+
+@dataclass
+class StudyResult:
+    """The outcome of a study: one record per case, in the study's order.
+
+    ran: names of the cases run this time (the others had results already, or recorded
+    failures that were not retried); outputs: the files of the study's report.
+    """
+
+    spec: StudySpec
+    outdir: Path
+    records: list[CaseRecord]
+    ran: list[str] = field(default_factory=list)
+    outputs: list[Path] = field(default_factory=list)
+
+    @property
+    def failed(self) -> list[CaseRecord]:
+        """The records of the failed cases."""
+        return [r for r in self.records if r.failed]
+
+    def to_pandas(self):
+        """The records as a pandas DataFrame, one row per case, the varied paths as
+        columns (needs pandas)."""
+        import pandas as pd
+
+        return pd.DataFrame([{"name": r.name, **r.parameters, "objective": r.objective, "volume": r.volume,
+                              "iterations": r.iterations, "status": r.status, "wall_time": r.wall_time,
+                              "error": r.error, "outdir": str(r.outdir)} for r in self.records])
+
+
+def case_config(spec: StudySpec, case: Case) -> ProblemConfig:
+    """The validated problem of ``case`` (named in messages as the study's case)."""
+    return parse_config(case.problem, source=case_source(spec, case))
+
+
+def case_source(spec: StudySpec, case: Case) -> str:
+    return f"{spec.source}: case {case.name}"
+
+
+def memory_estimates(spec: StudySpec) -> dict[str, object]:
+    """Case name → its :class:`femopt.solvers.memory.MemoryEstimate`."""
+    from femopt.build import memory_estimate
+
+    return {case.name: memory_estimate(case_config(spec, case)) for case in spec.cases}
+
+
+def local_workers(spec: StudySpec, cases: list[Case] | None = None) -> int:
+    """How many local workers to start: one per core, no more than the cases, and no
+    more than the largest case's memory estimate fits into the memory available."""
+    from femopt.build import memory_estimate
+    from femopt.solvers.memory import available_bytes
+
+    cases = spec.cases if cases is None else cases
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    peak = max(memory_estimate(case_config(spec, case)).total_bytes for case in cases)
+    fit = int(available_bytes() // peak) if peak > 0 else cores
+    return max(1, min(cores, len(cases), fit))
+
+
+def run_study(spec: StudySpec, outdir: str | Path, *, workers: int | None = None,
+              scheduler: str | None = None, retry_failed: bool = False,
+              on_start: Callable[[list[Case], int, str], None] | None = None,
+              on_case: Callable[[CaseRecord, Progress], None] | None = None) -> StudyResult:
+    """Run the cases of ``spec`` that have no complete result in ``outdir`` yet (and its
+    recorded failures when ``retry_failed``), then write the report
+    (:func:`femopt.study.report.write_study_outputs`).
+
+    workers: local worker processes (default: :func:`local_workers`); scheduler: the
+    address of a Dask scheduler to use instead (``tcp://host:8786``). on_start(cases to
+    run, workers, where) before the first is submitted; on_case(record, progress) after
+    each finished case, in the order they finish.
+    """
+    from femopt.study.report import write_study_outputs
+
+    if workers is not None and scheduler is not None:
+        raise FemoptError("--workers: the scheduler's workers run the cases; give one of --workers, --scheduler")
+    if workers is not None and workers < 1:
+        raise FemoptError(f"--workers: expected at least 1, got {workers}")
+    outdir = Path(outdir)
+    state = StudyState(outdir)
+    hashes = {case.name: case_hash(case, case_config(spec, case)) for case in spec.cases}
+    records: dict[str, CaseRecord] = {}
+    todo = []
+    for case in spec.cases:
+        earlier = state.finished(case, hashes[case.name]) or (
+            None if retry_failed else state.failure(case, hashes[case.name]))
+        if earlier is not None:
+            records[case.name] = earlier
+        else:
+            todo.append(case)
+
+    if todo:
+        with _client(scheduler, workers or (None if scheduler else local_workers(spec, todo))) as (client, n, where):
+            if on_start is not None:
+                on_start(todo, n, where)
+            for record, details, progress in _run(client, spec, todo, state, hashes, n):
+                state.record(record, hashes[record.name], details)
+                records[record.name] = record
+                if on_case is not None:
+                    on_case(record, progress)
+    ordered = [records[case.name] for case in spec.cases]
+    outputs = write_study_outputs(outdir, spec, ordered)
+    return StudyResult(spec, outdir, ordered, [case.name for case in todo], outputs)
+
+
+def _run(client, spec: StudySpec, todo: list[Case], state: StudyState, hashes: dict, n_workers: int):
+    """Submit ``todo`` and yield (record, details, progress) as each completes."""
+    from distributed import as_completed
+
+    token = uuid.uuid4().hex[:8]  # a fresh key each run: a scheduler may remember old ones
+    started = time.perf_counter()
+    futures = {}
+    for case in todo:
+        folder = state.case_folder(case)
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        summary = {SUMMARY_KEY: {"name": spec.name, "case": case.name, "hash": hashes[case.name],
+                                 "parameters": case.values}}
+        future = client.submit(run_case, case.problem, case_source(spec, case), str(folder.resolve()),
+                               summary, key=f"femopt-case-{case.name}-{token}", pure=False)
+        futures[future] = case
+    done = failed = 0
+    for future in as_completed(futures):
+        case = futures[future]
+        record, details = _record(future, case, state.case_folder(case))
+        done += 1
+        failed += record.failed
+        left = len(todo) - done
+        elapsed = time.perf_counter() - started
+        running = min(left, n_workers)
+        yield record, details, Progress(done, failed, running, left - running, elapsed,
+                                        elapsed / done * left)
+
+
+def _record(future, case: Case, folder: Path) -> tuple[CaseRecord, str | None]:
+    """The record of a finished future, and the details of its failure."""
+    from distributed import KilledWorker
+
+    if future.status == "finished":
+        out = future.result()
+        if out["status"] == "failed":
+            return failed_record(case, out["error"], folder, out["wall_time"]), out["details"]
+        return CaseRecord(case.name, dict(case.values), out["objective"], out["volume"], out["iterations"],
+                          out["status"], out["wall_time"], None, folder), None
+    try:
+        exc = future.exception()
+    except Exception as lost:  # cancelled: the scheduler went away
+        exc = lost
+    if isinstance(exc, KilledWorker):
+        error = "the worker running it died (killed by the operating system? out of memory?)"
+    else:
+        error = f"{type(exc).__name__}: {' '.join(str(exc).split())}"
+    return failed_record(case, error, folder), repr(exc)
+
+
+@contextmanager
+def _client(scheduler: str | None, workers: int | None):
+    """(a distributed.Client, its number of workers, a description) on the scheduler at
+    ``scheduler``, or on a new LocalCluster of ``workers`` single-threaded processes."""
+    import dask
+    from distributed import Client, LocalCluster
+
+    quiet = logging.ERROR
+    if scheduler is not None:
+        try:
+            client = Client(scheduler, timeout="10s")
+        except (OSError, TimeoutError, ValueError) as exc:
+            raise FemoptError(f"--scheduler: cannot connect to {scheduler}: {' '.join(str(exc).split())}") from None
+        with client:
+            yield client, max(1, len(client.scheduler_info().get("workers", {}))), f"the scheduler at {scheduler}"
+        return
+    with dask.config.set({"distributed.scheduler.allowed-failures": ALLOWED_FAILURES,
+                          "logging.distributed": "error"}):
+        with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                          dashboard_address=None, silence_logs=quiet) as cluster, Client(cluster) as client:
+            yield client, workers, f"{workers} local worker{'s' if workers != 1 else ''}"
