@@ -342,7 +342,7 @@ def study_counts(records: Sequence) -> dict:
 
 
 def write_summary(path: Path, spec, records: Sequence, written: Sequence[Path]) -> Path:
-    """study.json: name, source, varied paths, status, counts and the paths of the
+    """study.json: name, source, varied paths, the plot's axes, status, counts and the paths of the
     other outputs and of each case folder (relative to OUTDIR where inside it)."""
     outdir = path.parent
     cases = {record.name: (_relative(record.outdir, outdir) if getattr(record, "outdir", None) else None)
@@ -351,6 +351,7 @@ def write_summary(path: Path, spec, records: Sequence, written: Sequence[Path]) 
         "name": spec.name,
         "source": None if getattr(spec, "source", None) is None else str(spec.source),
         "varied": list(spec.varied),
+        "plot": dict(zip(("x", "y", "series"), plot_axes(spec))),
         "status": study_status(records),
         "counts": study_counts(records),
         "paths": {**_named_paths(written, outdir), "summary": path.name, "cases": cases},
