@@ -307,3 +307,10 @@ def test_outputs_of_two_real_runs(tmp_path, no_pyarrow):
     assert [len(ax.images) for ax in fig.axes if ax.get_title()] == [1, 1]
     report.plt.close(fig)
     assert mpimg.imread(tmp_path / "montage.png").ndim == 3
+
+
+def test_a_study_without_records_still_writes_every_output(tmp_path, no_pyarrow):
+    written = write_study_outputs(tmp_path, make_spec(), [])
+    assert [p.name for p in written] == ["study.csv", "study.png", "montage.png", "study.json"]
+    assert read_csv(tmp_path / "study.csv") == [["name", VF, RADIUS, *report.RESULT_COLUMNS]]
+    assert json.loads((tmp_path / "study.json").read_text())["counts"]["cases"] == 0
