@@ -270,6 +270,14 @@ def test_montage_shows_each_picture_and_a_failed_panel(records):
     report.plt.close(fig)
 
 
+def test_montage_panel_of_a_case_without_picture(tmp_path):
+    record = make_record(tmp_path, "a", {VF: 0.3, RADIUS: 1.5}, 1.0, picture=False)
+    fig = report.montage_figure(make_spec(), [record])
+    (panel,) = [ax for ax in fig.axes if ax.get_title()]
+    assert (len(panel.images), [t.get_text() for t in panel.texts]) == (0, ["no picture"])
+    report.plt.close(fig)
+
+
 def test_montage_grid_shape():
     assert report.montage_shape(1) == (1, 1)
     assert report.montage_shape(3) == (1, 3)
