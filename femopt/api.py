@@ -88,7 +88,8 @@ def run(config: ConfigLike | Model, outdir: str | Path | None = None, *,
         with _stop_on_signals(checkpointer):
             result = _optimize(model, on_start, callback, checkpoint=checkpointer, resume=start)
         folder.publish(lambda staging: write_files(
-            staging, config.name, model.mesh, result, extra_summary={"config": config.source, **(extra_summary or {})},
+            staging, config.name, model.mesh, result,
+            extra_summary={"config": config.source, **(extra_summary or {})},
             material=(config.material.E, config.material.nu)))
         if result.status == "converged":  # nothing left to go on with
             folder.checkpoint.unlink(missing_ok=True)

@@ -1,4 +1,4 @@
-"""Command line: ``femopt run``, ``validate``, ``check-grad``: printers over the Python API
+"""Command line: ``femopt run``, ``validate``, ``check-grad``, ``study``: printers over the Python API
 (:mod:`femopt.api`). Errors become one line and exit code 2."""
 
 from __future__ import annotations
@@ -159,6 +159,73 @@ def check_grad(config_path, samples, step, seed, tolerance):
     click.echo(f"largest relative error {worst:.2e} ({'ok' if passed else 'FAILED'}: tolerance {tolerance:g}, "
                f"step {step:g})")
     sys.exit(0 if passed else 1)
+
+
+@main.command()
+@click.argument("study_path", metavar="STUDY", type=click.Path(dir_okay=False))
+@click.option("-o", "--outdir", type=click.Path(file_okay=False),
+              help="Output folder (default: out/<study name>); each case's result is in OUTDIR/cases/<case>/.")
+@click.option("--workers", type=click.IntRange(min=1),
+              help="Local worker processes (default: one per core, fewer if the cases' memory estimate says so).")
+@click.option("--scheduler", metavar="ADDRESS", help="Use the Dask scheduler at ADDRESS (tcp://host:8786) and its workers.")
+@click.option("--retry-failed", is_flag=True, help="Run the cases that failed before again.")
+@click.option("--dry-run", is_flag=True, help="List the cases and their memory estimates; run nothing.")
+@click.option("-q", "--quiet", is_flag=True, help="Print only the final summary.")
+@_user_errors
+def study(study_path, outdir, workers, scheduler, retry_failed, dry_run, quiet):
+    """Run the cases of the study STUDY (variants of one problem) and tabulate them.
+
+    Cases with complete results in OUTDIR are not run again; exit code 1 if a case failed.
+    """
+    from femopt.study.runner import local_workers, memory_estimates, run_study
+    from femopt.study.spec import load_study
+
+    if outdir is not None and not outdir.strip():
+        raise FemoptError("-o/--outdir: an empty folder name; leave the option out for out/<study>")
+    spec = load_study(study_path)
+    outdir = Path(outdir) if outdir else Path("out") / spec.name
+    if dry_run:
+        estimates = memory_estimates(spec)
+        for case in spec.cases:
+            values = ", ".join(f"{path}={value}" for path, value in case.values.items())
+            click.echo(f"{case.name}: {values}; memory {estimates[case.name]}")
+        where = f"the scheduler at {scheduler}" if scheduler else \
+            f"{workers or local_workers(spec)} local workers"
+        click.echo(f"{spec.name}: {len(spec.cases)} cases, would run on {where} into {outdir}/")
+        return
+
+    def started(cases, n, where):
+        if not quiet:
+            click.echo(f"{spec.name}: {len(spec.cases)} cases, {len(cases)} to run on {where}")
+
+    def finished(record, progress):
+        if quiet:
+            return
+        seconds = f"{record.wall_time:.2f} s" if record.wall_time is not None else "-"
+        if record.failed:
+            click.echo(f"{record.name}: failed ({seconds}): {record.error}")
+        else:
+            click.echo(f"{record.name}: objective {record.objective:.6g}, {record.iterations} iterations, "
+                       f"{record.status}, {seconds}")
+        eta = f", ETA {progress.eta:.0f} s" if progress.running or progress.queued else ""
+        click.echo(f"  [{progress.done} done ({progress.failed} failed), {progress.running} running, "
+                   f"{progress.queued} queued; {progress.elapsed:.1f} s{eta}]")
+
+    result = run_study(spec, outdir, workers=workers, scheduler=scheduler, retry_failed=retry_failed,
+                       on_start=started, on_case=finished)
+    reused = len(result.records) - len(result.ran)
+    failed = result.failed
+    click.echo(f"{spec.name}: {len(result.records) - len(failed)} of {len(result.records)} cases done"
+               f" ({len(result.ran)} run now, {reused} from before)"
+               + (f", {len(failed)} failed: {', '.join(r.name for r in failed)}" if failed else "")
+               + f"; results in {outdir}/")
+    if failed:
+        if quiet:  # the lines of the failures were not printed as they came
+            for record in failed:
+                click.echo(f"{record.name}: failed: {record.error}", err=True)
+        if not retry_failed and any(name not in result.ran for name in (r.name for r in failed)):
+            click.echo("note: failures recorded before are not run again without --retry-failed", err=True)
+        sys.exit(1)
 
 
 def _print_notes(model) -> None:

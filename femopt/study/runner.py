@@ -216,6 +216,10 @@ def _client(scheduler: str | None, workers: int | None):
         return
     with dask.config.set({"distributed.scheduler.allowed-failures": ALLOWED_FAILURES,
                           "logging.distributed": "error"}):
-        with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                          dashboard_address=None, silence_logs=quiet) as cluster, Client(cluster) as client:
+        # No dashboard; the scheduler's HTTP server (health routes) starts all the same, on
+        # 8787 by default: a free port instead, so that a second study does not warn.
+        with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, silence_logs=quiet,
+                          dashboard_address=None,
+                          scheduler_kwargs={"dashboard": False, "dashboard_address": "127.0.0.1:0"}) as cluster, \
+                Client(cluster) as client:
             yield client, workers, f"{workers} local worker{'s' if workers != 1 else ''}"

@@ -292,6 +292,9 @@ def _set_path(problem: dict, path: str, value, case: str, error) -> None:
             node[part] = value
             return
         if isinstance(node, dict) and node.get(part) is None:
+            if parts[i + 1].isdigit():
+                raise error(f"case {case}", f"{path}: the problem has no {'.'.join(parts[:i + 1])} "
+                            "list to number into; set the whole list")
             node[part] = {}  # a section the base leaves out, e.g. design.projection
         node = node[part]
 
