@@ -169,19 +169,24 @@ def test_summary_has_status_counts_and_paths(tmp_path, records, no_pyarrow):
     assert summary["paths"]["montage"] == "montage.png"
     assert summary["paths"]["summary"] == "study.json"
     assert summary["varied"] == [VF, RADIUS]
-    # The case folders are outside this OUTDIR here, so they are absolute.
-    assert summary["paths"]["cases"]["vf=0.3,r=1.5"] == str(records[0].outdir.resolve())
+    assert [case["name"] for case in summary["cases"]] == [r.name for r in records]
+    assert summary["cases"][0] == {"name": "vf=0.3,r=1.5", "parameters": {VF: 0.3, RADIUS: 1.5},
+                                   "objective": 300.5, "volume": 0.3, "iterations": 40,
+                                   "status": "converged", "wall_time": 0.25, "error": None,
+                                   # outside this OUTDIR here, so absolute
+                                   "outdir": str(records[0].outdir.resolve())}
+    assert (summary["cases"][4]["status"], summary["cases"][4]["error"]) == ("failed", "ConfigError: boom")
     assert all(p.is_file() and p.parent == out for p in written)
     # Both pictures are PNGs (written under a temporary name without the suffix).
     assert (out / "study.png").read_bytes()[:8] == (out / "montage.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_complete_study_and_case_paths_inside_outdir(tmp_path, records, no_pyarrow):
+def test_complete_study_and_case_folders_inside_outdir(tmp_path, records, no_pyarrow):
     ok = records[:4]
     write_study_outputs(tmp_path, make_spec(), ok)  # the case folders are tmp_path/cases/…
     summary = json.loads((tmp_path / "study.json").read_text())
     assert summary["status"] == "complete"
-    assert summary["paths"]["cases"]["vf=0.5,r=3"] == "cases/vf=0.5,r=3"
+    assert summary["cases"][3]["outdir"] == "cases/vf=0.5,r=3"
 
 
 def test_outputs_are_replaced_whole_and_no_temporary_file_remains(tmp_path, records, no_pyarrow,

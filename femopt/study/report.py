@@ -7,7 +7,8 @@
 - ``study.parquet``: the same table, only when pyarrow is installed;
 - ``study.png``: the trade-off plot named by the spec's ``plot:``;
 - ``montage.png``: every case's ``density.png`` in a grid labelled by its parameters;
-- ``study.json``: the study's status, its counts and the paths of all of these.
+- ``study.json``: the study's status, its counts, the paths of all of these and one
+  entry per case (parameters, results, folder).
 
 A study's outputs are rewritten at every run, so each file is written under a
 temporary name in OUTDIR and renamed into place (:func:`_atomic`): a reader sees the
@@ -342,11 +343,10 @@ def study_counts(records: Sequence) -> dict:
 
 
 def write_summary(path: Path, spec, records: Sequence, written: Sequence[Path]) -> Path:
-    """study.json: name, source, varied paths, the plot's axes, status, counts and the paths of the
-    other outputs and of each case folder (relative to OUTDIR where inside it)."""
+    """study.json: name, source, varied paths, the plot's axes, status, counts, the
+    paths of the other outputs, and one entry per case (its name, parameters, results
+    and folder; folders relative to OUTDIR where inside it, so the study can be moved)."""
     outdir = path.parent
-    cases = {record.name: (_relative(record.outdir, outdir) if getattr(record, "outdir", None) else None)
-             for record in records}
     summary = {
         "name": spec.name,
         "source": None if getattr(spec, "source", None) is None else str(spec.source),
@@ -354,10 +354,20 @@ def write_summary(path: Path, spec, records: Sequence, written: Sequence[Path]) 
         "plot": dict(zip(("x", "y", "series"), plot_axes(spec))),
         "status": study_status(records),
         "counts": study_counts(records),
-        "paths": {**_named_paths(written, outdir), "summary": path.name, "cases": cases},
+        "paths": {**_named_paths(written, outdir), "summary": path.name},
+        "cases": [case_entry(spec, record, outdir) for record in records],
     }
     text = json.dumps(summary, indent=2, default=str) + "\n"
     return _atomic(path, lambda temporary: temporary.write_text(text, encoding="utf-8"))
+
+
+def case_entry(spec, record, outdir: Path) -> dict:
+    """One case of study.json: name, the varied parameters, the result columns, outdir."""
+    folder = getattr(record, "outdir", None)
+    return {"name": record.name,
+            "parameters": {path: record.parameters.get(path) for path in spec.varied},
+            **{column: getattr(record, column) for column in RESULT_COLUMNS},
+            "outdir": _relative(folder, outdir) if folder else None}
 
 
 def _named_paths(written: Sequence[Path], outdir: Path) -> dict:
