@@ -261,6 +261,15 @@ def test_plot_of_grids_places_them_in_case_order(tmp_path):
     report.plt.close(fig)
 
 
+def test_plot_leaves_out_points_without_a_number(tmp_path):
+    records = [make_record(tmp_path, "a", {"design.filter.type": "density"}, 1.0),
+               make_record(tmp_path, "b", {"design.filter.type": "sensitivity"}, 2.0)]
+    spec = make_spec(varied=["design.filter.type"], plot={"x": "objective", "y": "design.filter.type"})
+    fig = report.plot_figure(spec, records)  # a text y: nothing to place, and no error
+    assert [len(line.get_xdata()) for line in fig.axes[0].lines] == []
+    report.plt.close(fig)
+
+
 # ------------------------------------------------------------------- the montage
 
 

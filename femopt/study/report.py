@@ -188,7 +188,8 @@ def write_plot(path: Path, spec, records: Sequence) -> Path:
 def plot_figure(spec, records: Sequence):
     """The figure of :func:`write_plot`."""
     x_key, y_key, series_key = plot_axes(spec)
-    shown = [r for r in records if not is_failed(r) and record_value(r, y_key) is not None]
+    # A y that is no number (a missing result, a text parameter) has no place on the axis.
+    shown = [r for r in records if not is_failed(r) and is_number(record_value(r, y_key))]
     n_failed = sum(1 for r in records if is_failed(r))
     xs = [record_value(r, x_key) for r in shown]
     numeric_x = all(is_number(x) for x in xs)
