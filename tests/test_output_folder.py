@@ -265,7 +265,7 @@ def test_next_run_removes_what_dead_runs_left(tmp_path):
     stale.mkdir()
     (stale / "result.npz").write_text("half")
     (out / ".femopt-k2j3_x").mkdir()  # the old writer's staging folder inside OUTDIR
-    (out / f".{CHECKPOINT}.4242.tmp").write_text("half")  # a checkpoint being written
+    (out / f".femopt-{CHECKPOINT}.k2j3").write_text("half")  # a checkpoint being written (output.atomic)
     (tmp_path / ".other.femopt-staging-1-x").mkdir()  # another folder's: not ours to touch
     with OutputFolder(out):
         assert contents(out) == OLD

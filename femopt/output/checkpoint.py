@@ -17,7 +17,6 @@ crash leaves the previous checkpoint or the new one, never half of one.
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -26,6 +25,7 @@ import numpy as np
 
 from femopt import __version__
 from femopt.errors import FemoptError
+from femopt.output.atomic import write_atomically
 from femopt.output.folder import CHECKPOINT
 from femopt.topopt import LoopState
 
@@ -61,15 +61,12 @@ def save(path, state: LoopState, fingerprint: str) -> None:
             else:
                 meta[part][name] = {"value": _plain(value)}
     arrays["meta"] = np.array(json.dumps(meta))
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(temporary, "wb") as f:
+
+    def write(temporary: Path) -> None:
+        with open(temporary, "wb") as f:  # a file object: np.savez would append ".npz" to a name
             np.savez(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
+
+    write_atomically(path, write)
 
 
 def load(path, fingerprint: str) -> LoopState:

@@ -30,9 +30,10 @@ from typing import Callable, TypeVar
 from femopt.errors import OutputError
 
 CHECKPOINT = "checkpoint.npz"  # femopt.output.checkpoint.FILENAME
-# femopt's temporary files inside OUTDIR (probes, checkpoints being written, the old
-# writer's staging folders); a run removes those of dead runs.
-TEMPORARY = (".femopt-", f".{CHECKPOINT}.")
+# The prefix of femopt's temporary files inside OUTDIR (probes, files such as the
+# checkpoint being written by femopt.output.atomic, the old writer's staging folders);
+# a run removes those of dead runs.
+TEMPORARY = (".femopt-",)
 
 T = TypeVar("T")
 

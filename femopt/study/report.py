@@ -22,9 +22,7 @@ import io
 import json
 import math
 import numbers
-import os
-import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import matplotlib
@@ -33,6 +31,7 @@ matplotlib.use("Agg")  # files only; never needs a display
 import matplotlib.image as mpimg  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 
+from femopt.output.atomic import write_atomically  # noqa: E402
 from femopt.study.records import CaseRecord  # noqa: E402
 from femopt.study.spec import StudySpec  # noqa: E402
 
@@ -42,9 +41,6 @@ RESULT_COLUMNS = ("objective", "volume", "iterations", "status", "wall_time", "e
 PLOT_COLUMNS = ("objective", "volume", "iterations", "wall_time")
 #: What a case folder's density picture is called (femopt.output.writer.FILES).
 DENSITY_PICTURE = "density.png"
-# The prefix of femopt's temporary files (femopt.output.folder.TEMPORARY), so that what
-# an interrupted write leaves is recognised as femopt's own.
-_TEMPORARY_PREFIX = ".femopt-"
 
 
 # ------------------------------------------------------------------- entry point
@@ -107,7 +103,7 @@ def write_csv(path: Path, columns: list[str], rows: list[list]) -> Path:
     table = csv.writer(buffer, lineterminator="\n")
     table.writerow(columns)
     table.writerows([csv_cell(value) for value in row] for row in rows)
-    return _atomic(path, lambda temporary: temporary.write_text(buffer.getvalue(), encoding="utf-8"))
+    return write_atomically(path, lambda temporary: temporary.write_text(buffer.getvalue(), encoding="utf-8"))
 
 
 def parquet_column(values: list) -> list:
@@ -131,7 +127,7 @@ def write_parquet(path: Path, columns: list[str], rows: list[list]) -> Path | No
         return None
     data = {column: parquet_column([row[i] for row in rows]) for i, column in enumerate(columns)}
     table = pa.table(data)
-    return _atomic(path, lambda temporary: pq.write_table(table, str(temporary)))
+    return write_atomically(path, lambda temporary: pq.write_table(table, str(temporary)))
 
 
 # ------------------------------------------------------------------- the plot
@@ -182,7 +178,7 @@ def write_plot(path: Path, spec, records: Sequence) -> Path:
     left out with their count in the title. A non-numeric x (such as mesh.grid) is
     placed at evenly spaced positions in the order of the cases, labelled by value."""
     fig = plot_figure(spec, records)
-    return _atomic(path, lambda temporary: _save(fig, temporary))
+    return write_atomically(path, lambda temporary: _save(fig, temporary))
 
 
 def plot_figure(spec, records: Sequence):
@@ -285,7 +281,7 @@ def write_montage(path: Path, spec, records: Sequence) -> Path:
     """montage.png: each case's density picture in a grid, in case order, labelled by
     its parameters; a failed case is an empty panel saying "failed"."""
     fig = montage_figure(spec, records)
-    return _atomic(path, lambda temporary: _save(fig, temporary))
+    return write_atomically(path, lambda temporary: _save(fig, temporary))
 
 
 def montage_figure(spec, records: Sequence):
@@ -359,7 +355,7 @@ def write_summary(path: Path, spec, records: Sequence, written: Sequence[Path]) 
         "cases": [case_entry(spec, record, outdir) for record in records],
     }
     text = json.dumps(summary, indent=2, default=str) + "\n"
-    return _atomic(path, lambda temporary: temporary.write_text(text, encoding="utf-8"))
+    return write_atomically(path, lambda temporary: temporary.write_text(text, encoding="utf-8"))
 
 
 def case_entry(spec, record, outdir: Path) -> dict:
@@ -401,22 +397,3 @@ def _save(fig, path: Path) -> None:
         fig.savefig(path, dpi=100, format="png")
     finally:
         plt.close(fig)
-
-
-def _atomic(path: Path, write: Callable[[Path], object]) -> Path:
-    """Call ``write(temporary)`` for a temporary file next to ``path``, flush it to disk,
-    then rename it to ``path`` (os.replace, atomic on one filesystem); on any failure
-    the temporary file is removed and ``path`` is left as it was."""
-    path = Path(path)
-    handle, name = tempfile.mkstemp(prefix=f"{_TEMPORARY_PREFIX}{path.name}.", dir=path.parent)
-    os.close(handle)
-    temporary = Path(name)
-    try:
-        write(temporary)
-        with open(temporary, "rb+") as written:
-            os.fsync(written.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
-    return path

@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from pathlib import Path
 
 from femopt.config import ProblemConfig
+from femopt.output.atomic import write_atomically
 from femopt.study.records import CaseRecord
 from femopt.study.spec import Case
 
@@ -80,11 +79,8 @@ class StudyState:
 
     def _write(self) -> None:
         self.outdir.mkdir(parents=True, exist_ok=True)
-        fd, temporary = tempfile.mkstemp(prefix=f".{STATE_FILE}.", dir=self.outdir)
-        with os.fdopen(fd, "w") as f:
-            json.dump({"failed": self.failures}, f, indent=2)
-            f.write("\n")
-        os.replace(temporary, self.path)
+        text = json.dumps({"failed": self.failures}, indent=2) + "\n"
+        write_atomically(self.path, lambda temporary: temporary.write_text(text))
 
 
 def failed_record(case: Case, error: str, folder: Path, wall_time: float | None = None) -> CaseRecord:
