@@ -76,6 +76,14 @@ def jacobians(coords: np.ndarray, gradients: np.ndarray) -> tuple[np.ndarray, np
     return J, det
 
 
+def physical_gradients(coords: np.ndarray, gradients: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(dN/dx (n_el, n_nodes, dim), det J (n_el,)) at one reference point: the reference
+    gradients (n_nodes, dim) mapped through each cell's Jacobian, dN/dx = dN/dξ · J⁻¹.
+    coords: (n_el, n_nodes, dim). Raises InvertedCellError like :func:`jacobians`."""
+    J, det = jacobians(coords, gradients)
+    return np.matmul(gradients, np.linalg.inv(J)), det
+
+
 def stiffness_by_quadrature(coords: np.ndarray, D: np.ndarray, gradients: np.ndarray,
                             weights: np.ndarray, chunk_size: int = 2048) -> np.ndarray:
     """(n_el, dim · n_nodes, dim · n_nodes) K_e = ∫ Bᵀ D B dV of every element.
@@ -97,9 +105,8 @@ def stiffness_by_quadrature(coords: np.ndarray, D: np.ndarray, gradients: np.nda
         block, K_block = coords[start:start + chunk_size], K[start:start + chunk_size]
         try:
             for gradient, weight in zip(gradients, weights):
-                J, det = jacobians(block, gradient)
-                # Physical gradients dN/dx = dN/dξ · J⁻¹, for every element at once.
-                B = _strain_displacement(np.matmul(gradient, np.linalg.inv(J)))
+                dN, det = physical_gradients(block, gradient)
+                B = _strain_displacement(dN)
                 # (Bᵀ D) B, in this order, keeps the bits of the earlier single-box code.
                 K_block += np.matmul(B.transpose(0, 2, 1) @ D, B) * (weight * det)[:, None, None]
         except InvertedCellError:

@@ -24,7 +24,7 @@ import scipy.sparse as sp
 
 from femopt.assembly import Assembler
 from femopt.design.filters import IdentityFilter
-from femopt.elements import jacobians
+from femopt.elements import physical_gradients
 from femopt.mesh import DofMap
 from femopt.solvers import make_solver
 
@@ -47,8 +47,7 @@ def element_matrices(cell_type, coords: np.ndarray):
     mass = np.zeros((n_el, n_nodes, n_nodes))
     load = np.zeros((n_el, n_nodes))
     for Nq, gradient, weight in zip(N, cell_type.shape_gradients(points), weights):
-        J, det = jacobians(coords, gradient)
-        dN = np.einsum("nj,eji->eni", gradient, np.linalg.inv(J))   # physical gradients (n_el, n_nodes, dim)
+        dN, det = physical_gradients(coords, gradient)              # (n_el, n_nodes, dim), (n_el,)
         dV = weight * det                                           # (n_el,)
         laplacian += np.matmul(dN, dN.transpose(0, 2, 1)) * dV[:, None, None]
         mass += np.outer(Nq, Nq)[None] * dV[:, None, None]

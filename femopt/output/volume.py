@@ -23,7 +23,7 @@ import numpy as np  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 from mpl_toolkits.mplot3d.art3d import Poly3DCollection  # noqa: E402
 
-from femopt.elements import plane_stress_matrix, solid_matrix  # noqa: E402
+from femopt.elements import physical_gradients, plane_stress_matrix, solid_matrix  # noqa: E402
 from femopt.mesh import H8, T4, StructuredMesh  # noqa: E402
 
 LEVEL = 0.5             # the density drawn as the solid's surface
@@ -64,9 +64,7 @@ def von_mises(mesh, u: np.ndarray, E: float, nu: float) -> np.ndarray:
     cell = mesh.cell_type
     centroid = cell.reference_nodes.mean(axis=0, keepdims=True)   # the reference cell's centroid
     gradient = cell.shape_gradients(centroid)[0]                     # (n_nodes, dim)
-    coords = mesh.node_coords[mesh.cells]                            # (n_el, n_nodes, dim)
-    J = np.einsum("eni,nj->eij", coords, gradient)
-    dN = np.einsum("nj,eji->eni", gradient, np.linalg.inv(J))       # physical gradients
+    dN, _ = physical_gradients(mesh.node_coords[mesh.cells], gradient)   # (n_el, n_nodes, dim)
     u_e = np.asarray(u, float).reshape(mesh.n_nodes, mesh.dim)[mesh.cells]   # (n_el, n_nodes, dim)
     H = np.einsum("eni,enj->eij", u_e, dN)                           # displacement gradient ∂u_i/∂x_j
     if mesh.dim == 2:
