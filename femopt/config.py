@@ -285,20 +285,26 @@ def load_config(path: str | Path | Mapping) -> ProblemConfig:
         return parse_config(path)
     if not str(path).strip():
         raise config_error(None, None, "no problem file given (an empty path)")
+    return parse_config(read_yaml(path), source=str(path))
+
+
+def read_yaml(path: str | Path, referrer: str | None = None) -> Any:
+    """The YAML data of the file ``path`` (numbers like ``1e-9`` read as numbers, duplicate
+    keys rejected). Raises ConfigError: an unreadable file names ``referrer`` (the file
+    that refers to it, if any), broken YAML names ``path`` and where."""
     source = str(path)
     try:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as e:
-        raise config_error(None, None, f"cannot read {source!r}: {e.strerror or e}") from None
+        raise config_error(referrer, None, f"cannot read {source!r}: {e.strerror or e}") from None
     except UnicodeDecodeError:
-        raise config_error(None, None, f"cannot read {source!r}: not a UTF-8 text file") from None
+        raise config_error(referrer, None, f"cannot read {source!r}: not a UTF-8 text file") from None
     try:
-        data = yaml.load(text, Loader=_Loader)
+        return yaml.load(text, Loader=_Loader)
     except yaml.MarkedYAMLError as e:
         raise config_error(source, None, _yaml_problem(e)) from None
     except yaml.YAMLError as e:
         raise config_error(source, None, f"invalid YAML: {_one_line(str(e))}") from None
-    return parse_config(data, source=source)
 
 
 def parse_config(data: Any, source: str = "<string>") -> ProblemConfig:

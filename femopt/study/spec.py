@@ -29,12 +29,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from femopt.config import config_error, parse_config
-# The problem files' YAML dialect (1e-9 is a number, duplicate keys are errors), so that a
-# value reads the same in a study file as in a problem file.
-from femopt.config import _Loader, _one_line, _yaml_problem
+# read_yaml: the problem files' YAML dialect (1e-9 is a number, duplicate keys are
+# errors), so that a value reads the same in a study file as in a problem file.
+from femopt.config import config_error, parse_config, read_yaml
 from femopt.errors import ConfigError
 
 KEYS = ("study", "base", "problem", "vary", "zip", "cases", "plot")
@@ -88,7 +85,7 @@ def load_study(study: str | Path | Mapping) -> StudySpec:
     source = str(study)
     if not source.strip():
         raise config_error(None, None, "no study file given (an empty path)")
-    return parse_study(_read_yaml(Path(source), None), source)
+    return parse_study(read_yaml(Path(source), None), source)
 
 
 def parse_study(data: Any, source: str = "<string>") -> StudySpec:
@@ -128,22 +125,6 @@ def parse_study(data: Any, source: str = "<string>") -> StudySpec:
     return StudySpec(name, source, varied, cases, _plot(data.get("plot"), varied, error))
 
 
-def _read_yaml(path: Path, source: str | None):
-    """The YAML data of ``path``; ``source`` names the file that referred to it."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as e:
-        raise config_error(source, None, f"cannot read {str(path)!r}: {e.strerror or e}") from None
-    except UnicodeDecodeError:
-        raise config_error(source, None, f"cannot read {str(path)!r}: not a UTF-8 text file") from None
-    try:
-        return yaml.load(text, Loader=_Loader)
-    except yaml.MarkedYAMLError as e:
-        raise config_error(str(path), None, _yaml_problem(e)) from None
-    except yaml.YAMLError as e:
-        raise config_error(str(path), None, f"invalid YAML: {_one_line(str(e))}") from None
-
-
 def _study_name(node, source, error) -> str:
     if node is None:
         stem = Path(source).stem if not source.startswith("<") else ""
@@ -165,7 +146,7 @@ def _base_problem(data, folder: Path, source: str, error) -> tuple[dict, str]:
     if not isinstance(base, str) or not base.strip():
         raise error("base", f"expected a problem file's path, got {base!r}")
     path = folder / base
-    problem = _read_yaml(path, source)
+    problem = read_yaml(path, source)
     if not isinstance(problem, Mapping):
         raise config_error(str(path), None, "expected a mapping of the problem's sections")
     return dict(problem), str(path)
