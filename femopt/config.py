@@ -747,7 +747,7 @@ class _Node:
 
     def child(self, key: Any) -> _Node:
         value = self.value.get(key) if isinstance(self.value, Mapping) else None
-        name = key if isinstance(key, str) else _show(key)
+        name = _key(key)
         return _Node(value, f"{self.path}.{name}" if self.path else name)
 
     def mapping(self, allowed: Sequence[str]) -> _Node:
@@ -867,6 +867,12 @@ def _num(x: float) -> str:
     return str(int(x)) if float(x).is_integer() and abs(x) < 1e15 else repr(float(x))
 
 
+def _key(key: Any, limit: int = 60) -> str:
+    """A mapping key as a path or message shows it: plain when it is a printable string,
+    else quoted like a value (so that a key holding a newline keeps messages one line)."""
+    return key if isinstance(key, str) and key.isprintable() else _show(key, limit)
+
+
 def _show(v: Any, limit: int = 60) -> str:
     """A value the way it would look in YAML flow style, on one line."""
     if v is None:
@@ -880,7 +886,7 @@ def _show(v: Any, limit: int = 60) -> str:
     elif isinstance(v, (list, tuple)):
         text = "[" + ", ".join(_show(x, limit) for x in v) + "]"
     elif isinstance(v, Mapping):
-        text = "{" + ", ".join(f"{_show(k, limit) if not isinstance(k, str) else k}: {_show(x, limit)}"
+        text = "{" + ", ".join(f"{_key(k, limit)}: {_show(x, limit)}"
                                for k, x in v.items()) + "}"
     else:
         text = _one_line(repr(v))

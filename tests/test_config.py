@@ -28,7 +28,7 @@ from femopt.config import (
 from femopt.errors import ConfigError, FemoptError
 from femopt.solvers import SOLVERS
 
-from helpers import CONFIGS, config_error as error_of
+from helpers import CONFIGS, config_error as error_of, mbb_data
 EXAMPLES = ("mbb", "mbb_density", "cantilever", "bridge")
 
 # The smallest valid problem; tests break one thing in a deep copy of it.
@@ -678,3 +678,13 @@ def test_a_bad_mesh_file_is_a_config_error_at_mesh_file(tmp_path):
     message = error_of(file_problem(tmp_path / "inverted.msh"))
     assert message.startswith(f"p.yaml: mesh.file: {tmp_path / 'inverted.msh'}: cell 1 is inverted or degenerate")
     assert message.endswith("its nodes: (1, 0), (1, 1), (2, 1), (2, 0)")
+
+
+def test_keys_that_are_not_printable_are_quoted_so_messages_stay_one_line():
+    """Found by the fuzz test: a key holding a newline split the message in two."""
+    data = mbb_data(6, 2)
+    data["mesh"]["\n"] = None
+    assert error_of(data).endswith("mesh.'\\n': unknown key (allowed: grid, size, file, scale)")
+    data = mbb_data(6, 2)
+    data["mesh"]["grid"] = {"\n": None}
+    assert error_of(data).endswith("mesh.grid: expected 2 or 3 positive integers, got {'\\n': null}")
