@@ -49,7 +49,9 @@ BYTES_PER_ENTRY = 11.0
 # assembler's scatter, K and the filter need the rest.
 MEMORY_SHARE = 0.6
 
-SOLVERS = ("cholmod", "reuse", "superlu", "amg", "mg")
+# The solvers the estimate has a model of (not the registry femopt.solvers.SOLVERS: auto is
+# resolved before estimating, and mg is modelled ahead of its implementation).
+MODELLED_SOLVERS = ("cholmod", "reuse", "superlu", "amg", "mg")
 GB = 1e9
 
 # Resident after importing numpy, scipy, scikit-sparse, pyamg and femopt (measured 109 MB).
@@ -106,13 +108,13 @@ def estimate_memory(dim: int, n_elements: int, n_nodes: int, nodes_per_element: 
     """Peak resident bytes of an elasticity run (setup, iterations, outputs) from its counts.
 
     dim: 2 or 3; nodes_per_element: 4 (Q4) or 8 (H8) on grids, 3 (T3) or 4 (T4) on
-    simplex meshes; solver: one of SOLVERS ("mg", the geometric multigrid still to
+    simplex meshes; solver: one of MODELLED_SOLVERS ("mg", the geometric multigrid still to
     come, is estimated as amg: its hierarchy is smaller, so this is an upper bound);
     n_free: unknowns after supports (default all DOFs, which errs high).
     Pure arithmetic: nothing is allocated, so it runs before the mesh exists.
     """
-    if solver not in SOLVERS:
-        raise ValueError(f"solver {solver!r}: estimate one of {', '.join(SOLVERS)}")
+    if solver not in MODELLED_SOLVERS:
+        raise ValueError(f"solver {solver!r}: estimate one of {', '.join(MODELLED_SOLVERS)}")
     n_el, n_nodes, npe = float(n_elements), float(n_nodes), int(nodes_per_element)
     n_dofs = dim * n_nodes
     n = float(n_dofs if n_free is None else n_free)
