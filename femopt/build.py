@@ -111,7 +111,9 @@ def build_solver(config: ProblemConfig, problem: Problem, rtol: float | None = N
         options["rtol"] = rtol
     mesh = problem.mesh
     return make_solver(config.solver.type, node_coords=mesh.node_coords, free_dofs=problem.free_dofs,
-                       n_elements=mesh.n_elements, nodes_per_element=mesh.cell_type.n_nodes, **options)
+                       n_elements=mesh.n_elements, nodes_per_element=mesh.cell_type.n_nodes,
+                       grid=mesh.grid if mesh.structured else None,  # for mg's hierarchy
+                       element_matrix=problem.element_matrix, **options)
 
 
 def memory_estimate(config: ProblemConfig, available: float | None = None) -> MemoryEstimate:
@@ -122,7 +124,8 @@ def memory_estimate(config: ProblemConfig, available: float | None = None) -> Me
     counts = (mesh.dim, mesh.n_elements, mesh.n_nodes, mesh.cell_type.n_nodes)
     solver = config.solver.type
     if solver == "auto":
-        solver = memory.choose_solver(*counts, available, len(config.cases)) or "amg"
+        solver = memory.choose_solver(*counts, available, len(config.cases),
+                                      structured=mesh.structured) or "amg"
         solver = "superlu" if solver == "cholmod" and not cholmod_available() else solver
     return memory.estimate_memory(*counts, solver, n_cases=len(config.cases))
 

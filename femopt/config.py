@@ -665,6 +665,7 @@ def _parse_option(node: _Node, key: str, option: Option, dim: int, n_cases: int 
 _OPTION_READERS = {
     "number": lambda n, o, dim, cases: n.number(**o.bounds),
     "integer": lambda n, o, dim, cases: n.integer(**o.bounds),
+    "count": lambda n, o, dim, cases: _parse_count(n, **o.bounds),
     "boolean": lambda n, o, dim, cases: n.boolean(),
     "string": lambda n, o, dim, cases: n.string(),
     "choice": lambda n, o, dim, cases: n.choice(o.choices),
@@ -675,6 +676,15 @@ _OPTION_READERS = {
     "group": lambda n, o, dim, cases: _parse_group_name(n),
     "case": lambda n, o, dim, cases: _parse_case(n, cases),
 }
+
+
+def _parse_count(node: _Node, ge: int | None = None):
+    """An integer (at least ``ge``) or the word auto."""
+    if node.value == "auto":
+        return "auto"
+    if isinstance(node.value, str):
+        node.fail(f"must be auto or an integer, got {_show(node.value)}")
+    return node.integer(ge=ge)
 
 
 def _parse_response(node: _Node, dim: int, constraint: bool, n_cases: int = 1) -> ResponseConfig:

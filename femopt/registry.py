@@ -29,6 +29,7 @@ REQUIRED = object()  # the default of an option that has none: the file must giv
 KINDS = (
     "number",       # a finite real number within ``bounds`` (gt, ge, lt, le)
     "integer",      # an integer within ``bounds`` (ge)
+    "count",        # an integer within ``bounds`` (ge), or the word auto
     "boolean",
     "string",
     "choice",       # one of ``choices``

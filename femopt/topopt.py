@@ -248,8 +248,11 @@ class Evaluator:
             x_full, rho_filtered, eta, rho = self.densities(x)
         with timer("assembly"):
             K = self.stiffness(rho)
-        with timer("factorization"):
-            self.solver.factorize(K)
+        with timer("factorization"):  # mg builds its coarse operators from the element scales
+            if getattr(self.solver, "uses_element_scales", False):
+                self.solver.factorize(K, element_scales=self.material.apply(rho))
+            else:
+                self.solver.factorize(K)
         with timer("solve"):  # all load cases as one block right-hand side
             u_free = self.solver.solve(problem.forces[self.free]).reshape(len(self.free), -1)
             u = self.assembler.full_vector(u_free, self.n_dofs)

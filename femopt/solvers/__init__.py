@@ -17,6 +17,7 @@ from femopt.registry import Option, Registry
 from femopt.solvers.iterative import AMGSolver, CGSolver, rigid_body_modes
 from femopt.solvers import memory
 from femopt.solvers.memory import cholesky_fits
+from femopt.solvers.multigrid import OPERATORS, SMOOTHERS, MGSolver
 from femopt.solvers.superlu import SuperLUSolver
 
 try:
@@ -43,6 +44,10 @@ class SolverContext:
     ``dim · node + component``; ``amg`` builds its rigid-body modes from them and
     ``auto`` its memory estimate (without them ``auto`` never picks ``amg``), which
     n_elements and nodes_per_element make exact (:func:`memory.choose_solver`).
+    grid: (nx, ny[, nz]) elements per axis when the mesh is a structured grid
+    (:class:`femopt.mesh.StructuredMesh`'s numbering), with element_matrix (m, m) its one
+    shared element stiffness and components the DOFs per node (None: dim): what ``mg``
+    builds its hierarchy from.
     """
 
     symmetric: bool = True
@@ -50,6 +55,9 @@ class SolverContext:
     free_dofs: np.ndarray | None = None
     n_elements: int | None = None
     nodes_per_element: int | None = None
+    grid: tuple[int, ...] | None = None
+    element_matrix: np.ndarray | None = None
+    components: int | None = None
 
     @property
     def has_mesh(self) -> bool:
@@ -57,20 +65,41 @@ class SolverContext:
 
 
 def _auto(context: SolverContext, rtol, max_iterations):
-    """CHOLMOD when installed and the matrix is symmetric, else SuperLU — but ``amg`` when
-    the mesh is known and the run would not fit in memory with a Cholesky factor."""
-    if context.symmetric and context.has_mesh and _too_large_for_cholesky(context):
-        options = {"max_iterations": max_iterations} | ({"rtol": rtol} if rtol is not None else {})
-        return SOLVERS.create("amg", context, **options)
+    """CHOLMOD when installed and the matrix is symmetric, else SuperLU — but on a known
+    mesh :func:`memory.choose_solver`'s choice: ``mg`` on structured grids where the cost
+    model of :mod:`femopt.solvers.cost` says it is faster or a Cholesky factor would not fit
+    in memory, ``amg`` on other meshes where the factor would not fit."""
+    if context.symmetric and context.has_mesh:
+        choice = _memory_choice(context)
+        if choice in ("amg", "mg") and (choice == "amg" or _mg_applies(context)):
+            options = {"max_iterations": max_iterations} | ({"rtol": rtol} if rtol is not None else {})
+            return SOLVERS.create(choice, context, **options)
     return SOLVERS.create("cholmod" if cholmod_available() and context.symmetric else "superlu", context)
 
 
-def _too_large_for_cholesky(context: SolverContext) -> bool:
+def _memory_choice(context: SolverContext) -> str | None:
     n_nodes, dim = np.shape(context.node_coords)
     if context.n_elements is None or context.nodes_per_element is None:
-        return not cholesky_fits(len(context.free_dofs), dim)
+        return "cholmod" if cholesky_fits(len(context.free_dofs), dim) else "amg"
     return memory.choose_solver(dim, context.n_elements, n_nodes, context.nodes_per_element,
-                                n_free=len(context.free_dofs)) != "cholmod"
+                                n_free=len(context.free_dofs),
+                                structured=_mg_applies(context)) or "amg"
+
+
+def _mg_applies(context: SolverContext) -> bool:
+    return context.grid is not None and np.ndim(context.element_matrix) == 2
+
+
+def _mg(context: SolverContext, levels, smoother, rtol, max_iterations, operator):
+    """CG to ``rtol`` preconditioned by a geometric multigrid V-cycle on the grid hierarchy
+    (:mod:`femopt.solvers.multigrid`); structured grids only."""
+    _require_symmetric("mg", context)
+    if not _mg_applies(context) or context.free_dofs is None:
+        raise SolverError("solver: mg needs a structured grid (mesh: {grid: ...}); "
+                          "use amg or cholmod for a mesh file")
+    return MGSolver(context.grid, context.element_matrix, context.free_dofs, context.components,
+                    levels=levels, smoother=smoother, rtol=rtol, max_iterations=max_iterations,
+                    operator=operator)
 
 
 def _amg(context: SolverContext, rtol, max_iterations):
@@ -119,11 +148,17 @@ SOLVERS.register("superlu", lambda context: SuperLUSolver(symmetric=context.symm
 SOLVERS.register("amg", _amg, rtol=Option(1e-8, **_RTOL), max_iterations=_MAX_ITERATIONS)
 SOLVERS.register("reuse", _reuse, rtol=Option(1e-4, **_RTOL),
                  max_cg_iterations=Option(30, "integer", bounds={"ge": 1}))
+SOLVERS.register("mg", _mg, levels=Option("auto", "count", bounds={"ge": 1}),
+                 smoother=Option("jacobi", "choice", choices=SMOOTHERS),
+                 rtol=Option(1e-6, **_RTOL), max_iterations=Option(500, "integer", bounds={"ge": 1}),
+                 operator=Option("matrix-free", "choice", choices=OPERATORS))
 
 
 def make_solver(name: str = "auto", symmetric: bool = True, *, node_coords=None, free_dofs=None,
-                n_elements=None, nodes_per_element=None, **options):
+                n_elements=None, nodes_per_element=None, grid=None, element_matrix=None,
+                components=None, **options):
     """A fresh solver by name (one of SOLVERS) with its options (the registered defaults
     for those not given); see :class:`SolverContext` for the other arguments."""
-    context = SolverContext(symmetric, node_coords, free_dofs, n_elements, nodes_per_element)
+    context = SolverContext(symmetric, node_coords, free_dofs, n_elements, nodes_per_element,
+                            None if grid is None else tuple(grid), element_matrix, components)
     return SOLVERS.create(name, context, **options)
