@@ -124,8 +124,8 @@ def memory_estimate(config: ProblemConfig, available: float | None = None) -> Me
     counts = (mesh.dim, mesh.n_elements, mesh.n_nodes, mesh.cell_type.n_nodes)
     solver = config.solver.type
     if solver == "auto":
-        solver = memory.choose_solver(*counts, available, len(config.cases),
-                                      structured=mesh.structured) or "amg"
+        solver = memory.choose_solver(*counts, available, len(config.cases), structured=mesh.structured
+                                      ) or ("mg" if mesh.structured else "amg")
         solver = "superlu" if solver == "cholmod" and not cholmod_available() else solver
     return memory.estimate_memory(*counts, solver, n_cases=len(config.cases))
 

@@ -83,7 +83,8 @@ def _memory_choice(context: SolverContext) -> str | None:
         return "cholmod" if cholesky_fits(len(context.free_dofs), dim) else "amg"
     return memory.choose_solver(dim, context.n_elements, n_nodes, context.nodes_per_element,
                                 n_free=len(context.free_dofs),
-                                structured=_mg_applies(context)) or "amg"
+                                structured=_mg_applies(context)) or (
+                                    "mg" if _mg_applies(context) else "amg")
 
 
 def _mg_applies(context: SolverContext) -> bool:
@@ -149,7 +150,7 @@ SOLVERS.register("amg", _amg, rtol=Option(1e-8, **_RTOL), max_iterations=_MAX_IT
 SOLVERS.register("reuse", _reuse, rtol=Option(1e-4, **_RTOL),
                  max_cg_iterations=Option(30, "integer", bounds={"ge": 1}))
 SOLVERS.register("mg", _mg, levels=Option("auto", "count", bounds={"ge": 1}),
-                 smoother=Option("jacobi", "choice", choices=SMOOTHERS),
+                 smoother=Option("chebyshev", "choice", choices=SMOOTHERS),
                  rtol=Option(1e-6, **_RTOL), max_iterations=Option(500, "integer", bounds={"ge": 1}),
                  operator=Option("matrix-free", "choice", choices=OPERATORS))
 

@@ -50,7 +50,7 @@ BYTES_PER_ENTRY = 11.0
 MEMORY_SHARE = 0.6
 
 # The solvers the estimate has a model of (not the registry femopt.solvers.SOLVERS: auto is
-# resolved before estimating, and mg is modelled ahead of its implementation).
+# resolved before estimating).
 MODELLED_SOLVERS = ("cholmod", "reuse", "superlu", "amg", "mg")
 GB = 1e9
 
@@ -73,6 +73,11 @@ SUPERLU_BYTES_3D = 4.0
 # (mirrored) K: the hierarchy keeps 21–26 bytes and peaks at 44–57 during its setup.
 AMG_KEPT = 27.0
 AMG_SETUP = 31.0
+# Geometric multigrid (femopt.solvers.multigrid): nodal vectors per DOF kept on the fine
+# level (V-cycle, CG, power iteration, diagonal), element work arrays (2 per level, n_local
+# each), and the coarsest grid's direct problem (at most COARSE_DOFS unknowns).
+MG_NODAL_VECTORS = 12
+MG_COARSE_DOFS = 20000
 # Per element: design vectors and optimizer state (x, ρ̃, ρ, E, gradients, MMA's
 # asymptotes and history) and the filter's arrays, in float64.
 ELEMENT_VECTORS = 40
@@ -148,6 +153,17 @@ def estimate_memory(dim: int, n_elements: int, n_nodes: int, nodes_per_element: 
         workspace = 16 * nnz_lower + (24 * nnz_full if solver == "superlu" else 0)
         if solver == "reuse":  # the K the factor belongs to, CG vectors
             solving["matrix"] += 8 * nnz_lower + 8 * 6 * n * n_cases
+    elif solver == "mg":
+        # Coarse element matrices: n_el / 2^d elements on level 1, each level 2^d times
+        # fewer; the fine level is matrix-free (element scales and the one element matrix).
+        geometric = 1 / (2**dim - 1)
+        coarse = 8 * n_el * local**2 * geometric
+        work = 2 * 8 * n_el * local * (1 + geometric)
+        vectors = 8 * n * (MG_NODAL_VECTORS * (1 + geometric) + 6 * n_cases)
+        solving["preconditioner"] = coarse + work + vectors + cholesky_bytes(min(n, MG_COARSE_DOFS), dim)
+        # Projecting level 1 to level 2: a copy of a quarter of level 1's matrices (3D), and
+        # the fine diagonal's element array.
+        workspace = 2 * 8 * n_el * local**2 * geometric**2 + 8 * n_el * local
     else:
         modes = 3 if dim == 2 else 6  # rigid-body modes: AMG's near-null space
         solving["preconditioner"] = AMG_KEPT * nnz_full + 8 * modes * n + 8 * 4 * n * n_cases
@@ -175,18 +191,24 @@ def estimate_for_grid(grid, solver: str, n_cases: int = 1) -> MemoryEstimate:
 
 def choose_solver(dim: int, n_elements: int, n_nodes: int, nodes_per_element: int,
                   available: float | None = None, n_cases: int = 1,
-                  n_free: int | None = None) -> str | None:
+                  n_free: int | None = None, structured: bool = False) -> str | None:
     """What ``solver: auto`` should use: "cholmod" when its factor takes at most MEMORY_SHARE
-    of ``available`` bytes (default: MemAvailable now) and the whole run fits, else "amg"
-    when that fits, else None (nothing fits)."""
+    of ``available`` bytes (default: MemAvailable now) and the whole run fits — on a
+    structured grid (``structured``) only where :func:`femopt.solvers.cost.mg_is_faster`
+    says geometric multigrid is not faster —, else the iterative solver that fits: "mg" on
+    structured grids, "amg" on other meshes; None when nothing fits."""
+    from femopt.solvers.cost import mg_is_faster
+
     available = available_bytes() if available is None else available
     counts = (dim, n_elements, n_nodes, nodes_per_element)
+    n = dim * n_nodes if n_free is None else n_free
+    iterative = "mg" if structured else "amg"
+    fits = estimate_memory(*counts, iterative, n_cases, n_free).total_bytes <= available
     direct = estimate_memory(*counts, "cholmod", n_cases, n_free)
     if direct.parts["factor"] <= MEMORY_SHARE * available and direct.total_bytes <= available:
-        return "cholmod"
-    if estimate_memory(*counts, "amg", n_cases, n_free).total_bytes <= available:
-        return "amg"
-    return None
+        if not (structured and fits and mg_is_faster(dim, n)):
+            return "cholmod"
+    return iterative if fits else None
 
 
 def check_fits(estimate: MemoryEstimate, available: float | None = None) -> None:
@@ -195,7 +217,7 @@ def check_fits(estimate: MemoryEstimate, available: float | None = None) -> None
     available = available_bytes() if available is None else available
     if estimate.total_bytes <= available:
         return
-    advice = "use a coarser grid, solver: amg, or --force to try anyway"
+    advice = "use a coarser grid, solver: mg (grids) or amg, or --force to try anyway"
     if estimate.solver in ("amg", "mg"):
         advice = "use a coarser grid, or --force to try anyway"
     raise MemoryLimitError(f"memory: this problem needs {estimate.describe()} with solver "

@@ -25,9 +25,9 @@ import numpy as np
 import scipy.sparse as sp
 
 from femopt.errors import SolverError
-from femopt.solvers.iterative import pcg, solve_columns
-from femopt.solvers.mg_hierarchy import (array_shape, auto_levels, build_levels, corner_offsets,
-                                         gather, project_elements, project_scaled, prolong,
+from femopt.solvers.iterative import solve_columns
+from femopt.solvers.mg_hierarchy import (array_shape, auto_levels, build_levels, child_interpolation,
+                                         corner_offsets, gather, project_elements, project_scaled, prolong,
                                          restrict, scatter)
 
 SMOOTHERS = ("jacobi", "chebyshev")
@@ -39,10 +39,10 @@ COARSE_DOFS = {2: 20000, 3: 10000}
 # (a fixed ω = 0.6, as in the DTU codes' scaling, diverges here: λmax(D⁻¹A) ≈ 4.2 for H8).
 JACOBI_SCALE = 4 / 3
 CHEBYSHEV_RANGE = 0.1     # smooth the upper part [0.1, 1] · λmax(D⁻¹A) of the spectrum
-# λmax(D⁻¹A) per level by power iteration, warm-started from the previous design's vector;
-# the Rayleigh quotient approaches λmax from below, hence the margin.
-POWER_STEPS = 6
-LAMBDA_MARGIN = 1.1
+# λmax(D⁻¹A) of the coarse levels by Lanczos (its largest Ritz value plus the residual bound,
+# with a margin: an underestimate would make Jacobi and Chebyshev amplify the top modes).
+LANCZOS_STEPS = 10
+LAMBDA_MARGIN = 1.05
 
 
 class MGSolver:
@@ -62,7 +62,8 @@ class MGSolver:
     ``factorize(K_lower, element_scales=(n_elements,))`` takes the element scales E_e
     (``uses_element_scales``): the coarse operators are built from them.
     Counters: ``last_iterations`` (per right-hand side of the last solve),
-    ``cg_iterations`` (all), ``n_factorizations`` (hierarchy updates).
+    ``cg_iterations`` (all), ``n_solves`` (right-hand sides solved),
+    ``n_factorizations`` (hierarchy updates).
     """
 
     name = "mg"
@@ -71,7 +72,7 @@ class MGSolver:
     STATE = ("_previous",)  # the warm start, kept by checkpoints
 
     def __init__(self, grid, element_matrix: np.ndarray, free_dofs: np.ndarray,
-                 components: int | None = None, *, levels="auto", smoother: str = "jacobi",
+                 components: int | None = None, *, levels="auto", smoother: str = "chebyshev",
                  sweeps: int = 2, rtol: float = 1e-6, max_iterations: int = 500,
                  operator: str = "matrix-free"):
         if smoother not in SMOOTHERS:
@@ -110,10 +111,10 @@ class MGSolver:
         self._K_lower = None
         self._extra_diagonal = None    # (n_dofs,) diagonal terms of K beyond the elements (springs)
         self._previous = None          # the last solution (n_free, k): the next solve's start
-        self._power_vectors = {}       # level → its last power-iteration vector
         self._buffers = {}             # level → (gathered, product) element work arrays
         self.n_factorizations = 0
         self.cg_iterations = 0
+        self.n_solves = 0
         self.last_iterations: list[int] = []
 
     # ---------------------------------------------------------------- set-up per design
@@ -154,6 +155,9 @@ class MGSolver:
                 Kc = project_scaled(E, self.K0, finer.shape, finer.regions)
                 for children, parents, correction in self._boundary:
                     Kc[parents] += E[children][:, None, None] * correction
+                if self._extra_diagonal is not None:  # springs: Pᵀ S P, so level 1 stays Galerkin
+                    parents, correction = self._diagonal_correction(self._extra_diagonal)
+                    np.add.at(Kc, parents, correction)
             else:
                 Kc = project_elements(finer.K, finer.shape, finer.regions)
             level.K = _mask_elements(Kc, level, self.offsets)
@@ -165,23 +169,54 @@ class MGSolver:
         self.n_factorizations += 1
 
     def _estimate_lambda(self, l: int) -> float:
-        """LAMBDA_MARGIN × the Rayleigh quotient xᵀAx / xᵀDx after POWER_STEPS steps of
-        x ← D⁻¹A x (from the last design's x); on the fine level at most the element bound."""
+        """λmax(D⁻¹A) of level l, from above: on the fine level the element bound (every
+        element a scaled K0: xᵀAx = Σ E_e x_eᵀK0x_e ≤ μ0 xᵀDx); on coarse levels the largest
+        Ritz value of LANCZOS_STEPS Lanczos steps on D^-½AD^-½ plus its residual bound."""
+        if l == 0:
+            return self._fine_lambda
         level = self.levels[l]
-        x = self._power_vectors.get(l)
-        if x is None:
-            x = np.random.default_rng(l).standard_normal(level.node_shape) * level.free
-        D = np.zeros_like(level.inverse_diagonal)
-        np.divide(1.0, level.inverse_diagonal, out=D, where=level.inverse_diagonal > 0)
-        quotient = 1.0
-        for _ in range(POWER_STEPS):
-            x = x / np.sqrt(np.sum(D * x * x))
-            Ax = self._matvec(l, x)
-            quotient = float(np.sum(x * Ax))        # xᵀDx = 1
-            x = level.inverse_diagonal * Ax
-        self._power_vectors[l] = x
-        estimate = LAMBDA_MARGIN * quotient
-        return min(estimate, self._fine_lambda) if l == 0 else estimate
+        scale = np.sqrt(level.inverse_diagonal)
+        v = np.random.default_rng(l).standard_normal(level.node_shape) * (scale > 0)
+        v /= np.linalg.norm(v)
+        alphas, betas, previous, beta = [], [], np.zeros_like(v), 0.0
+        for _ in range(LANCZOS_STEPS):
+            w = scale * self._matvec(l, scale * v) - beta * previous
+            alpha = float(np.sum(w * v))
+            w -= alpha * v
+            alphas.append(alpha)
+            beta = float(np.linalg.norm(w))
+            if beta < 1e-12 * abs(alpha):
+                break
+            betas.append(beta)
+            previous, v = v, w / beta
+        T = np.diag(alphas) + np.diag(betas[:len(alphas) - 1], 1) + np.diag(betas[:len(alphas) - 1], -1)
+        theta, vectors = np.linalg.eigh(T)
+        residual = beta * abs(vectors[-1, -1])
+        return LAMBDA_MARGIN * (theta[-1] + residual)
+
+    def _diagonal_correction(self, extra: np.ndarray):
+        """(parents (n,), (n, m, m)) the level-1 contributions P_cᵀ (s e_a e_aᵀ) P_c of
+        diagonal terms s of the fine K (n_dofs,), each lent to one element at its node."""
+        fine = self.levels[0]
+        dofs = np.flatnonzero(extra)
+        node, component = np.divmod(dofs, self.c)
+        index = np.stack(np.unravel_index(node, fine.node_shape[:-1]), axis=1)    # (n, d)
+        shape = np.asarray(fine.shape)
+        element = np.minimum(index, shape - 1)
+        corner = index - element                                                  # 0 or 1 per axis
+        local = np.flatnonzero((corner[:, None, :] == self.offsets[None]).all(axis=2)
+                               .ravel()) % len(self.offsets)
+        local = local * self.c + component
+        child = element % 2
+        single = (shape % 2 == 1) & (element == shape - 1)
+        parents = np.ravel_multi_index(tuple((element // 2).T), self.levels[1].shape)
+        rows = np.empty((len(dofs), self.K0.shape[0]))
+        for key in {(tuple(k), tuple(c)) for k, c in zip(single, child)}:  # ≤ 3^d kinds of child
+            kinds = tuple("single" if k else "pair" for k in key[0])
+            P = child_interpolation(kinds, key[1], self.c)
+            pick = (single == key[0]).all(axis=1) & (child == key[1]).all(axis=1)
+            rows[pick] = P[local[pick]]
+        return parents, extra[dofs][:, None, None] * rows[:, :, None] * rows[:, None, :]
 
     def _boundary_corrections(self):
         """[(children, parents, (n, m, m))]: for the fine elements with fixed DOFs,
@@ -329,16 +364,46 @@ class MGSolver:
         full_guess = np.zeros(n)
         if guess is not None:
             full_guess[self.free_dofs] = guess
-        x, count, converged = pcg(self.matvec, self.precondition, full_b, full_guess,
-                                  self.rtol, self.max_iterations)
+        x, count, converged = _pcg(self.matvec, self.precondition, full_b, full_guess,
+                                   self.rtol, self.max_iterations)
         self.last_iterations.append(count)
         self.cg_iterations += count
+        self.n_solves += 1
         if not converged:
             residual = np.linalg.norm(full_b - self.matvec(x)) / max(np.linalg.norm(full_b), 1e-300)
             raise SolverError(f"solver: mg-CG did not converge: relative residual {residual:.1e} "
                               f"after {count} iterations > rtol {self.rtol:.1e} (max_iterations "
                               f"{self.max_iterations}); raise max_iterations or use cholmod")
         return x[self.free_dofs]
+
+
+def _pcg(matvec, precondition, b: np.ndarray, guess: np.ndarray, rtol: float, maxiter: int):
+    """Preconditioned CG to ‖b − Kx‖ ≤ rtol·‖b‖ from ``guess`` (or 0 when the guess's residual
+    exceeds ‖b‖): (x, iterations, converged). Unlike :func:`femopt.solvers.iterative.pcg` it
+    does not give up when the residual grows for a while: CG minimizes the energy norm, and
+    with a concentrated load its residual norm rises over the first iterations."""
+    x = np.array(guess, float)
+    r = b - matvec(x)
+    if not np.linalg.norm(r) < np.linalg.norm(b):
+        x, r = np.zeros_like(b), b.copy()
+    target = rtol * np.linalg.norm(b)
+    if np.linalg.norm(r) <= target:
+        return x, 0, True
+    z = precondition(r)
+    p = z.copy()
+    rz = r @ z
+    for k in range(1, maxiter + 1):
+        q = matvec(p)
+        alpha = rz / (p @ q)
+        x += alpha * p
+        r -= alpha * q
+        if np.linalg.norm(r) <= target:
+            return x, k, True
+        z = precondition(r)
+        rz, rz_old = r @ z, rz
+        p *= rz / rz_old
+        p += z
+    return x, maxiter, False
 
 
 def _inverse(diagonal: np.ndarray, free: np.ndarray) -> np.ndarray:
