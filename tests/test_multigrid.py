@@ -249,10 +249,14 @@ def test_mg_needs_a_structured_grid():
 # ---------------------------------------------------------------- auto and memory
 
 
-def test_auto_takes_mg_on_grids_where_the_factor_does_not_fit(monkeypatch):
-    monkeypatch.setattr(memory, "available_bytes", lambda: 118e6)
-    assert femopt.prepare(mbb_data(60, 20)).solver.name == "mg"
-    assert femopt.build.memory_estimate(femopt.load_config(mbb_data(60, 20))).solver == "mg"
+def test_auto_takes_mg_where_the_cost_model_says_it_is_faster():
+    """(test_memory.py: where the factor does not fit.) Small grids stay with CHOLMOD."""
+    from femopt.solvers import cost
+    assert not cost.mg_is_faster(3, 3069) and not cost.mg_is_faster(2, 40_000)
+    assert cost.mg_is_faster(3, 3e6) and cost.mg_is_faster(2, 1e8)
+    big = memory.choose_solver(3, 64 * 32 * 32, 65 * 33 * 33, 8, available=1e12, structured=True)
+    assert big == ("mg" if cost.mg_is_faster(3, 3 * 65 * 33 * 33) else "cholmod")
+    assert memory.choose_solver(3, 64 * 32 * 32, 65 * 33 * 33, 8, available=1e12) == "cholmod"
 
 
 def test_mg_memory_is_below_amg_and_cholmod_in_3d():
