@@ -3,8 +3,10 @@
     python scripts/bench.py                      # 300×100 and 600×200, CHOLMOD, 5 iterations
     python scripts/bench.py --sizes 60x20 --solver superlu --iterations 3
     python scripts/bench.py --sizes 48x24x24 --solver cholmod,reuse,amg --iterations 100
-    python scripts/bench.py --million            # 100×100×100 H8, AMG, 2 iterations: NOT for CI
+    python scripts/bench.py --million            # 100×100×100 H8, mg, 5 iterations: NOT for CI
+    python scripts/bench.py --million --solver amg --iterations 2   # the same with AMG-CG
                                                  # (peak 17.5 GB, ~140 s per iteration, ~6 min)
+    python scripts/bench.py --sizes 64x32x32 --solver mg,cholmod --iterations 100
     python scripts/bench.py --sizes bracket3d    # the unstructured 3D bracket (57,172 T4, configs/bracket3d.yaml)
     python scripts/bench.py --sizes 600x200,configs/crank.yaml --iterations 10
 
@@ -15,7 +17,10 @@ It also prints the peak memory of the case (each runs in a fresh process), the
 number of numeric factorizations (AMG setups for amg), the CG iterations of the
 iterative solvers and the compliance after the last iteration; with several
 solvers, each one's speed-up per iteration over cholmod (refactorizing every
-iteration) and its final compliance relative to cholmod's.
+iteration) and its final compliance relative to cholmod's. For mg it also prints, per
+iteration: the coarse-operator build (the "factorization" phase: Galerkin element matrices,
+diagonals, smoother bounds and the coarsest factor), CG iterations per solve, seconds per
+CG iteration, and the total.
 
 A 3D case NXxNYxNZ is a cantilever: the x = 0 face clamped, a unit downward force
 spread along the free end's bottom edge, volume fraction 0.3, density filter of
@@ -120,6 +125,7 @@ def run_case(grid: tuple[int, ...] | str, solver_name: str, filter_type: str, it
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "factorizations": result.factorizations, "cg_iterations": cg_iterations,
         "iterations": result.iterations, "compliance": result.objective,
+        "solves": getattr(solver, "n_solves", None),
     }
 
 
@@ -141,11 +147,11 @@ def main():
     parser.add_argument("--rtol", type=float, default=None,
                         help="CG tolerance of amg and reuse (default: each solver's own)")
     parser.add_argument("--million", action="store_true",
-                        help="100x100x100 H8 elements with amg (not for CI: 17.5 GB, ~6 minutes)")
+                        help="100x100x100 H8 elements with mg (not for CI: minutes, ~10 GB)")
     args = parser.parse_args()
     if args.million:
-        args.sizes, args.solver = "100x100x100", args.solver if args.solver != "cholmod" else "amg"
-    iterations = args.iterations or (2 if args.million else 5)
+        args.sizes, args.solver = "100x100x100", args.solver if args.solver != "cholmod" else "mg"
+    iterations = args.iterations or 5
     solver_names = args.solver.split(",")
     for name in solver_names:
         if name not in SOLVERS:
@@ -168,7 +174,15 @@ def main():
                   f"{r['ratio']:6.3f} {r['setup_s']:7.2f} {r['peak_rss_mb']:7.0f} "
                   f"{r['factorizations']:6d} {cg:>6} {r['compliance']:12.6g}", flush=True)
     print("ratio = whole iteration / (factorization + solve); factor = numeric factorizations "
-          "(AMG setups for amg)")
+          "(AMG setups for amg, hierarchy updates for mg)")
+    for r in rows:
+        if r["solves"]:  # mg: the per-iteration figures of the issue
+            per = r["per_iteration"]
+            cg = r["cg_iterations"]
+            print(f"{r['case']} mg per iteration: coarse operators {per['factorization']:.3f} s, "
+                  f"{cg / r['solves']:.1f} CG iterations per solve, "
+                  f"{per['solve'] * r['iterations'] / max(cg, 1):.4f} s per CG iteration, "
+                  f"total {r['iteration_s']:.3f} s; peak {r['peak_rss_mb']:.0f} MB")
     for case in dict.fromkeys(r["case"] for r in rows):
         direct = [r for r in rows if r["case"] == case and r["solver"] == "cholmod"]
         if not direct:

@@ -37,12 +37,21 @@ import numpy as np
 
 
 def corner_offsets(dim: int) -> np.ndarray:
-    """(2^d, d) offsets of an element's local nodes in array-axis order ((i, j) in 2D,
-    (k, i, j) in 3D), in femopt's local node order (counter-clockwise, bottom face first)."""
+    """(2^d, d) offsets of an element's local nodes in array-axis order, lexicographic (the
+    last axis fastest): the multigrid's own local order, in which an element's nodal values
+    are one window of the nodal array (femopt's counter-clockwise order: :func:`local_order`)."""
+    return np.array(list(np.ndindex(*(2,) * dim)))
+
+
+def local_order(dim: int, c: int) -> np.ndarray:
+    """(2^d · c,) femopt's local DOF (counter-clockwise nodes, bottom face first; c per node)
+    of each DOF in the lexicographic order of :func:`corner_offsets`:
+    ``K_lex = K[order][:, order]``."""
     square = np.array([[0, 0], [1, 0], [1, 1], [0, 1]])
-    if dim == 2:
-        return square
-    return np.array([[k, i, j] for k in (0, 1) for i, j in square])
+    femopt = square if dim == 2 else np.array([[k, i, j] for k in (0, 1) for i, j in square])
+    lex = np.ravel_multi_index(tuple(femopt.T), (2,) * dim)
+    nodes = np.argsort(lex)                      # femopt node at each lexicographic position
+    return (c * nodes[:, None] + np.arange(c)).ravel()
 
 
 def array_shape(grid) -> tuple[int, ...]:
@@ -51,31 +60,34 @@ def array_shape(grid) -> tuple[int, ...]:
     return grid if len(grid) == 2 else (grid[2], grid[0], grid[1])
 
 
-def gather(nodal: np.ndarray, offsets: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-    """(n_elements, 2^d · c) element vectors from a nodal array (N0+1, …, c), node-major.
+def gather(nodal: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """(n_elements, 2^d · c) element vectors from a nodal array (N0+1, …, c), lexicographic
+    local order (:func:`corner_offsets`), c values per node.
 
-    Like ``nodal.reshape(-1)[element_dofs]`` but by 2^d strided slices."""
+    Like ``nodal.reshape(-1)[element_dofs]``, but one copy of a strided window view."""
+    dim = nodal.ndim - 1
     shape = tuple(s - 1 for s in nodal.shape[:-1])
     c = nodal.shape[-1]
+    windows = np.lib.stride_tricks.sliding_window_view(nodal, (2,) * dim, axis=tuple(range(dim)))
+    # windows: (n0, …, c, 2, …, 2) → (n0, …, 2, …, 2, c)
+    windows = np.moveaxis(windows, dim, -1)
     if out is None:
-        out = np.empty(shape + (len(offsets), c), nodal.dtype)
-    else:
-        out = out.reshape(shape + (len(offsets), c))
-    for a, o in enumerate(offsets):
-        out[..., a, :] = nodal[tuple(slice(oi, oi + n) for oi, n in zip(o, shape))]
-    return out.reshape(-1, len(offsets) * c)
+        out = np.empty(shape + (2,) * dim + (c,), nodal.dtype)
+    np.copyto(out.reshape(shape + (2,) * dim + (c,)), windows)
+    return out.reshape(-1, 2**dim * c)
 
 
-def scatter(element_values: np.ndarray, shape: tuple[int, ...], c: int, offsets: np.ndarray,
+def scatter(element_values: np.ndarray, shape: tuple[int, ...], c: int,
             out: np.ndarray | None = None) -> np.ndarray:
     """Nodal array (N0+1, …, c) = Σ over elements of their (n_elements, 2^d · c) values:
-    the transpose of :func:`gather` (``np.add.at`` on the DOFs, by slice additions)."""
-    values = element_values.reshape(tuple(shape) + (len(offsets), c))
+    the transpose of :func:`gather` (``np.add.at`` on the DOFs, by 2^d slice additions)."""
+    dim = len(shape)
+    values = element_values.reshape(tuple(shape) + (2**dim, c))
     if out is None:
         out = np.zeros(tuple(n + 1 for n in shape) + (c,), element_values.dtype)
     else:
         out[...] = 0
-    for a, o in enumerate(offsets):
+    for a, o in enumerate(corner_offsets(dim)):
         out[tuple(slice(oi, oi + n) for oi, n in zip(o, shape))] += values[..., a, :]
     return out
 
@@ -188,31 +200,39 @@ def child_blocks(shape: tuple[int, ...], c: int) -> list[list[ChildBlock]]:
     return regions
 
 
-def project_elements(K: np.ndarray, shape: tuple[int, ...], regions) -> np.ndarray:
+def project_elements(K: np.ndarray, shape: tuple[int, ...], regions,
+                     out: np.ndarray | None = None) -> np.ndarray:
     """Coarse element matrices (n_coarse, m, m) = Σ_children P_cᵀ K_child P_c from fine
-    ones K (n_fine, m, m) on the element array ``shape``: two GEMMs per kind of child."""
+    ones K (n_fine, m, m) on the element array ``shape``: two GEMMs per kind of child
+    (each on a contiguous copy of the children: numpy's batched small products are slower).
+    out: an (n_coarse, m, m) array to write into (kept between designs: no page faults)."""
     m = K.shape[-1]
     fine = K.reshape(tuple(shape) + (m, m))
     cshape = coarse_shape(shape)
-    out = np.zeros(cshape + (m, m), K.dtype)
+    out = np.zeros(cshape + (m, m), K.dtype) if out is None else out.reshape(cshape + (m, m))
+    out[...] = 0
     for blocks in regions:
         for b in blocks:
-            child = fine[b.fine]                          # (…, m, m) a strided view
+            child = np.ascontiguousarray(fine[b.fine])             # (…, m, m)
             P = b.P.astype(K.dtype)
-            KP = child.reshape(-1, m) @ P if child.flags.c_contiguous else np.matmul(child, P)
-            KP = KP.reshape(child.shape)
+            KP = (child.reshape(-1, m) @ P).reshape(child.shape)
             # Pᵀ K P = (K P)ᵀ P since K is symmetric: one more GEMM on the transposed block.
-            out[b.coarse] += np.matmul(np.swapaxes(KP, -1, -2), P)
+            KPt = np.ascontiguousarray(np.swapaxes(KP, -1, -2))
+            out[b.coarse] += (KPt.reshape(-1, m) @ P).reshape(child.shape)
     return out.reshape(-1, m, m)
 
 
-def project_scaled(scales: np.ndarray, K0: np.ndarray, shape: tuple[int, ...], regions) -> np.ndarray:
+def project_scaled(scales: np.ndarray, K0: np.ndarray, shape: tuple[int, ...], regions,
+                   out: np.ndarray | None = None) -> np.ndarray:
     """Coarse element matrices (n_coarse, m, m) = Σ_children E_c P_cᵀ K0 P_c for fine element
-    scales (n_fine,) and one shared K0 (m, m): per region, (n, children) @ (children, m²)."""
+    scales (n_fine,) and one shared K0 (m, m): per region, (n, children) @ (children, m²).
+    out: an (n_coarse, m, m) array to write into."""
     m = K0.shape[0]
     E = scales.reshape(shape)
     cshape = coarse_shape(shape)
-    out = np.zeros(cshape + (m * m,), np.result_type(scales, K0))
+    if out is None:
+        out = np.empty(cshape + (m * m,), np.result_type(scales, K0))
+    out = out.reshape(cshape + (m * m,))
     for blocks in regions:
         A = np.stack([(b.P.T @ K0 @ b.P).ravel() for b in blocks])          # (children, m²)
         children = np.stack([E[b.fine] for b in blocks], axis=-1)           # (…, children)

@@ -27,7 +27,7 @@ import scipy.sparse as sp
 from femopt.errors import SolverError
 from femopt.solvers.iterative import solve_columns
 from femopt.solvers.mg_hierarchy import (array_shape, auto_levels, build_levels, child_interpolation,
-                                         corner_offsets, gather, project_elements, project_scaled, prolong,
+                                         corner_offsets, gather, local_order, project_elements, project_scaled, prolong,
                                          restrict, scatter)
 
 SMOOTHERS = ("jacobi", "chebyshev")
@@ -86,6 +86,8 @@ class MGSolver:
         if K0.shape != (m, m):
             raise SolverError(f"solver: mg needs one shared ({m}, {m}) element matrix of the grid, "
                               f"got shape {K0.shape}")
+        order = local_order(dim, c)
+        K0 = K0[order][:, order]  # into the hierarchy's lexicographic local order
         self.dim, self.c, self.K0 = dim, c, K0
         self.shape = array_shape(grid)
         self.offsets = corner_offsets(dim)
@@ -141,8 +143,7 @@ class MGSolver:
         K = sp.csc_matrix(K_lower)
         self._K_lower = K if self.operator == "assembled" else None
         # The fine diagonal from the elements, and what K has beyond it (springs).
-        element_diagonal = scatter(E[:, None] * np.diag(self.K0)[None, :], fine.shape, self.c,
-                                   self.offsets).ravel()
+        element_diagonal = scatter(E[:, None] * np.diag(self.K0)[None, :], fine.shape, self.c).ravel()
         diagonal = np.zeros(fine.n_dofs)
         diagonal[self.free_dofs] = K.data[K.indptr[:-1]]
         extra = np.where(fine.free.ravel() > 0, diagonal - element_diagonal, 0.0)
@@ -152,16 +153,16 @@ class MGSolver:
         for l in range(1, len(self.levels)):
             level, finer = self.levels[l], self.levels[l - 1]
             if l == 1:
-                Kc = project_scaled(E, self.K0, finer.shape, finer.regions)
+                Kc = project_scaled(E, self.K0, finer.shape, finer.regions, out=level.K)
                 for children, parents, correction in self._boundary:
                     Kc[parents] += E[children][:, None, None] * correction
                 if self._extra_diagonal is not None:  # springs: Pᵀ S P, so level 1 stays Galerkin
                     parents, correction = self._diagonal_correction(self._extra_diagonal)
                     np.add.at(Kc, parents, correction)
             else:
-                Kc = project_elements(finer.K, finer.shape, finer.regions)
-            level.K = _mask_elements(Kc, level, self.offsets)
-            d = scatter(np.einsum("nii->ni", level.K), level.shape, self.c, self.offsets)
+                Kc = project_elements(finer.K, finer.shape, finer.regions, out=level.K)
+            level.K = _mask_elements(Kc, level)
+            d = scatter(np.einsum("nii->ni", level.K), level.shape, self.c)
             level.inverse_diagonal = _inverse(d, level.free)
         for l in range(len(self.levels) - 1):  # the coarsest is solved, not smoothed
             self.levels[l].lambda_max = self._estimate_lambda(l)
@@ -225,7 +226,7 @@ class MGSolver:
         if len(self.levels) < 2:
             return []
         fine = self.levels[0]
-        element_free = gather(fine.free, self.offsets)             # (n_el, m)
+        element_free = gather(fine.free)             # (n_el, m)
         numbers = np.arange(fine.n_elements).reshape(fine.shape)
         parents_all = np.arange(self.levels[1].n_elements).reshape(self.levels[1].shape)
         out = []
@@ -246,20 +247,21 @@ class MGSolver:
     def _factor_coarsest(self) -> None:
         level = self.levels[-1]
         if self._coarse_pattern is None:
-            self._coarse_pattern = _lower_pattern(level, self.offsets)
+            self._coarse_pattern = _lower_pattern(level)
             self._coarse = _direct_solver()
         free, indptr, indices, positions, inverse = self._coarse_pattern
         n = len(indptr) - 1
         K_elements = level.K if level.K is not None else (
             self._E[:, None, None] * _mask_elements(np.broadcast_to(self.K0, (level.n_elements,) + self.K0.shape),
-                                                    level, self.offsets))
+                                                    level))
         values = np.bincount(inverse, weights=K_elements.reshape(-1)[positions], minlength=len(indices))
         self._coarse.factorize(sp.csc_matrix((values, indices, indptr), shape=(n, n)))
 
     # ---------------------------------------------------------------- operators
 
     def _matvec(self, l: int, x: np.ndarray) -> np.ndarray:
-        """A_l x for a nodal array x (zero at fixed DOFs); zero at fixed DOFs (a new array)."""
+        """A_l x for a nodal array x (zero at fixed DOFs); zero at fixed DOFs. The result is a
+        work array of the level: valid until the next product on the same level."""
         level = self.levels[l]
         if l == 0 and self._K_lower is not None:
             K = self._K_lower
@@ -270,18 +272,23 @@ class MGSolver:
         # Element-sized work arrays are kept: allocating (and page-faulting) 2 × 192 MB per
         # product at 10⁶ elements cost more than the product itself.
         ue, ye = self._work(l)
-        gather(x, self.offsets, out=ue)
+        gather(x, out=ue)
         if l == 0:
             np.matmul(ue, self.K0, out=ye)   # K0 is symmetric
             ye *= self._E[:, None]
         else:
             np.matmul(level.K, ue[:, :, None], out=ye[:, :, None])
-        y = scatter(ye, level.shape, self.c, self.offsets)
+        y = scatter(ye, level.shape, self.c, out=self._nodal(l))
         if l == 0:  # coarse rows of fixed DOFs are zero already (masked element matrices)
             y *= level.free
             if self._extra_diagonal is not None:
                 y += self._extra_diagonal.reshape(level.node_shape) * x
         return y
+
+    def _nodal(self, l: int) -> np.ndarray:
+        if ("nodal", l) not in self._buffers:
+            self._buffers[("nodal", l)] = np.empty(self.levels[l].node_shape)
+        return self._buffers[("nodal", l)]
 
     def _work(self, l: int):
         if l not in self._buffers:
@@ -340,7 +347,8 @@ class MGSolver:
         return self._vcycle(0, r.reshape(fine.node_shape)).reshape(-1)
 
     def matvec(self, x: np.ndarray) -> np.ndarray:
-        """K x for a full-length x (n_dofs,), zero at fixed DOFs."""
+        """K x for a full-length x (n_dofs,), zero at fixed DOFs (a work array: valid until
+        the next product)."""
         return self._matvec(0, x.reshape(self.levels[0].node_shape)).reshape(-1)
 
     def solve(self, B: np.ndarray) -> np.ndarray:
@@ -413,22 +421,22 @@ def _inverse(diagonal: np.ndarray, free: np.ndarray) -> np.ndarray:
     return out
 
 
-def _mask_elements(K: np.ndarray, level, offsets) -> np.ndarray:
+def _mask_elements(K: np.ndarray, level) -> np.ndarray:
     """Element matrices with the rows and columns of fixed DOFs zeroed (those elements only)."""
-    z = gather(level.free, offsets)
+    z = gather(level.free)
     touched = np.flatnonzero((z == 0).any(axis=1))
     if len(touched):
-        K = np.array(K)  # a broadcast K0 is read-only
+        K = K if K.flags.writeable else np.array(K)  # a broadcast K0 is read-only
         zt = z[touched]
         K[touched] *= zt[:, :, None] * zt[:, None, :]
     return K
 
 
-def _lower_pattern(level, offsets):
+def _lower_pattern(level):
     """The coarsest level's reduced lower triangle: (free DOFs, indptr, indices, positions of
     the contributing element entries in the (n_el, m, m) array, their stored entry)."""
     node_numbers = np.arange(np.prod(level.node_shape[:-1])).reshape(level.node_shape[:-1] + (1,))
-    nodes = gather(node_numbers, offsets)                                  # (n_el, 2^d)
+    nodes = gather(node_numbers)                                           # (n_el, 2^d)
     c = level.c
     dofs = (c * nodes[:, :, None] + np.arange(c)).reshape(len(nodes), -1)  # (n_el, m)
     free = np.flatnonzero(level.free.reshape(-1) > 0)
