@@ -63,7 +63,7 @@ def assembled(level):
 def test_coarse_operators_are_the_galerkin_operators_of_the_reduced_stiffness(grid):
     """A_c = Z_c Pᵀ Z_f A Z_f P Z_c on every level, odd axes included, with P the
     interpolation that prolong applies (and restrict its transpose)."""
-    solver, K, free = mg_for(grid, levels=3)
+    solver, K, free = mg_for(grid, levels=3, rtol=1e-10)  # a double-precision V-cycle
     fine = solver.levels[0]
     A = np.zeros((fine.n_dofs, fine.n_dofs))
     A[np.ix_(free, free)] = dense(K)
@@ -99,9 +99,23 @@ def test_mg_solves_agree_with_the_direct_solver(grid, options):
     assert solver.last_iterations == [0, 0]  # warm start: the previous solution is the answer
 
 
+def test_a_single_precision_v_cycle_preconditions_a_double_precision_cg():
+    """rtol >= 1e-8: the V-cycle runs in float32 (half the bytes), CG stays in float64."""
+    solver, K, free = mg_for((16, 8, 8), levels=3, rtol=1e-8)
+    assert solver.cycle_dtype == np.float32 and solver.levels[1].K.dtype == np.float32
+    direct = SuperLUSolver()
+    direct.factorize(K)
+    b = np.random.default_rng(5).standard_normal(len(free))
+    x = solver.solve(b)
+    assert x.dtype == np.float64 and solver.last_iterations[0] < 60
+    expected = direct.solve(b)
+    assert np.linalg.norm(x - expected) <= 1e-5 * np.linalg.norm(expected)
+    assert MGSolver((4, 2, 2), np.eye(24), np.arange(10), rtol=1e-9).cycle_dtype == np.float64
+
+
 @pytest.mark.parametrize("smoother", ["jacobi", "chebyshev"])
 def test_the_v_cycle_is_a_symmetric_positive_definite_preconditioner(smoother):
-    solver, K, free = mg_for((9, 5, 4), levels=3, smoother=smoother)
+    solver, K, free = mg_for((9, 5, 4), levels=3, smoother=smoother, rtol=1e-10)
     n = solver.levels[0].n_dofs
     rng = np.random.default_rng(2)
     M = np.zeros((n, len(free)))

@@ -78,17 +78,29 @@ def gather(nodal: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
 
 
 def scatter(element_values: np.ndarray, shape: tuple[int, ...], c: int,
-            out: np.ndarray | None = None) -> np.ndarray:
-    """Nodal array (N0+1, …, c) = Σ over elements of their (n_elements, 2^d · c) values:
-    the transpose of :func:`gather` (``np.add.at`` on the DOFs, by 2^d slice additions)."""
+            out: np.ndarray | None = None, scales: np.ndarray | None = None,
+            work: np.ndarray | None = None) -> np.ndarray:
+    """Nodal array (N0+1, …, c) = Σ over elements of their (n_elements, 2^d · c) values
+    (times ``scales`` (n_elements,) when given): the transpose of :func:`gather`
+    (``np.add.at`` on the DOFs, by 2^d slice additions).
+
+    The values are first copied (and scaled) local-node-major into ``work`` (2^d, n0, …, c),
+    one pass over them, so that each addition reads a contiguous block instead of every
+    cache line of the element array again."""
     dim = len(shape)
-    values = element_values.reshape(tuple(shape) + (2**dim, c))
+    values = np.moveaxis(element_values.reshape(tuple(shape) + (2**dim, c)), dim, 0)
+    if work is None:
+        work = np.empty((2**dim,) + tuple(shape) + (c,), element_values.dtype)
+    if scales is None:
+        np.copyto(work, values)
+    else:
+        np.multiply(values, scales.reshape((1,) + tuple(shape) + (1,)), out=work)
     if out is None:
         out = np.zeros(tuple(n + 1 for n in shape) + (c,), element_values.dtype)
     else:
         out[...] = 0
     for a, o in enumerate(corner_offsets(dim)):
-        out[tuple(slice(oi, oi + n) for oi, n in zip(o, shape))] += values[..., a, :]
+        out[tuple(slice(oi, oi + n) for oi, n in zip(o, shape))] += work[a]
     return out
 
 

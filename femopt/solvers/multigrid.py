@@ -39,6 +39,11 @@ COARSE_DOFS = {2: 20000, 3: 10000}
 # (a fixed ω = 0.6, as in the DTU codes' scaling, diverges here: λmax(D⁻¹A) ≈ 4.2 for H8).
 JACOBI_SCALE = 4 / 3
 CHEBYSHEV_RANGE = 0.1     # smooth the upper part [0.1, 1] · λmax(D⁻¹A) of the spectrum
+# The V-cycle is only a preconditioner: in single precision it streams half the bytes (its
+# products are bandwidth-bound). The outer CG, its products and its vectors stay double; a
+# tighter rtol than this (check-grad's round-off solves) runs the V-cycle in double too,
+# since single-precision rounding makes the preconditioner slightly nonsymmetric.
+SINGLE_PRECISION_RTOL = 1e-8
 # λmax(D⁻¹A) of the coarse levels by Lanczos (its largest Ritz value plus the residual bound,
 # with a margin: an underestimate would make Jacobi and Chebyshev amplify the top modes).
 LANCZOS_STEPS = 10
@@ -93,6 +98,7 @@ class MGSolver:
         self.offsets = corner_offsets(dim)
         self.smoother, self.sweeps, self.operator = smoother, int(sweeps), operator
         self.rtol, self.max_iterations = float(rtol), int(max_iterations)
+        self.cycle_dtype = np.float32 if self.rtol >= SINGLE_PRECISION_RTOL else np.float64
         n_dofs = int(np.prod([s + 1 for s in self.shape])) * c
         self.free_dofs = np.asarray(free_dofs)
         mask = np.zeros(n_dofs)
@@ -102,7 +108,9 @@ class MGSolver:
             levels = auto_levels(self.shape, c, COARSE_DOFS.get(dim, 10000))
         if not isinstance(levels, (int, np.integer)) or levels < 1:
             raise SolverError(f"solver: mg levels must be 'auto' or an integer >= 1, got {levels!r}")
-        self.levels = build_levels(self.shape, c, mask.reshape(node_shape), int(levels))
+        self.levels = build_levels(self.shape, c, mask.reshape(node_shape).astype(self.cycle_dtype),
+                                   int(levels))
+        self._K0_cycle = K0.astype(self.cycle_dtype)
         self._boundary = self._boundary_corrections()
         # The element bound of λmax(D⁻¹A) on the fine level: every element is a scaled K0.
         d0 = 1 / np.sqrt(np.diag(K0))
@@ -140,6 +148,7 @@ class MGSolver:
         if E.shape != (fine.n_elements,):
             raise SolverError(f"solver: mg got {E.shape} element scales for {fine.n_elements} elements")
         self._E = E
+        self._E_cycle = E.astype(self.cycle_dtype)
         K = sp.csc_matrix(K_lower)
         self._K_lower = K if self.operator == "assembled" else None
         # The fine diagonal from the elements, and what K has beyond it (springs).
@@ -149,17 +158,21 @@ class MGSolver:
         extra = np.where(fine.free.ravel() > 0, diagonal - element_diagonal, 0.0)
         extra[np.abs(extra) <= 1e-12 * np.abs(diagonal)] = 0.0  # round-off of the two sums
         self._extra_diagonal = extra if extra.any() else None
-        fine.inverse_diagonal = _inverse(diagonal.reshape(fine.node_shape), fine.free)
+        fine.inverse_diagonal = _inverse(diagonal.reshape(fine.node_shape), fine.free).astype(self.cycle_dtype)
         for l in range(1, len(self.levels)):
             level, finer = self.levels[l], self.levels[l - 1]
             if l == 1:
+                if level.K is None:  # kept between designs, in the V-cycle's precision
+                    level.K = np.empty((level.n_elements,) + self.K0.shape, self.cycle_dtype)
                 Kc = project_scaled(E, self.K0, finer.shape, finer.regions, out=level.K)
                 for children, parents, correction in self._boundary:
                     Kc[parents] += E[children][:, None, None] * correction
                 if self._extra_diagonal is not None:  # springs: Pᵀ S P, so level 1 stays Galerkin
                     parents, correction = self._diagonal_correction(self._extra_diagonal)
-                    np.add.at(Kc, parents, correction)
+                    np.add.at(Kc, parents, correction.astype(Kc.dtype))
             else:
+                if level.K is None:
+                    level.K = np.empty((level.n_elements,) + self.K0.shape, self.cycle_dtype)
                 Kc = project_elements(finer.K, finer.shape, finer.regions, out=level.K)
             level.K = _mask_elements(Kc, level)
             d = scatter(np.einsum("nii->ni", level.K), level.shape, self.c)
@@ -193,7 +206,7 @@ class MGSolver:
         T = np.diag(alphas) + np.diag(betas[:len(alphas) - 1], 1) + np.diag(betas[:len(alphas) - 1], -1)
         theta, vectors = np.linalg.eigh(T)
         residual = beta * abs(vectors[-1, -1])
-        return LAMBDA_MARGIN * (theta[-1] + residual)
+        return float(LAMBDA_MARGIN * (theta[-1] + residual))
 
     def _diagonal_correction(self, extra: np.ndarray):
         """(parents (n,), (n, m, m)) the level-1 contributions P_cᵀ (s e_a e_aᵀ) P_c of
@@ -269,33 +282,35 @@ class MGSolver:
             y = np.zeros(level.n_dofs)
             y[self.free_dofs] = K @ xf + K.T @ xf - K.data[K.indptr[:-1]] * xf
             return y.reshape(level.node_shape)
-        # Element-sized work arrays are kept: allocating (and page-faulting) 2 × 192 MB per
-        # product at 10⁶ elements cost more than the product itself.
-        ue, ye = self._work(l)
+        ue, ye, y = self._work(l, x.dtype)
         gather(x, out=ue)
-        if l == 0:
-            np.matmul(ue, self.K0, out=ye)   # K0 is symmetric
-            ye *= self._E[:, None]
+        if l == 0:  # K0 is symmetric; E_e applied in the scatter
+            double = x.dtype == np.float64
+            np.matmul(ue, self.K0 if double else self._K0_cycle, out=ye)
+            scales = self._E if double else self._E_cycle
         else:
             np.matmul(level.K, ue[:, :, None], out=ye[:, :, None])
-        y = scatter(ye, level.shape, self.c, out=self._nodal(l))
+            scales = None
+        y = scatter(ye, level.shape, self.c, out=y, scales=scales,
+                    work=ue.reshape((2**self.dim,) + level.shape + (self.c,)))  # ue is free now
         if l == 0:  # coarse rows of fixed DOFs are zero already (masked element matrices)
             y *= level.free
             if self._extra_diagonal is not None:
-                y += self._extra_diagonal.reshape(level.node_shape) * x
+                y += (self._extra_diagonal.reshape(level.node_shape) * x).astype(y.dtype, copy=False)
         return y
 
-    def _nodal(self, l: int) -> np.ndarray:
-        if ("nodal", l) not in self._buffers:
-            self._buffers[("nodal", l)] = np.empty(self.levels[l].node_shape)
-        return self._buffers[("nodal", l)]
-
-    def _work(self, l: int):
-        if l not in self._buffers:
+    def _work(self, l: int, dtype):
+        """(gathered, product, nodal result) work arrays of level l in ``dtype``: kept, as
+        allocating (and page-faulting) 2 × 192 MB per product at 10⁶ elements cost more
+        than the product itself."""
+        key = (l, np.dtype(dtype).char)
+        if key not in self._buffers:
             level = self.levels[l]
             m = self.K0.shape[0]
-            self._buffers[l] = (np.empty((level.n_elements, m)), np.empty((level.n_elements, m)))
-        return self._buffers[l]
+            self._buffers[key] = (np.empty((level.n_elements, m), dtype),
+                                  np.empty((level.n_elements, m), dtype),
+                                  np.empty(level.node_shape, dtype))
+        return self._buffers[key]
 
     def _smooth(self, l: int, x: np.ndarray | None, b: np.ndarray) -> np.ndarray:
         """``sweeps`` steps of the smoother on A_l x = b from x (None: 0)."""
@@ -329,8 +344,8 @@ class MGSolver:
         level = self.levels[l]
         if l == len(self.levels) - 1:
             free, *_ = self._coarse_pattern
-            x = np.zeros(level.n_dofs)
-            x[free] = self._coarse.solve(b.reshape(-1)[free])
+            x = np.zeros(level.n_dofs, b.dtype)
+            x[free] = self._coarse.solve(b.reshape(-1)[free].astype(float))
             return x.reshape(level.node_shape)
         x = self._smooth(l, None, b)
         r = b - self._matvec(l, x)
@@ -344,7 +359,8 @@ class MGSolver:
     def precondition(self, r: np.ndarray) -> np.ndarray:
         """One V-cycle on a full-length residual (n_dofs,), zero at fixed DOFs."""
         fine = self.levels[0]
-        return self._vcycle(0, r.reshape(fine.node_shape)).reshape(-1)
+        r = r.reshape(fine.node_shape).astype(self.cycle_dtype, copy=False)
+        return self._vcycle(0, r).reshape(-1).astype(float, copy=False)
 
     def matvec(self, x: np.ndarray) -> np.ndarray:
         """K x for a full-length x (n_dofs,), zero at fixed DOFs (a work array: valid until
