@@ -5,9 +5,11 @@ Layout. A field on a grid of ``nx × ny [× nz]`` elements with ``components`` v
 node is held as a *nodal array* of shape (nx+1, ny+1, c) in 2D and (nz+1, nx+1, ny+1, c)
 in 3D: the axes of :mod:`femopt.mesh.structured`'s numbering, slowest first, so that its
 C-order ravel is femopt's DOF vector (``components · node + component``). Element arrays
-are (nx, ny) and (nz, nx, ny) likewise. Gathering an element's nodal values is 2^d strided
-slices of the nodal array (one per local node), scattering them back 2^d slice additions:
-no index arrays, nothing sorted, and the same code runs on any array library with slicing.
+are (nx, ny) and (nz, nx, ny) likewise. Inside the hierarchy an element's local nodes are
+in lexicographic order (:func:`corner_offsets`; :func:`local_order` maps femopt's), so that
+gathering the elements' nodal values is one copy of a sliding-window view of the nodal
+array, and scattering them back 2^d slice additions: no index arrays, nothing sorted, and
+the same code runs on any array library with strided views.
 
 Coarsening. Each axis of N elements becomes ⌈N/2⌉: coarse element i covers the fine
 elements 2i and 2i+1; when N is odd the last coarse element covers the one fine element
