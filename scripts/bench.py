@@ -97,7 +97,10 @@ def parse_case(text: str):
 
 
 def run_case(grid: tuple[int, ...] | str, solver_name: str, filter_type: str, iterations: int,
-             rtol: float | None = None) -> dict:
+             rtol: float | None = None, options: dict | None = None) -> dict:
+    # Solver options (--option) go to the solvers that take them.
+    taken = {k: v for k, v in (options or {}).items() if k in SOLVERS[solver_name].options}
+    solver_name = {"type": solver_name, **taken} if taken else solver_name
     if isinstance(grid, str):
         config = file_config(grid, iterations, solver_name)
         filter_type = config.design.filter.type
@@ -146,6 +149,9 @@ def main():
     parser.add_argument("--iterations", type=int, default=None, help="default 5 (2 with --million)")
     parser.add_argument("--rtol", type=float, default=None,
                         help="CG tolerance of amg and reuse (default: each solver's own)")
+    parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                        help="a solver option for the solvers that take it, e.g. operator=assembled "
+                             "or levels=3 for mg (repeatable)")
     parser.add_argument("--million", action="store_true",
                         help="100x100x100 H8 elements with mg (not for CI: minutes, ~10 GB)")
     args = parser.parse_args()
@@ -157,6 +163,7 @@ def main():
         if name not in SOLVERS:
             parser.error(f"--solver: unknown solver {name!r}; choose among {', '.join(SOLVERS.names)}")
 
+    options = dict(yaml.safe_load(f"{{{o.replace('=', ': ', 1)}}}").popitem() for o in args.option)
     loop_phases = [p for p in PHASES if p != "analysis"]
     header = f"{'case':>11} {'elements':>9} {'solver':>8} " + " ".join(f"{p[:8]:>8}" for p in loop_phases)
     print(f"seconds per iteration ({iterations} iterations, {args.filter} filter)")
@@ -166,7 +173,7 @@ def main():
     for size in args.sizes.split(","):
         grid = parse_case(size)
         for name in solver_names:
-            r = run_isolated(grid, name, args.filter, iterations, args.rtol)
+            r = run_isolated(grid, name, args.filter, iterations, args.rtol, options)
             rows.append(r)
             phases = " ".join(f"{r['per_iteration'][p]:8.4f}" for p in loop_phases)
             cg = "-" if r["cg_iterations"] is None else str(r["cg_iterations"])
