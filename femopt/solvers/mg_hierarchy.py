@@ -93,6 +93,7 @@ def scatter(element_values: np.ndarray, shape: tuple[int, ...], c: int,
     values = np.moveaxis(element_values.reshape(tuple(shape) + (2**dim, c)), dim, 0)
     if work is None:
         work = np.empty((2**dim,) + tuple(shape) + (c,), element_values.dtype)
+    work = work.reshape((2**dim,) + tuple(shape) + (c,))
     if scales is None:
         np.copyto(work, values)
     else:

@@ -49,6 +49,8 @@ SINGLE_PRECISION_RTOL = 1e-8
 # λmax(D⁻¹A) of the coarse levels by Lanczos (its largest Ritz value plus the residual bound,
 # with a margin: an underestimate would make Jacobi and Chebyshev amplify the top modes).
 LANCZOS_STEPS = 10
+# Later designs start from the last top Ritz vector, which is nearly converged: fewer steps.
+LANCZOS_WARM_STEPS = 5
 LAMBDA_MARGIN = 1.05
 
 
@@ -123,7 +125,8 @@ class MGSolver:
         self._K_lower = None
         self._extra_diagonal = None    # (n_dofs,) diagonal terms of K beyond the elements (springs)
         self._previous = None          # the last solution (n_free, k): the next solve's start
-        self._buffers = {}             # level → (gathered, product) element work arrays
+        self._buffers = {}             # (level, dtype) → element and nodal work arrays
+        self._ritz = {}                # level → the last top Ritz vector of D^-½AD^-½
         self.n_factorizations = 0
         self.cg_iterations = 0
         self.n_solves = 0
@@ -154,7 +157,9 @@ class MGSolver:
         K = sp.csc_matrix(K_lower)
         self._K_lower = K if self.operator == "assembled" else None
         # The fine diagonal from the elements, and what K has beyond it (springs).
-        element_diagonal = scatter(E[:, None] * np.diag(self.K0)[None, :], fine.shape, self.c).ravel()
+        ue, _, _ = self._work(0, np.float64)
+        element_diagonal = scatter(np.broadcast_to(np.diag(self.K0), ue.shape), fine.shape, self.c,
+                                   scales=E, work=ue).ravel()
         diagonal = np.zeros(fine.n_dofs)
         diagonal[self.free_dofs] = K.data[K.indptr[:-1]]
         extra = np.where(fine.free.ravel() > 0, diagonal - element_diagonal, 0.0)
@@ -187,15 +192,22 @@ class MGSolver:
     def _estimate_lambda(self, l: int) -> float:
         """λmax(D⁻¹A) of level l, from above: on the fine level the element bound (every
         element a scaled K0: xᵀAx = Σ E_e x_eᵀK0x_e ≤ μ0 xᵀDx); on coarse levels the largest
-        Ritz value of LANCZOS_STEPS Lanczos steps on D^-½AD^-½ plus its residual bound."""
+        Ritz value of Lanczos on D^-½AD^-½ plus its residual bound, started from the last
+        design's top Ritz vector (LANCZOS_WARM_STEPS steps) or at random (LANCZOS_STEPS)."""
         if l == 0:
             return self._fine_lambda
         level = self.levels[l]
         scale = np.sqrt(level.inverse_diagonal)
-        v = np.random.default_rng(l).standard_normal(level.node_shape) * (scale > 0)
+        rng = np.random.default_rng(l + self.n_factorizations)
+        v = rng.standard_normal(level.node_shape).astype(scale.dtype) * (scale > 0)
+        steps = LANCZOS_STEPS
+        if l in self._ritz:  # a little noise keeps it from missing a new top mode entirely
+            v = self._ritz[l] + 0.05 * v / np.linalg.norm(v)
+            steps = LANCZOS_WARM_STEPS
         v /= np.linalg.norm(v)
-        alphas, betas, previous, beta = [], [], np.zeros_like(v), 0.0
-        for _ in range(LANCZOS_STEPS):
+        basis, alphas, betas, previous, beta = [], [], [], np.zeros_like(v), 0.0
+        for _ in range(steps):
+            basis.append(v)
             w = scale * self._matvec(l, scale * v) - beta * previous
             alpha = float(np.sum(w * v))
             w -= alpha * v
@@ -205,8 +217,10 @@ class MGSolver:
                 break
             betas.append(beta)
             previous, v = v, w / beta
-        T = np.diag(alphas) + np.diag(betas[:len(alphas) - 1], 1) + np.diag(betas[:len(alphas) - 1], -1)
+        k = len(alphas)
+        T = np.diag(alphas) + np.diag(betas[:k - 1], 1) + np.diag(betas[:k - 1], -1)
         theta, vectors = np.linalg.eigh(T)
+        self._ritz[l] = sum(y * b for y, b in zip(vectors[:, -1], basis))
         residual = beta * abs(vectors[-1, -1])
         return float(LAMBDA_MARGIN * (theta[-1] + residual))
 
