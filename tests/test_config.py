@@ -353,7 +353,7 @@ def test_optimizer_options_belong_to_their_optimizer():
 def test_unknown_optimizer_and_solver():
     assert "optimizer.type: must be one of oc, mma, lbfgs, got 'nma' (did you mean 'mma'?)" in error_of(
         problem(**{"optimizer.type": "nma"}))
-    assert "solver: must be one of auto, cholmod, superlu, amg, reuse, got 'umfpack'" in error_of(problem(solver="umfpack"))
+    assert "solver: must be one of auto, cholmod, superlu, amg, reuse, mg, got 'umfpack'" in error_of(problem(solver="umfpack"))
 
 
 def test_fix_z_in_2d():
@@ -532,17 +532,17 @@ def test_solver_as_a_name_or_a_mapping_with_defaults():
 
 @pytest.mark.parametrize("solver, message", [
     ({"type": "amg", "rtl": 1e-8}, "p.yaml: solver.rtl: unknown key (did you mean 'rtol'?)"),
-    ({"type": "amgg"}, "p.yaml: solver.type: must be one of auto, cholmod, superlu, amg, reuse, "
+    ({"type": "amgg"}, "p.yaml: solver.type: must be one of auto, cholmod, superlu, amg, reuse, mg, "
                        "got 'amgg' (did you mean 'amg'?)"),
     ({"rtol": 1e-8}, "p.yaml: solver: missing required key 'type'"),
     ({"type": "cholmod", "rtol": 1e-8}, "p.yaml: solver.rtol: cholmod takes no option 'rtol' "
-                                        "(it applies to auto, amg, reuse)"),
+                                        "(it applies to auto, amg, reuse, mg)"),
     ({"type": "reuse", "max_iterations": 9}, "p.yaml: solver.max_iterations: reuse takes no option "
-                                              "'max_iterations' (it applies to auto, amg)"),
+                                              "'max_iterations' (it applies to auto, amg, mg)"),
     ({"type": "reuse", "max_cg_iterations": 0}, "p.yaml: solver.max_cg_iterations: must be >= 1, got 0"),
     ({"type": "amg", "rtol": 2}, "p.yaml: solver.rtol: must be in (0, 1), got 2"),
     ({"type": "amg", "max_iterations": 1.5}, "p.yaml: solver.max_iterations: expected an integer, got 1.5"),
-    ([1], "p.yaml: solver: must be one of auto, cholmod, superlu, amg, reuse, got [1]"),
+    ([1], "p.yaml: solver: must be one of auto, cholmod, superlu, amg, reuse, mg, got [1]"),
 ])
 def test_solver_errors_name_the_path(solver, message):
     assert error_of(problem(solver=solver)) == message
