@@ -58,7 +58,9 @@ def test_more_load_cases_and_unknown_solver():
 README_PEAKS = [((600, 200), "cholmod", 517), ((300, 100), "cholmod", 215),
                 ((48, 24, 24), "cholmod", 1091), ((48, 24, 24), "amg", 817),
                 ((48, 24, 24), "reuse", 1130), ((64, 32, 32), "cholmod", 2961),
-                ((64, 32, 32), "reuse", 3010), ((100, 100, 100), "amg", 17.5 * 1024)]
+                ((64, 32, 32), "reuse", 3010), ((100, 100, 100), "amg", 17.5 * 1024),
+                ((64, 32, 32), "mg", 1172), ((100, 100, 100), "mg", 8079),
+                ((600, 200), "mg", 524), ((1200, 400), "mg", 1237)]
 
 
 @pytest.mark.parametrize("grid, solver, measured", README_PEAKS)
