@@ -7,16 +7,19 @@ and the rest of the loop), measured with ``scripts/bench.py`` on this project's 
 docs/solvers.md lists the measurements and the fits.
 
 - cholmod: nested-dissection factorization, ``a · (n / n_ref)^p`` with n the free DOFs;
-- mg: CG iterations × (fine-level products + V-cycle), linear in n: ``b · n``, the CG
+- mg: CG iterations × (fine-level products + V-cycle), linear in n: ``b · n + c``, the CG
   iteration count per solve being bounded independently of the grid (tests/test_multigrid.py).
 """
 
 from __future__ import annotations
 
-# (seconds at n_ref, n_ref free DOFs, exponent): CHOLMOD per iteration.
-CHOLMOD = {2: (0.652, 241_000, 1.10), 3: (10.2, 209_088, 1.72)}
-# Seconds per free DOF per iteration with mg.
-MG = {2: 3.0e-6, 3: 8.0e-6}
+# (seconds at n_ref, n_ref free DOFs, exponent): CHOLMOD per iteration. 2D: 300×100, 600×200,
+# 1200×400 (0.2515, 0.973, 5.715 s); 3D: 32×16×16, 64×32×32 (1.718, 22.66 s).
+CHOLMOD = {2: (0.973, 241_400, 1.13), 3: (22.66, 209_088, 1.28)}
+# (seconds per free DOF, seconds) per iteration with mg: b · n + c, c the part that does not
+# scale (per-level work, the coarsest factor). 2D: 300×100, 1200×400 (0.334, 2.507 s);
+# 3D: 32×16×16, 100×100×100 (0.63, 18.8 s); 64×32×32 (1.25 s) lies below the line.
+MG = {2: (2.41e-6, 0.188), 3: (6.1e-6, 0.45)}
 
 
 def cholmod_seconds(dim: int, n_free: float) -> float:
@@ -27,7 +30,8 @@ def cholmod_seconds(dim: int, n_free: float) -> float:
 
 def mg_seconds(dim: int, n_free: float) -> float:
     """Estimated seconds per design iteration with geometric multigrid-CG."""
-    return MG[dim] * float(n_free)
+    per_dof, fixed = MG[dim]
+    return per_dof * float(n_free) + fixed
 
 
 def mg_is_faster(dim: int, n_free: float) -> bool:
