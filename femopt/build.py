@@ -200,7 +200,7 @@ def build_problem(config: ProblemConfig, warnings: list | None = None,
                    case_weights=np.array([case.weight for case in cases]),
                    spring_dofs=np.concatenate(spring_dofs) if spring_dofs else np.zeros(0, int),
                    spring_stiffness=np.concatenate(spring_stiffness) if spring_stiffness else np.zeros(0),
-                   passive=_passive_densities(config, mesh))
+                   passive=_passive_densities(config, mesh), nu=material.nu)
 
 
 def load_forces(config: ProblemConfig, mesh, load) -> tuple[np.ndarray, str]:
@@ -414,7 +414,7 @@ def build_responses(config: ProblemConfig, problem: Problem):
     def response(spec):
         entry = RESPONSES[spec.type]
         options = {key: select_nodes(config, problem.mesh, value, f"{spec.path}.{key}")
-                   if entry.options[key].kind == "selection" else value
+                   if entry.options[key].kind == "selection" and value is not None else value
                    for key, value in spec.options.items()}
         return entry.create(ResponseContext(config, problem, spec.path), **options)
 

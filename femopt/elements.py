@@ -127,3 +127,10 @@ def _strain_displacement(dN: np.ndarray) -> np.ndarray:
         B[:, row, a::dim] = dN[:, :, b]
         B[:, row, b::dim] = dN[:, :, a]
     return B
+
+
+def strain_displacement(dN: np.ndarray) -> np.ndarray:
+    """(n_el, n_voigt, dim · n_nodes) strain-displacement matrices B (Voigt order,
+    engineering shears, node-major DOFs) from physical gradients dN (n_el, n_nodes, dim)
+    at one point: ε = B u_e. The stiffness integrates Bᵀ D B; the stress takes D B."""
+    return _strain_displacement(dN)

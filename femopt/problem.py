@@ -26,6 +26,7 @@ class Problem:
     spring_dofs, spring_stiffness: (n_springs,) grounded springs added to K's diagonal.
     passive: (n_elements,) the fixed density (0 or 1) of each passive element and NaN
     for designable ones; None when every element is designable.
+    nu: Poisson's ratio of the solid, with which element_matrix was computed.
     """
 
     mesh: Mesh
@@ -38,6 +39,7 @@ class Problem:
     spring_dofs: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
     spring_stiffness: np.ndarray = field(default_factory=lambda: np.zeros(0))
     passive: np.ndarray | None = None
+    nu: float = 0.3           # Poisson's ratio of the solid (the stress response's D₀)
 
     @cached_property
     def dofmap(self) -> DofMap:

@@ -200,6 +200,7 @@ class Evaluator:
         self._spring_entries = self.assembler.indptr[springs[springs >= 0]]
         assert np.array_equal(self.assembler.indices[self._spring_entries], springs[springs >= 0])
         self._last = None  # (key, Evaluation) of the latest call: see __call__
+        self._renormalize = False  # see start_iteration
         with self.timer("analysis"):  # symbolic factorization of the fixed pattern, once
             solver.analyze(self.assembler.matrix(np.ones(mesh.n_elements)))
 
@@ -218,6 +219,15 @@ class Evaluator:
             self.projection = replace(self.projection, beta=beta)
         if penalty is not None:
             self.material = replace(self.material, penalty=penalty)
+        self._last = None
+
+    def start_iteration(self) -> None:
+        """Mark the next call as an optimizer iteration's own evaluation: responses with a
+        ``renormalize(state)`` method (the stress p-norm's adaptive normalization,
+        :mod:`femopt.stress`) update it there from that design's analysis, before they are
+        evaluated. Every other call — line searches, finite differences — leaves it fixed, so
+        the responses it gives are smooth functions of x with exact gradients."""
+        self._renormalize = True
         self._last = None
 
     def stiffness(self, rho: np.ndarray):
@@ -257,6 +267,11 @@ class Evaluator:
 
         responses, values, gradients = {}, [], []
         labelled = [("objective", self.objective)] + [(c.label, c.response) for c in self.constraints]
+        if self._renormalize:
+            self._renormalize = False
+            for _, response in labelled:
+                if hasattr(response, "renormalize"):
+                    response.renormalize(state)
         for label, response in labelled:
             value, rho_bar = self._value_and_gradient(response, state)
             with timer("filter"):  # back through the same chain, in reverse
@@ -350,6 +365,7 @@ def optimize(evaluator: Evaluator, optimizer, x0: np.ndarray, *, max_iterations:
     with bundled_blas.limit(limits=1):
         for iteration in range(len(history) + 1, max_iterations + 1):
             iteration_start = time.perf_counter()
+            evaluator.start_iteration()
             ev, parameters = evaluator(x), continuation.values
             _check_finite(ev, iteration)
             with timer("update"):
@@ -374,6 +390,7 @@ def optimize(evaluator: Evaluator, optimizer, x0: np.ndarray, *, max_iterations:
             if checkpoint is not None:  # always at the iteration limit: a later run may go on
                 checkpoint.after_iteration(iteration, lambda: loop_state(x), final=iteration == max_iterations)
         if ev is None:  # resumed at the iteration limit: evaluate the design it stopped at
+            evaluator.start_iteration()
             ev = evaluator(x)
 
     solver = evaluator.solver
