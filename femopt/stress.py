@@ -134,7 +134,7 @@ class Stress:
     def relaxed(self, rho: np.ndarray, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """((n_elements, n_cases) σ_ec = ρ_e^q σ_vm,ec, (n_elements, n_cases) σ_vm,ec)."""
         solid = self.operator.von_mises(u)
-        return np.asarray(rho, float)[:, None] ** self.q * solid, solid
+        return _nonnegative(rho)[:, None] ** self.q * solid, solid
 
     def maximum(self, rho: np.ndarray, u: np.ndarray) -> tuple[float, int, int]:
         """(max σ_ec over the included elements and the cases, its element, its case)."""
@@ -152,7 +152,7 @@ class Stress:
             self.normalization = float(peak / _p_norm(sigma, self.p, peak))
 
     def evaluate(self, state):
-        rho = np.asarray(state.rho, float)
+        rho = _nonnegative(state.rho)
         p, q, inside = self.p, self.q, self.included
         s = self.operator.stresses(state.u)                                   # (n, n_voigt, n_cases)
         solid = np.sqrt(np.maximum(np.einsum("evc,vw,ewc->ec", s, self.operator.V, s), 0.0))
@@ -172,6 +172,11 @@ class Stress:
         stress_bar = np.einsum("vw,ewc->evc", self.operator.V, s) * weight[:, None, :]
         u_bar = self.operator.stresses_vjp(stress_bar, state.u.shape[0])
         return scale * norm, u_bar, rho_bar
+
+
+def _nonnegative(rho) -> np.ndarray:
+    """ρ with the round-off below 0 of a convolution filter (−1e-17) set to 0, where ρ^q is real."""
+    return np.maximum(np.asarray(rho, float), 0.0)
 
 
 def _p_norm(values: np.ndarray, p: float, peak: float) -> float:

@@ -31,11 +31,12 @@ MAX_DRAWN_CELLS = 2e5   # the figure samples coarser beyond this many elements (
 
 
 def write_vtu(path, mesh, rho: np.ndarray, x: np.ndarray, u: np.ndarray,
-              material: tuple[float, float] | None = None) -> None:
+              material: tuple[float, float] | None = None, cells: dict | None = None) -> None:
     """Write ``mesh`` (any cell type) with cell data rho, x (n_elements,) and point data
     u (n_nodes, 3) from the first column of the displacements u (dim · n_nodes[, n_cases]);
     2D points and displacements get z = 0. With ``material`` = (E, ν) of the solid, also
-    the cell data von_mises (:func:`von_mises`, stress units) of that load case."""
+    the cell data von_mises (:func:`von_mises`, stress units) of that load case; ``cells``:
+    more cell data, name → (n_elements,)."""
     import meshio
 
     # femopt's local orders are VTK's (femopt.mesh.cells), and cells keep femopt's numbering.
@@ -45,6 +46,8 @@ def write_vtu(path, mesh, rho: np.ndarray, x: np.ndarray, u: np.ndarray,
     cell_data = {"rho": [np.asarray(rho, float)], "x": [np.asarray(x, float)]}
     if material is not None:
         cell_data["von_mises"] = [von_mises(mesh, first, *material)]
+    for key, values in (cells or {}).items():
+        cell_data[key] = [np.asarray(values, float)]
     meshio.Mesh(points=np.pad(mesh.node_coords.astype(float), pad),
                 cells=[(mesh.cell_type.meshio_name, mesh.cells)], cell_data=cell_data,
                 point_data={"u": np.pad(displacement, pad)}).write(str(path), binary=True)

@@ -24,13 +24,15 @@ FILES_3D = FILES[:-1] + ("density.vtu", "density.stl", "summary.json")
 # Other (unstructured) 2D meshes add the VTK grid; 3D ones write FILES_3D, their STL by
 # marching tetrahedra (femopt.output.volume.isosurface_tetrahedra).
 FILES_MESH = FILES[:-1] + ("density.vtu", "summary.json")
+# A run with a stress response adds its picture (femopt.output.stress).
+STRESS_FILES = ("stress.png",)
 
 
-def files_for(mesh) -> tuple[str, ...]:
-    """The file names :func:`write_files` writes for ``mesh``, summary.json last."""
-    if mesh.dim == 3:
-        return FILES_3D
-    return FILES if mesh.structured else FILES_MESH
+def files_for(mesh, stress: bool = False) -> tuple[str, ...]:
+    """The file names :func:`write_files` writes for ``mesh`` (with a stress field:
+    ``stress``), summary.json last."""
+    files = FILES_3D if mesh.dim == 3 else FILES if mesh.structured else FILES_MESH
+    return files[:-1] + STRESS_FILES + files[-1:] if stress else files
 
 
 def expected_bytes(mesh, n_cases: int = 1) -> int:
@@ -44,7 +46,7 @@ def expected_bytes(mesh, n_cases: int = 1) -> int:
 
 
 def write_results(outdir, name: str, mesh, result, extra_summary: dict | None = None,
-                  material: tuple[float, float] | None = None) -> list[Path]:
+                  material: tuple[float, float] | None = None, stress=None) -> list[Path]:
     """Publish :func:`write_files` into ``outdir`` through an OutputFolder (preflight,
     lock, staging folder, atomic swap); returns the final paths, in the order written.
 
@@ -54,27 +56,37 @@ def write_results(outdir, name: str, mesh, result, extra_summary: dict | None = 
     n_cases = np.asarray(result.u).reshape(mesh.dim * mesh.n_nodes, -1).shape[1]
     with OutputFolder(outdir, expected_bytes=expected_bytes(mesh, n_cases)) as folder:
         written = folder.publish(
-            lambda staging: write_files(staging, name, mesh, result, extra_summary, material))
+            lambda staging: write_files(staging, name, mesh, result, extra_summary, material, stress))
         return [folder.path / path.name for path in written]
 
 
 def write_files(directory, name: str, mesh, result, extra_summary: dict | None = None,
-                material: tuple[float, float] | None = None) -> list[Path]:
+                material: tuple[float, float] | None = None, stress=None) -> list[Path]:
     """Write :func:`files_for` ``mesh`` for ``result`` (a :class:`femopt.topopt.Result`)
     into the existing folder ``directory``, as they are (no temporary names).
     material: (E, ν) of the solid; given, density.vtu holds the cells' von Mises stress
-    (:func:`femopt.output.volume.von_mises`).
+    (:func:`femopt.output.volume.von_mises`). stress: a
+    :class:`femopt.output.stress.StressField` (a run with a stress response): its arrays,
+    picture and summary entry are written too.
 
     Returns their paths, in the order of :func:`files_for`.
     """
     staging = Path(directory)
     title = f"{name}: objective {result.objective:.6g}"
+    cells = {} if stress is None else {"von_mises_relaxed": stress.relaxed[:, 0]}
     if mesh.dim == 3:
-        _write_volume_files(staging, mesh, result, title, material)
+        _write_volume_files(staging, mesh, result, title, material, cells)
     else:
         _save_figure(density_figure(mesh, result.rho, title=title), staging / "density.png")
         if not mesh.structured:
-            write_vtu(staging / "density.vtu", mesh, result.rho, result.x, result.u, material)
+            write_vtu(staging / "density.vtu", mesh, result.rho, result.x, result.u, material, cells)
+    if stress is not None:
+        from femopt.output.stress import stress_figure
+
+        peak = stress.maximum[0]
+        limit = f" (limit {stress.limit:.4g})" if stress.limit is not None else ""
+        _save_figure(stress_figure(mesh, result.rho, stress, f"{name}: max relaxed stress {peak:.4g}{limit}"),
+                     staging / "stress.png")
     history = result.history
     _save_figure(convergence_figure(np.array([h.objective for h in history]),
                                     np.array([h.volume for h in history]), title=name),
@@ -87,7 +99,7 @@ def write_files(directory, name: str, mesh, result, extra_summary: dict | None =
         writer.writeheader()
         writer.writerows(rows)
     np.savez_compressed(staging / "result.npz", x=result.x, rho=result.rho, u=result.u,
-                        **_mesh_arrays(mesh))
+                        **_mesh_arrays(mesh), **({} if stress is None else stress.arrays()))
     summary = {
         "problem": name,
         "objective": result.objective,
@@ -104,15 +116,17 @@ def write_files(directory, name: str, mesh, result, extra_summary: dict | None =
         "warnings": list(result.warnings),
         **_mesh_summary(mesh),
         "femopt_version": __version__,
+        **({} if stress is None else {"stress": stress.summary(mesh)}),
         **(extra_summary or {}),
     }
     (staging / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-    return [staging / filename for filename in files_for(mesh)]
+    return [staging / filename for filename in files_for(mesh, stress is not None)]
 
 
-def _write_volume_files(staging: Path, mesh, result, title: str, material) -> None:
-    """density.vtu, density.stl and the rendered density.png of a 3D result."""
-    write_vtu(staging / "density.vtu", mesh, result.rho, result.x, result.u, material)
+def _write_volume_files(staging: Path, mesh, result, title: str, material, cells=None) -> None:
+    """density.vtu (with the extra cell data ``cells``), density.stl and the rendered
+    density.png of a 3D result."""
+    write_vtu(staging / "density.vtu", mesh, result.rho, result.x, result.u, material, cells)
     surface = isosurface if mesh.structured else isosurface_tetrahedra
     write_stl(staging / "density.stl", *surface(mesh, result.rho))
     _save_figure(density_figure_3d(mesh, result.rho, title=title), staging / "density.png")
