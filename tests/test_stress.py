@@ -284,3 +284,26 @@ def test_coarse_lbracket_meets_its_limit_and_its_compliance_twin_does_not():
     compliance = femopt.run(twin)
     assert compliance.volume == pytest.approx(result.volume, rel=1e-3)
     assert stress.maximum(compliance.rho, compliance.u)[0] > 1.3 * 0.6
+
+
+def test_resumed_stress_run_reaches_the_uninterrupted_result(tmp_path):
+    """The normalization depends on the design alone (renormalized at each iteration's own
+    design), so a checkpoint needs no state for it: 6 iterations, and 3 + 3 resumed, agree."""
+    data = lbracket(12)
+    data["optimizer"]["max_iterations"] = 6
+    whole = femopt.run(data)
+    femopt.run(data, tmp_path, max_iterations=3)
+    resumed = femopt.run(data, tmp_path, resume=True)
+    assert resumed.iterations == whole.iterations == 6
+    assert resumed.responses["constraints[0]"] == pytest.approx(whole.responses["constraints[0]"], rel=1e-9)
+    np.testing.assert_allclose(resumed.x, whole.x, rtol=0, atol=1e-9)
+
+
+def test_minimizing_the_maximum_stress_lowers_it():
+    """The objective form: min max stress at a volume limit, MMA, a few iterations."""
+    data = lbracket(16)
+    data["objective"] = {"type": "stress", "exclude": {"x": 100, "y": [30, 40]}}
+    data["constraints"] = [{"type": "volume", "limit": 0.4}]
+    data["optimizer"]["max_iterations"] = 15
+    history = femopt.run(data).history
+    assert history[-1].objective < 0.8 * history[0].objective
