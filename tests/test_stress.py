@@ -307,3 +307,22 @@ def test_minimizing_the_maximum_stress_lowers_it():
     data["optimizer"]["max_iterations"] = 15
     history = femopt.run(data).history
     assert history[-1].objective < 0.8 * history[0].objective
+
+
+def test_3d_result_draws_the_stress_on_the_solid(tmp_path):
+    meshio = pytest.importorskip("meshio")
+    data = {"problem": "stress3d", "mesh": {"grid": [8, 4, 3]},
+            "supports": [{"at": {"x": 0}, "fix": "all"}],
+            "loads": [{"at": {"x": 8, "y": 0}, "force": [0.0, -1.0, 0.0]}],
+            "design": {"volume_fraction": 0.6, "filter": {"type": "density", "radius": 1.5}},
+            "objective": {"type": "stress", "q": 0.8, "exclude": {"x": 8, "y": 0}},
+            "constraints": [{"type": "volume", "limit": 0.6}],
+            "optimizer": {"type": "mma", "max_iterations": 2}}
+    out = tmp_path / "out"
+    result = invoke("run", write_yaml(tmp_path, data), "-o", out, "-q")
+    assert result.exit_code == 0, result.output
+    assert (out / "stress.png").stat().st_size > 0
+    summary = json.loads((out / "summary.json").read_text())["stress"]
+    assert summary["response"] == "objective" and "limit" not in summary and summary["q"] == 0.8
+    relaxed = meshio.read(out / "density.vtu").cell_data["von_mises_relaxed"][0]
+    assert summary["max_relaxed"] == pytest.approx(relaxed[np.load(out / "result.npz")["stress_included"]].max())
