@@ -149,6 +149,6 @@ def _figure_3d(mesh, rho: np.ndarray, value: np.ndarray, top: float, title: str)
     ax.set_ylabel("z")
     ax.set_zlabel("y")
     mappable = plt.cm.ScalarMappable(cmap="turbo", norm=plt.Normalize(0.0, top))
-    fig.colorbar(mappable, ax=ax, shrink=0.7, label="relaxed von Mises stress ρ^q σ_vm")
+    fig.colorbar(mappable, ax=ax, shrink=0.7, pad=0.12, label="relaxed von Mises stress ρ^q σ_vm")
     ax.set_title(title)
     return fig
