@@ -110,7 +110,7 @@ def _cases(mesh):
     return clamped, [{tip[0]: down}, {tip[-1]: side}]
 
 
-@pytest.mark.parametrize("cell_type", [None, "T3", "H8", "T4", "T6"])
+@pytest.mark.parametrize("cell_type", [None, "T3", "H8", "T4", "T6", "T10"])
 def test_gradient_matches_finite_differences(cell_type):
     """Objective and constraint (value c_N σ_PN, at a normalization c_N ≠ 1 set by one
     optimizer iteration) against fourth-order differences, two load cases, a passive
@@ -118,8 +118,8 @@ def test_gradient_matches_finite_differences(cell_type):
     grid = (6, 3) if cell_type in (None, "T3", "T6") else (3, 2, 2)
     if cell_type is None:
         mesh = StructuredMesh(grid, tuple(float(g) for g in grid))
-    elif cell_type == "T6":
-        mesh = quadratic(distorted(grid, tuple(float(g) for g in grid), cell_type="T3"))
+    elif cell_type in ("T6", "T10"):
+        mesh = quadratic(distorted(grid, tuple(float(g) for g in grid), cell_type="T3" if cell_type == "T6" else "T4"))
     else:
         mesh = distorted(grid, tuple(float(g) for g in grid), cell_type=None if cell_type == "H8" else cell_type)
     clamped, loads = _cases(mesh)
