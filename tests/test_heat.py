@@ -310,3 +310,29 @@ def test_command_line_rejects_bad_heat_input_with_exit_code_2(tmp_path, change):
     assert result.exit_code == 2
     assert result.output.startswith("error: ") and result.output.count("\n") == 1, result.output
     assert not (tmp_path / "out").exists()
+
+
+def test_a_mesh_file_with_flux_on_a_facet_group_and_a_source_in_a_cell_group(tmp_path):
+    from test_meshfile import plate_msh
+    data = {"physics": "heat", "mesh": {"file": str(plate_msh(tmp_path / "plate.msh"))},
+            "material": {"k": 2.0, "kmin": 0.002, "thickness": 0.5},
+            "supports": [{"at": {"group": "clamp"}, "fix": ["t"]}],
+            "loads": [{"at": {"group": "tip"}, "flux": 2.0}, {"at": {"group": "pad"}, "heat_source": 3.0}],
+            "design": {"volume_fraction": 0.5, "filter": {"type": "density", "radius": 0.6}},
+            "optimizer": {"max_iterations": 3}}
+    problem = build_problem(femopt.load_config(data))
+    # tip: length 1, pad: area 0.5 (the last column of the 4 × 1 plate), both times the thickness
+    assert problem.forces.sum() == pytest.approx(0.5 * (2.0 * 1.0 + 3.0 * 0.5))
+    assert (problem.E, problem.Emin) == (2.0, 0.002)
+    result = femopt.run(data, tmp_path / "out")
+    assert {"density.vtu", "temperature.png"} <= {p.name for p in (tmp_path / "out").iterdir()}
+    assert result.objective > 0 and np.all(result.u[problem.fixed_dofs] == 0)
+
+
+def test_oc_top99_keeps_the_99_line_codes_floor():
+    from femopt.optimizers import OC
+    x = np.full(10, 0.01)
+    gradient = -np.r_[np.full(5, 1e-6), np.full(5, 1.0)]   # half of the elements want to empty
+    args = (x, 1.0, gradient, np.array([0.0]), np.full((1, 10), 0.1 / 0.01))
+    assert OC(variant="top88").step(*args).min() < 1e-3
+    assert OC(variant="top99").step(*args).min() == 1e-3
