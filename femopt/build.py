@@ -161,7 +161,7 @@ def build_problem(config: ProblemConfig, warnings: list | None = None,
     selections = [] if selections is None else selections
     mesh = build_mesh(config)
     material = config.material
-    heat = config.physics == "heat"  # one DOF per node, the temperature (femopt.heat)
+    heat = config.physics == "heat"  # one DOF per node, the temperature (README: Heat conduction)
     dofmap = DofMap(mesh, 1 if heat else mesh.dim)
     ke = (mesh.conduction_matrices(material.thickness) if heat
           else mesh.stiffness_matrices(material.nu, material.thickness))

@@ -336,3 +336,10 @@ def test_oc_top99_keeps_the_99_line_codes_floor():
     args = (x, 1.0, gradient, np.array([0.0]), np.full((1, 10), 0.1 / 0.01))
     assert OC(variant="top88").step(*args).min() < 1e-3
     assert OC(variant="top99").step(*args).min() == 1e-3
+
+
+def test_a_heat_source_where_no_cell_is_names_the_key():
+    data = heat_data((6, 4))
+    data["loads"] = [{"at": {"x": [5.8, 7]}, "heat_source": 1.0}]
+    with pytest.raises(femopt.ConfigError, match=r"loads\[0\]\.at: contains no cell center \(x in \[5.8, 7\]"):
+        build_problem(femopt.load_config(data))
