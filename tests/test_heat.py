@@ -343,3 +343,11 @@ def test_a_heat_source_where_no_cell_is_names_the_key():
     data["loads"] = [{"at": {"x": [5.8, 7]}, "heat_source": 1.0}]
     with pytest.raises(femopt.ConfigError, match=r"loads\[0\]\.at: contains no cell center \(x in \[5.8, 7\]"):
         build_problem(femopt.load_config(data))
+
+
+def test_auto_sizes_up_a_heat_problem_without_failing():
+    """One free DOF per node (18,410 of the heat sink's 55,473 displacement DOFs): the
+    factor is then too small to be part of the estimated peak, and auto still decides."""
+    from femopt.solvers import memory
+    assert memory.choose_solver(3, 16_000, 18_491, 8, available=64e9, n_free=18_410) == "cholmod"
+    assert femopt.prepare(CONFIGS / "heat_sink3d.yaml").solver.name in ("cholmod", "superlu")

@@ -222,7 +222,7 @@ def near_null_space(node_coords: np.ndarray, free_dofs: np.ndarray, components: 
     (None: dim, displacements) on its free DOFs: the rigid-body modes
     (:func:`rigid_body_modes`) for displacements, the constant vector (r = 1) for a
     scalar field such as a temperature, whose conduction matrix annihilates constants."""
-    n_nodes, dim = np.shape(node_coords)
+    dim = np.shape(node_coords)[1]
     if components is None or components == dim:
         return rigid_body_modes(node_coords, free_dofs)
     if components == 1:
