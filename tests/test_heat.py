@@ -351,3 +351,15 @@ def test_auto_sizes_up_a_heat_problem_without_failing():
     from femopt.solvers import memory
     assert memory.choose_solver(3, 16_000, 18_491, 8, available=64e9, n_free=18_410) == "cholmod"
     assert femopt.prepare(CONFIGS / "heat_sink3d.yaml").solver.name in ("cholmod", "superlu")
+
+
+@pytest.mark.parametrize("filter_type, optimizer", [("helmholtz", "lbfgs"), ("sensitivity", "oc"), ("none", "mma")])
+def test_every_filter_and_optimizer_lowers_the_thermal_compliance(filter_type, optimizer):
+    data = heat_data((12, 10), filter={"type": filter_type, "radius": 1.5})
+    data["optimizer"] = {"type": optimizer, "max_iterations": 4}
+    if optimizer == "lbfgs":
+        data["optimizer"]["inner_iterations"] = 5
+    history = []
+    femopt.run(data, callback=lambda record: history.append(record))
+    assert history[-1].objective < 0.8 * history[0].objective
+    assert history[-1].volume == pytest.approx(0.4, abs=0.02)
