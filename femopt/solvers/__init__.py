@@ -14,7 +14,7 @@ import numpy as np
 
 from femopt.errors import SolverError
 from femopt.registry import Option, Registry
-from femopt.solvers.iterative import AMGSolver, CGSolver, near_null_space, rigid_body_modes
+from femopt.solvers.iterative import AMGSolver, CGSolver, near_null_space
 from femopt.solvers import memory
 from femopt.solvers.memory import cholesky_fits
 from femopt.solvers.superlu import SuperLUSolver
