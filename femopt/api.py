@@ -93,7 +93,8 @@ def run(config: ConfigLike | Model, outdir: str | Path | None = None, *,
         folder.publish(lambda staging: write_files(
             staging, config.name, model.mesh, result,
             extra_summary={"config": config.source, **(extra_summary or {})},
-            material=(config.material.E, config.material.nu), stress=stress))
+            material=None if config.physics == "heat" else (config.material.E, config.material.nu),
+            physics=config.physics, stress=stress))
         if result.status == "converged":  # nothing left to go on with
             folder.checkpoint.unlink(missing_ok=True)
     return result

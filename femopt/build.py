@@ -26,7 +26,7 @@ from femopt.errors import MeshError
 from femopt.mesh import AXES, DofMap, Mesh, StructuredMesh, read_mesh
 from femopt.objectives import RESPONSES
 from femopt.optimizers import OPTIMIZERS
-from femopt.problem import Problem, check_rigid_body_modes
+from femopt.problem import Problem, check_fixed_temperature, check_rigid_body_modes
 from femopt.solvers import FALLBACK_NOTICE, SOLVERS, cholmod_available, make_solver, memory
 from femopt.solvers.memory import MemoryEstimate
 from femopt.topopt import Constraint, Evaluator, PhaseTimer
@@ -111,7 +111,8 @@ def build_solver(config: ProblemConfig, problem: Problem, rtol: float | None = N
         options["rtol"] = rtol
     mesh = problem.mesh
     return make_solver(config.solver.type, node_coords=mesh.node_coords, free_dofs=problem.free_dofs,
-                       n_elements=mesh.n_elements, nodes_per_element=mesh.cell_type.n_nodes, **options)
+                       n_elements=mesh.n_elements, nodes_per_element=mesh.cell_type.n_nodes,
+                       components=problem.n_components, **options)
 
 
 def memory_estimate(config: ProblemConfig, available: float | None = None) -> MemoryEstimate:
@@ -160,17 +161,22 @@ def build_problem(config: ProblemConfig, warnings: list | None = None,
     selections = [] if selections is None else selections
     mesh = build_mesh(config)
     material = config.material
-    dofmap = DofMap(mesh, mesh.dim)
-    ke = mesh.stiffness_matrices(material.nu, material.thickness)
+    heat = config.physics == "heat"  # one DOF per node, the temperature (README: Heat conduction)
+    dofmap = DofMap(mesh, 1 if heat else mesh.dim)
+    ke = (mesh.conduction_matrices(material.thickness) if heat
+          else mesh.stiffness_matrices(material.nu, material.thickness))
 
     fixed = []
     for support in config.supports:
         nodes = select_nodes(config, mesh, support.at, f"{support.path}.at")
         fixed.append(dofmap.dofs(nodes, support.fix))
-        components = ", ".join(AXES[c] for c in support.fix)
+        components = "t" if heat else ", ".join(AXES[c] for c in support.fix)
         selections.append((support.path, f"{_count(len(nodes), 'node')}, fixed in {components}"))
     fixed_dofs = np.unique(np.concatenate(fixed))
-    check_rigid_body_modes(mesh, fixed_dofs)
+    if heat:
+        check_fixed_temperature(fixed_dofs)
+    else:
+        check_rigid_body_modes(mesh, fixed_dofs)
 
     cases = config.cases
     forces = np.zeros((dofmap.n_dofs, len(cases)))
@@ -196,11 +202,13 @@ def build_problem(config: ProblemConfig, warnings: list | None = None,
                                "every selected DOF is fixed; a spring there does nothing")
         spring_dofs.append(dofs)
         spring_stiffness.append(np.full(len(dofs), spring.stiffness))
-    return Problem(mesh, ke, fixed_dofs, forces, material.E, material.Emin,
+    return Problem(mesh, ke, fixed_dofs, forces, material.k if heat else material.E,
+                   material.kmin if heat else material.Emin,
                    case_weights=np.array([case.weight for case in cases]),
                    spring_dofs=np.concatenate(spring_dofs) if spring_dofs else np.zeros(0, int),
                    spring_stiffness=np.concatenate(spring_stiffness) if spring_stiffness else np.zeros(0),
-                   passive=_passive_densities(config, mesh), nu=material.nu)
+                   passive=_passive_densities(config, mesh), components=1 if heat else None,
+                   nu=material.nu)
 
 
 def load_forces(config: ProblemConfig, mesh, load) -> tuple[np.ndarray, str]:
@@ -209,7 +217,10 @@ def load_forces(config: ProblemConfig, mesh, load) -> tuple[np.ndarray, str]:
     A traction, a pressure and a total force on a facet group act on the facets
     (consistent nodal forces, :func:`femopt.loads.facet_forces`; the force as a uniform
     traction); other forces on the selected nodes, in equal shares or per node.
+    physics: heat gives (n_nodes, 1) heat inputs (:func:`heat_loads`).
     """
+    if config.physics == "heat":
+        return heat_loads(config, mesh, load)
     path = f"{load.path}.at"
     on_facets = load.at.group in mesh.facet_groups and not load.per_node
     if not (load.traction or load.pressure is not None or on_facets):
@@ -235,6 +246,53 @@ def load_forces(config: ProblemConfig, mesh, load) -> tuple[np.ndarray, str]:
     except MeshError as e:  # e.g. an interior facet in the group
         raise config.error(f"{path}.group", str(e)) from None
     return nodal, f"{_count(len(facets), 'facet')}, {_count(len(np.unique(facets)), 'node')}, {what}"
+
+
+def heat_loads(config: ProblemConfig, mesh, load) -> tuple[np.ndarray, str]:
+    """((n_nodes, 1) the nodal heat inputs (power units) of a physics: heat ``load``, and
+    where and how it acts in words): heat on the selected nodes (a total in equal shares,
+    or per node), a flux on the facets of a group, or a heat source in the cells whose
+    centers lie in ``at`` (all cells without it), both integrated consistently with the
+    shape functions (:func:`femopt.loads.facet_flux`, :func:`femopt.loads.source_heat`)."""
+    from femopt.loads import facet_flux, source_heat
+
+    path, thickness = f"{load.path}.at", config.material.thickness
+    if load.source is not None:
+        cells = select_cells(config, mesh, load.at, path)
+        nodal = source_heat(mesh, cells, load.source, thickness)
+        return nodal[:, None], f"{_count(len(cells), 'cell')}, heat source {load.source:g} per unit volume"
+    if load.traction:
+        facets = select_facets(config, mesh, load.at, path)
+        try:
+            nodal = facet_flux(mesh, facets, load.traction[0], thickness)
+        except MeshError as e:  # e.g. an interior facet in the group
+            raise config.error(f"{path}.group", str(e)) from None
+        return nodal[:, None], (f"{_count(len(facets), 'facet')}, {_count(len(np.unique(facets)), 'node')}, "
+                                f"flux {load.traction[0]:g} per unit area")
+    nodes = select_nodes(config, mesh, load.at, path)
+    per_node = load.force[0] / (1 if load.per_node else len(nodes))
+    nodal = np.zeros((mesh.n_nodes, 1))
+    nodal[nodes] = per_node
+    return nodal, f"{_count(len(nodes), 'node')}, heat per node {per_node:g}"
+
+
+def select_cells(config: ProblemConfig, mesh, selection: Selection, path: str) -> np.ndarray:
+    """(n,) the cells whose centers lie in ``selection``'s ranges and, with a group, that
+    belong to that cell group; every cell for an empty selection; a ConfigError about
+    ``path`` when there are none."""
+    centers = mesh.element_centers
+    tolerance = 1e-3 * mesh.characteristic_size
+    inside = np.ones(mesh.n_elements, bool)
+    for axis, lo, hi in selection.ranges:
+        c = centers[:, AXES.index(axis)]
+        inside &= (c >= lo - tolerance) & (c <= hi + tolerance)
+    if selection.group is not None:
+        in_group = np.zeros(mesh.n_elements, bool)
+        in_group[mesh_group(config, mesh, selection.group, f"{path}.group", "cell")] = True
+        inside &= in_group
+    if not inside.any():
+        raise config.error(path, f"contains no cell center ({_where(mesh, selection)})")
+    return np.flatnonzero(inside)
 
 
 def _numbers(values) -> str:
@@ -265,8 +323,9 @@ def design_warnings(config: ProblemConfig, problem: Problem) -> list[str]:
     if problem.passive is not None and np.any(problem.passive == 0.0):
         load = np.abs(problem.forces).sum(axis=1)
         load[problem.fixed_dofs] = 0.0  # shares on supports act on nothing
-        loaded = np.unique(np.flatnonzero(load) // mesh.dim)
-        cut = _cut_off(mesh, problem.passive != 0.0, loaded, np.unique(problem.fixed_dofs // mesh.dim))
+        per_node = problem.n_components
+        loaded = np.unique(np.flatnonzero(load) // per_node)
+        cut = _cut_off(mesh, problem.passive != 0.0, loaded, np.unique(problem.fixed_dofs // per_node))
         if cut:
             warnings.append(f"design.passive: void regions cut {_count(cut, 'loaded node')} off "
                             "from every support; no material can carry those loads")

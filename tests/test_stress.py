@@ -326,3 +326,13 @@ def test_3d_result_draws_the_stress_on_the_solid(tmp_path):
     assert summary["response"] == "objective" and "limit" not in summary and summary["q"] == 0.8
     relaxed = meshio.read(out / "density.vtu").cell_data["von_mises_relaxed"][0]
     assert summary["max_relaxed"] == pytest.approx(relaxed[np.load(out / "result.npz")["stress_included"]].max())
+
+
+def test_a_heat_problem_has_no_stress(tmp_path):
+    data = {"physics": "heat", "mesh": {"grid": [4, 4]}, "supports": [{"at": {"x": 0}, "fix": ["t"]}],
+            "loads": [{"at": {"x": 4}, "heat": 1.0}], "design": {"volume_fraction": 0.5},
+            "objective": "volume", "constraints": [{"type": "stress", "limit": 1.0}],
+            "optimizer": {"type": "mma"}}
+    result = invoke("run", write_yaml(tmp_path, data))
+    assert result.exit_code == 2 and result.stderr.count("\n") == 1
+    assert "constraints[0].type: stress needs displacements; physics: heat" in result.stderr

@@ -31,15 +31,25 @@ MAX_DRAWN_CELLS = 2e5   # the figure samples coarser beyond this many elements (
 
 
 def write_vtu(path, mesh, rho: np.ndarray, x: np.ndarray, u: np.ndarray,
-              material: tuple[float, float] | None = None, cells: dict | None = None) -> None:
+              material: tuple[float, float] | None = None, point_field: str = "u",
+              cells: dict | None = None) -> None:
     """Write ``mesh`` (any cell type) with cell data rho, x (n_elements,) and point data
     u (n_nodes, 3) from the first column of the displacements u (dim · n_nodes[, n_cases]);
     2D points and displacements get z = 0. With ``material`` = (E, ν) of the solid, also
-    the cell data von_mises (:func:`von_mises`, stress units) of that load case; ``cells``:
-    more cell data, name → (n_elements,)."""
+    the cell data von_mises (:func:`von_mises`, stress units) of that load case.
+    point_field="temperature": u holds temperatures (n_nodes[, n_cases]), written as the
+    point data temperature (n_nodes,) of the first case. ``cells``: more cell data,
+    name → (n_elements,)."""
     import meshio
 
     # femopt's local orders are VTK's (femopt.mesh.cells), and cells keep femopt's numbering.
+    if point_field == "temperature":
+        temperature = np.asarray(u, float).reshape(mesh.n_nodes, -1)[:, 0]
+        meshio.Mesh(points=np.pad(mesh.node_coords.astype(float), ((0, 0), (0, 3 - mesh.dim))),
+                    cells=[(mesh.cell_type.meshio_name, mesh.cells)],
+                    cell_data={"rho": [np.asarray(rho, float)], "x": [np.asarray(x, float)]},
+                    point_data={"temperature": temperature}).write(str(path), binary=True)
+        return
     first = np.asarray(u).reshape(mesh.dim * mesh.n_nodes, -1)[:, 0]
     displacement = first.reshape(mesh.n_nodes, mesh.dim)
     pad = ((0, 0), (0, 3 - mesh.dim))

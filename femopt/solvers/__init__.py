@@ -14,7 +14,7 @@ import numpy as np
 
 from femopt.errors import SolverError
 from femopt.registry import Option, Registry
-from femopt.solvers.iterative import AMGSolver, CGSolver, rigid_body_modes
+from femopt.solvers.iterative import AMGSolver, CGSolver, near_null_space
 from femopt.solvers import memory
 from femopt.solvers.memory import cholesky_fits
 from femopt.solvers.superlu import SuperLUSolver
@@ -43,6 +43,8 @@ class SolverContext:
     ``dim · node + component``; ``amg`` builds its rigid-body modes from them and
     ``auto`` its memory estimate (without them ``auto`` never picks ``amg``), which
     n_elements and nodes_per_element make exact (:func:`memory.choose_solver`).
+    components: DOFs per node, numbered ``components · node + component``; None means dim
+    (displacements). With 1 (a temperature) ``amg``'s near-null space is the constant.
     """
 
     symmetric: bool = True
@@ -50,6 +52,7 @@ class SolverContext:
     free_dofs: np.ndarray | None = None
     n_elements: int | None = None
     nodes_per_element: int | None = None
+    components: int | None = None
 
     @property
     def has_mesh(self) -> bool:
@@ -77,8 +80,11 @@ def _amg(context: SolverContext, rtol, max_iterations):
     """CG to ``rtol`` (at most ``max_iterations`` per solve) preconditioned by smoothed-
     aggregation AMG with the rigid-body modes of the free DOFs as near-null space."""
     _require_symmetric("amg", context)
-    # Without the mesh pyamg falls back to the constant vector: it works, but slowly.
-    modes = rigid_body_modes(context.node_coords, context.free_dofs) if context.has_mesh else None
+    # Without the mesh pyamg falls back to the constant vector: it works, but slowly (for
+    # elasticity; for a scalar field the constant is the near-null space).
+    modes = None
+    if context.has_mesh:
+        modes = near_null_space(context.node_coords, context.free_dofs, context.components)
     return AMGSolver(rtol=rtol, maxiter=max_iterations, near_null_space=modes)
 
 
@@ -122,8 +128,8 @@ SOLVERS.register("reuse", _reuse, rtol=Option(1e-4, **_RTOL),
 
 
 def make_solver(name: str = "auto", symmetric: bool = True, *, node_coords=None, free_dofs=None,
-                n_elements=None, nodes_per_element=None, **options):
+                n_elements=None, nodes_per_element=None, components=None, **options):
     """A fresh solver by name (one of SOLVERS) with its options (the registered defaults
     for those not given); see :class:`SolverContext` for the other arguments."""
-    context = SolverContext(symmetric, node_coords, free_dofs, n_elements, nodes_per_element)
+    context = SolverContext(symmetric, node_coords, free_dofs, n_elements, nodes_per_element, components)
     return SOLVERS.create(name, context, **options)

@@ -182,7 +182,10 @@ def choose_solver(dim: int, n_elements: int, n_nodes: int, nodes_per_element: in
     available = available_bytes() if available is None else available
     counts = (dim, n_elements, n_nodes, nodes_per_element)
     direct = estimate_memory(*counts, "cholmod", n_cases, n_free)
-    if direct.parts["factor"] <= MEMORY_SHARE * available and direct.total_bytes <= available:
+    # The parts list only what is held at the peak: a small factor (few free DOFs, as with
+    # one temperature per node) may be left out when assembly's workspace is the peak.
+    factor = direct.parts.get("factor", cholesky_bytes(n_free if n_free is not None else dim * n_nodes, dim))
+    if factor <= MEMORY_SHARE * available and direct.total_bytes <= available:
         return "cholmod"
     if estimate_memory(*counts, "amg", n_cases, n_free).total_bytes <= available:
         return "amg"
