@@ -226,9 +226,13 @@ class Evaluator:
         ``renormalize(state)`` method (the stress p-norm's adaptive normalization,
         :mod:`femopt.stress`) update it there from that design's analysis, before they are
         evaluated. Every other call — line searches, finite differences — leaves it fixed, so
-        the responses it gives are smooth functions of x with exact gradients."""
-        self._renormalize = True
-        self._last = None
+        the responses it gives are smooth functions of x with exact gradients. Without such
+        responses nothing changes (a line search's last evaluation still serves the next
+        iteration)."""
+        responses = [self.objective] + [c.response for c in self.constraints]
+        if any(hasattr(response, "renormalize") for response in responses):
+            self._renormalize = True
+            self._last = None
 
     def stiffness(self, rho: np.ndarray):
         """Lower triangle of the reduced K(ρ) (CSC): Σ_e E_e(ρ_e) K_e plus the springs."""
