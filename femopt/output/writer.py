@@ -87,7 +87,7 @@ def write_files(directory, name: str, mesh, result, extra_summary: dict | None =
         writer.writeheader()
         writer.writerows(rows)
     np.savez_compressed(staging / "result.npz", x=result.x, rho=result.rho, u=result.u,
-                        **_mesh_arrays(mesh))
+                        **_mesh_arrays(mesh), **getattr(result, "fields", {}))  # robust: rho_eroded, rho_dilated
     summary = {
         "problem": name,
         "objective": result.objective,
