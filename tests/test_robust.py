@@ -155,8 +155,14 @@ def test_check_grad_on_robust_3d_and_mesh_file_problems(tmp_path):
     plate["design"]["projection"] = {"beta": 4.0, "robust": {"delta_eta": 0.2}}
     plate["optimizer"] = {"type": "mma"}
     for data, folder in ((cube, tmp_path), (plate, tmp_path / "configs")):
-        result = invoke("check-grad", write(folder, data), "--samples", "2")
+        config = write(folder, data)
+        result = invoke("check-grad", config, "--samples", "2")
         assert result.exit_code == 0, result.output
+        out = folder / "out"
+        result = invoke("run", config, "-o", out, "-q", "--max-iterations", "3")
+        assert result.exit_code == 0, result.output
+        files = np.load(out / "result.npz")
+        assert files["rho_eroded"].shape == files["rho_dilated"].shape == files["rho"].shape
 
 
 def test_the_realizations_are_ordered_and_the_volume_limit_keeps_the_blueprint(tmp_path):

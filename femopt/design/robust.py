@@ -26,8 +26,8 @@ so with K the normalized integral of k, ρ̃(y) = K(y + a) − K(y − a): a sol
 plates are the binding shapes: a round feature (a disk of x around a point of the eroded
 design) needs more material for the same peak and keeps a wider blueprint (computed on a
 fine grid for r = 1, η_e = 0.7: blueprint radius 0.47 against the bar's half-width 0.42).
-For Δη = 0.2 and η = 0.5: b = 0.844 r in 2D, 0.789 r in 3D (0.894 r in 1D, Wang et al.'s
-figure). A morphological opening of the blueprint's solid (or void) with a disk of
+For Δη = 0.2 and η = 0.5: b = 0.844 r in 2D, 0.788 r in 3D (0.894 r = 2r√Δη in 1D, the
+closed form for Δη ≤ 1/4). A morphological opening of the blueprint's solid (or void) with a disk of
 radius b/2 then removes (almost) nothing; tests/test_robust.py checks it on results.
 """
 
