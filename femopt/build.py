@@ -59,7 +59,6 @@ class Model:
     warnings: list[str] = field(default_factory=list)
     robust: object = None  # femopt.robust.RobustSettings with design.projection.robust, else None
 
-
     @property
     def mesh(self):
         return self.problem.mesh

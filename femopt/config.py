@@ -623,11 +623,12 @@ def _parse_parameter(node: _Node, *, gt=None, ge=None) -> float | Schedule:
 def _parse_projection(node: _Node) -> ProjectionConfig:
     node.mapping(_PROJECTION_KEYS)
     d = ProjectionConfig()
+    beta = node.get("beta", d.beta, lambda n: _parse_parameter(n, gt=0))
+    eta = node.get("eta", d.eta, lambda n: n.number(gt=0, lt=1))
     return ProjectionConfig(
-        beta=node.get("beta", d.beta, lambda n: _parse_parameter(n, gt=0)),
-        eta=node.get("eta", d.eta, lambda n: n.number(gt=0, lt=1)),
+        beta=beta, eta=eta,
         preserve_volume=node.get("preserve_volume", d.preserve_volume, lambda n: n.boolean()),
-        robust=node.get("robust", None, lambda n: _parse_robust(n, node.get("eta", d.eta, lambda e: e.value))),
+        robust=node.get("robust", None, lambda n: _parse_robust(n, eta)),
     )
 
 

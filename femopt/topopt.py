@@ -324,6 +324,9 @@ def optimize(evaluator: Evaluator, optimizer, x0: np.ndarray, *, max_iterations:
     and ``final`` saying it is the last (:class:`femopt.output.checkpoint.Checkpointer`
     writes it to disk).
     resume: a LoopState to go on from instead of x0 (from a checkpoint).
+    An evaluator with ``after_iteration(iteration, evaluation)`` hears of each iteration's
+    evaluation (the robust formulation updates its volume limit there); its ``STATE``
+    goes into checkpoints.
 
     Stops when max |Δx| < tolerance — but only once every continuation parameter has
     reached its end value: before that, convergence ends the current continuation stage

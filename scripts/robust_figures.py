@@ -10,7 +10,7 @@ Runs CONFIG (which has design.projection.robust) and its plain twin (robust: rem
 same filter, β schedule, optimizer), then evaluates both final designs at the final β with
 the three thresholds. Writes out/<name>/ and out/<name>-plain/ (femopt's usual files) and
 docs/images/<name>.png (rows: plain, robust; columns: eroded, blueprint, dilated; 2D
-only: 3D designs are pictured as each run's density.png). Needs scikit-image (test extra).
+only; 3D: docs/images/<name>-<design>-<realization>.png, one rendering each).
 """
 
 from __future__ import annotations
@@ -50,13 +50,10 @@ def realizations(data: dict, x: np.ndarray, thresholds: RobustThresholds) -> dic
     """{name: (compliance, rho)} of the design x (n_elements,) projected with each threshold
     at the end value of data's β schedule (a plain evaluator: the same filter and SIMP)."""
     data = plain_twin(data) if "robust" in data["design"]["projection"] else copy.deepcopy(data)
-    projection = data["design"]["projection"]
-    config = femopt.load_config(data)
-    beta = schedule_end(config.design.projection.beta)
-    projection["beta"] = beta
+    data["design"]["projection"]["beta"] = schedule_end(femopt.load_config(data).design.projection.beta)
     model = femopt.prepare(data)
     evaluator = model.evaluator()
-    x = evaluator.space.restrict(x) if hasattr(evaluator.space, "restrict") else x
+    x = evaluator.space.restrict(x)  # the designable elements' entries of the full field
     values = {}
     for name, eta in zip(("eroded", "blueprint", "dilated"), thresholds.all):
         evaluator.set_parameters(eta=eta)

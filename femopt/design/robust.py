@@ -125,7 +125,7 @@ def ball(radius: float, dim: int) -> np.ndarray:
 def opening_loss(phase: np.ndarray, radius: float) -> float:
     """The share of ``phase`` (a bool image or volume of one material, one pixel per element)
     that a morphological opening with a disk (ball) of ``radius`` elements removes: 0 when
-    every member of the phase is at least 2·radius wide (scikit-image, the test extra).
+    every member of the phase is at least 2·radius wide (scikit-image, a dependency).
 
     The domain's edges do not erode (scikit-image's mode "ignore"): the filter there is
     renormalized over the elements inside, so a member along an edge is as if cut from a
