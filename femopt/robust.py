@@ -15,8 +15,8 @@ times that (compliance falls from a uniform start, so this is never reached in p
 Volume: constraining the dilated design (the one with the most material) with a limit
 V_d* rescaled so that the blueprint keeps the requested volume V*: V_d* = V* · V_d / V_b
 at the current design, set at the first evaluation and updated every ``update_every``
-iterations (Wang et al. update it every 20), between iterations, never within one, so
-that each evaluation is a smooth function of x (gradient checks pass). The blueprint's
+iterations (default 20; Wang et al. update it periodically), between iterations, never
+within one, so that each evaluation is a smooth function of x (gradient checks pass). The blueprint's
 volume therefore tracks V* with a lag; its final value is in the responses.
 
 Each evaluation runs the plain :class:`femopt.topopt.Evaluator` three times with its
