@@ -10,14 +10,15 @@ makes the worst compliance as small as it can be. :class:`RobustEvaluator` prese
 to the optimizer (MMA) with n + 1 variables: the design x and t in [0, 1], where
 z = scale · SPAN · t. ``scale`` is the worst compliance of the first evaluated design,
 so the constraints c_i / scale − SPAN · t are of order one; SPAN = 10 lets z grow to ten
-times that (compliance falls from a uniform start, so this is never reached in practice).
+times that (compliance falls from the uniform start in every example; were the bound to
+need more, the constraints would show as violated in the responses).
 
 Volume: constraining the dilated design (the one with the most material) with a limit
 V_d* rescaled so that the blueprint keeps the requested volume V*: V_d* = V* · V_d / V_b
 at the current design, set at the first evaluation and updated every ``update_every``
 iterations (default 20; Wang et al. update it periodically), between iterations, never
-within one, so that each evaluation is a smooth function of x (gradient checks pass). The blueprint's
-volume therefore tracks V* with a lag; its final value is in the responses.
+within one, so that each evaluation is a smooth function of x (gradient checks pass).
+The blueprint's volume therefore tracks V* with a lag; its final value is in the responses.
 
 Each evaluation runs the plain :class:`femopt.topopt.Evaluator` three times with its
 threshold moved (one factorization each: the same solver, whose symbolic analysis is

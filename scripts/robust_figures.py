@@ -74,6 +74,8 @@ def main():
     parser.add_argument("--max-iterations", type=int)
     parser.add_argument("--out", default=str(ROOT / "out"))
     parser.add_argument("--images", default=str(ROOT / "docs/images"))
+    parser.add_argument("--no-run", action="store_true",
+                        help="measure the designs already in the output folders (result.npz's x)")
     args = parser.parse_args()
     path = SHORT.get(args.config, Path(args.config))
     data = read_yaml(path)
@@ -90,13 +92,20 @@ def main():
     rows = {}
     for label, problem in (("plain", plain_twin(data)), ("robust", data)):
         outdir = Path(args.out) / femopt.load_config(problem).name
-        result = femopt.run(problem, outdir)
-        values = realizations(data, result.x, thresholds)
+        if args.no_run:
+            summary = json.loads((outdir / "summary.json").read_text())
+            x = np.load(outdir / "result.npz")["x"]
+        else:
+            result = femopt.run(problem, outdir)
+            summary = {"iterations": result.iterations, "status": result.status,
+                       "wall_time_s": result.wall_time}
+            x = result.x
+        values = realizations(data, x, thresholds)
         mesh = femopt.prepare(problem).mesh
         blueprint = grid_image(mesh, values["blueprint"][1]) > 0.5
         rows[label] = {
-            "iterations": result.iterations, "status": result.status,
-            "seconds": round(result.wall_time, 1),
+            "iterations": summary["iterations"], "status": summary["status"],
+            "seconds": round(summary["wall_time_s"], 1),
             "volume blueprint": float(np.mean(values["blueprint"][1])),
             **{f"compliance {name}": values[name][0] for name in values},
             "opening loss solid": opening_loss(blueprint, solid_width / 2 / element),
@@ -108,30 +117,36 @@ def main():
           f"{solid_width / 2 / element:.3g} / {void_width / 2 / element:.3g} elements")
     table = {label: {k: v for k, v in row.items() if k != "images"} for label, row in rows.items()}
     print(json.dumps(table, indent=2))
-    if mesh_dim == 2:
-        fig, axes = plt.subplots(2, 3, figsize=(12, 3.2))
-        for r, (label, row) in enumerate(rows.items()):
-            for c, name in enumerate(("eroded", "blueprint", "dilated")):
-                ax = axes[r, c]
-                ax.imshow(1 - row["images"][name].T, cmap="gray", origin="lower", vmin=0, vmax=1)
-                ax.set_title(f"{label}, {name}: c = {row[f'compliance {name}']:.2f}", fontsize=9)
-                ax.axis("off")
-        fig.tight_layout()
-        Path(args.images).mkdir(parents=True, exist_ok=True)
-        fig.savefig(Path(args.images) / f"{config.name}.png", dpi=100)
-        print(f"picture: {Path(args.images) / f'{config.name}.png'}")
-    else:  # one rendering per design and realization
-        from femopt.output.volume import density_figure_3d
+    mesh = femopt.prepare(data).mesh
+    fig, axes = plt.subplots(2, 3, figsize=(12, 3.2) if mesh_dim == 2 else (15, 6.5))
+    for r, (label, row) in enumerate(rows.items()):
+        for c, name in enumerate(("eroded", "blueprint", "dilated")):
+            ax, title = axes[r, c], f"{label}, {name}: c = {row[f'compliance {name}']:.4g}"
+            image = row["images"][name]
+            if mesh_dim == 3:  # femopt's rendering of the solid, as a picture in the grid
+                image = render_3d(mesh, image.reshape(-1))
+            ax.imshow(1 - image.T if mesh_dim == 2 else image, cmap="gray", origin="lower" if mesh_dim == 2
+                      else "upper", vmin=0, vmax=1)
+            ax.set_title(title, fontsize=9)
+            ax.axis("off")
+    fig.tight_layout()
+    Path(args.images).mkdir(parents=True, exist_ok=True)
+    fig.savefig(Path(args.images) / f"{config.name}.png", dpi=100)
+    print(f"picture: {Path(args.images) / f'{config.name}.png'}")
 
-        mesh = femopt.prepare(data).mesh
-        Path(args.images).mkdir(parents=True, exist_ok=True)
-        for label, row in rows.items():
-            for name in ("eroded", "blueprint", "dilated"):
-                rho = row["images"][name].reshape(-1)
-                fig = density_figure_3d(mesh, rho, title=f"{label}, {name}: c = {row[f'compliance {name}']:.2f}")
-                fig.savefig(Path(args.images) / f"{config.name}-{label}-{name}.png", dpi=80)
-                plt.close(fig)
-        print(f"pictures: {Path(args.images)}/{config.name}-*.png")
+
+def render_3d(mesh, rho: np.ndarray) -> np.ndarray:
+    """(height, width, 4) RGBA pixels of femopt's 3D picture of rho (density.png's view)."""
+    import io
+
+    from femopt.output.volume import density_figure_3d
+
+    fig = density_figure_3d(mesh, rho)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=80, bbox_inches="tight")
+    plt.close(fig)
+    buffer.seek(0)
+    return plt.imread(buffer)
 
 
 if __name__ == "__main__":
