@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import difflib
 import importlib.util
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +22,7 @@ from femopt.config import ProblemConfig, Selection
 from femopt.design import (FILTERS, INTERPOLATIONS, Continuation, DesignSpace, HeavisideProjection,
                            IdentityProjection, region_mask)
 from femopt.design.continuation import schedule_value
+from femopt.design.robust import RobustThresholds
 from femopt.errors import MeshError
 from femopt.mesh import AXES, DofMap, Mesh, StructuredMesh, read_mesh
 from femopt.objectives import RESPONSES
@@ -56,16 +57,26 @@ class Model:
     x0: np.ndarray
     notices: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    robust: object = None  # femopt.robust.RobustSettings with design.projection.robust, else None
 
     @property
     def mesh(self):
         return self.problem.mesh
 
     def evaluator(self, timer: PhaseTimer | None = None) -> Evaluator:
-        """The Evaluator of this model (runs the solver's symbolic analysis)."""
-        return Evaluator(self.problem, self.solver, filter=self.filter, projection=self.projection,
-                         material=self.material, objective=self.objective,
-                         constraints=self.constraints, timer=timer)
+        """The Evaluator of this model (runs the solver's symbolic analysis); with
+        ``robust``, a :class:`femopt.robust.RobustEvaluator` around one."""
+        constraints = self.constraints
+        if self.robust is not None:  # the realizations report their volume V as V/1 − 1
+            constraints = [replace(constraints[0], limit=1.0)]
+        evaluator = Evaluator(self.problem, self.solver, filter=self.filter, projection=self.projection,
+                              material=self.material, objective=self.objective,
+                              constraints=constraints, timer=timer)
+        if self.robust is None:
+            return evaluator
+        from femopt.robust import RobustEvaluator
+        return RobustEvaluator(evaluator, self.robust.thresholds, self.constraints[0].limit,
+                               self.robust.update_every)
 
     def continuation(self) -> Continuation:
         return Continuation(self.schedules)
@@ -90,6 +101,15 @@ def build(config: ProblemConfig, *, rtol: float | None = None) -> Model:
     notices = []
     if config.solver.type == "auto" and solver.name == "superlu" and not cholmod_available():
         notices.append(FALLBACK_NOTICE)
+    x0 = space.initial_design(design.volume_fraction,
+                              None if problem.mesh.structured else problem.mesh.element_volumes)
+    robust = design.projection.robust if design.projection is not None else None
+    if robust is not None:  # the bound formulation's extra variable, and the length scale it imposes
+        from femopt.robust import RobustSettings, initial_design, length_scale_notice
+        robust = RobustSettings(RobustThresholds(robust.delta_eta, design.projection.eta), robust.update_every)
+        x0 = initial_design(x0)
+        notices.append(length_scale_notice(design.filter.type, design.filter.options.get("radius"),
+                                           robust.thresholds, problem.mesh.dim))
     return Model(
         config=config, problem=problem, objective=objective, constraints=constraints,
         filter=FILTERS.create(design.filter.type, problem.mesh, **design.filter.options),
@@ -98,9 +118,7 @@ def build(config: ProblemConfig, *, rtol: float | None = None) -> Model:
                                        penalty=schedule_value(design.penalty, 0)),
         schedules=schedules,
         optimizer=OPTIMIZERS.create(config.optimizer.type, 0.0, 1.0, **config.optimizer.options),
-        solver=solver, notices=notices,
-        x0=space.initial_design(design.volume_fraction,
-                                None if problem.mesh.structured else problem.mesh.element_volumes),
+        solver=solver, notices=notices, x0=x0, robust=robust,
         warnings=warnings + design_warnings(config, problem))
 
 

@@ -66,7 +66,8 @@ _LOAD_CASE_KEYS = ("weight", "loads")
 _SPRING_KEYS = ("at", "component", "stiffness")
 _DESIGN_KEYS = ("volume_fraction", "penalty", "interpolation", "filter", "projection", "passive")
 _SCHEDULE_KEYS = ("start", "end", "every", "factor", "step")
-_PROJECTION_KEYS = ("beta", "eta", "preserve_volume")
+_PROJECTION_KEYS = ("beta", "eta", "preserve_volume", "robust")
+_ROBUST_KEYS = ("delta_eta", "update_every")
 _OPTIMIZER_LOOP_KEYS = ("max_iterations", "tolerance")   # the loop's, whatever the optimizer
 _CHECKPOINT_KEYS = ("every", "seconds")
 
@@ -182,6 +183,15 @@ class ProjectionConfig:
     beta: float | Schedule = 1.0      # sharpness, a constant or a Schedule
     eta: float = 0.5                  # threshold (first guess when preserve_volume)
     preserve_volume: bool = False     # choose η per evaluation: projected volume = filtered volume
+    robust: RobustConfig | None = None  # three realizations η ± Δη (femopt.robust)
+
+
+@dataclass(frozen=True)
+class RobustConfig:
+    """The robust formulation (:mod:`femopt.robust`): eroded η + Δη, blueprint η, dilated η − Δη."""
+
+    delta_eta: float = 0.2            # in (0, 0.5), and η ± Δη in (0, 1)
+    update_every: int = 20            # iterations between updates of the dilated volume limit
 
 
 @dataclass(frozen=True)
@@ -393,10 +403,28 @@ def _parse_problem(root: _Node, source: str) -> ProblemConfig:
     if design.projection is not None and design.filter.type == "sensitivity":
         _Node(design.filter.type, "design.filter.type").fail(
             "projection needs a density filter (the sensitivity filter leaves the densities unfiltered)")
+    if design.projection is not None and design.projection.robust is not None:
+        _check_robust(config)
     return config
 
 
 _DISPLACEMENT_RESPONSES = ("displacement", "displacement_target", "stress")
+
+
+def _check_robust(config: ProblemConfig) -> None:
+    """The robust formulation is the bound formulation of compliance with a volume limit,
+    solved by MMA (femopt.robust)."""
+    if config.optimizer.type != "mma":
+        _Node(config.optimizer.type, "optimizer.type").fail(
+            "the robust formulation (design.projection.robust) minimizes the worst of three "
+            "compliances as a bound (c_i <= z), which needs type: mma")
+    if config.objective.type != "compliance" or [c.type for c in config.constraint_list] != ["volume"]:
+        _Node(None, "design.projection.robust").fail(
+            "the robust formulation handles compliance with one volume constraint")
+    if config.design.projection.preserve_volume:
+        _Node(True, "design.projection.preserve_volume").fail(
+            "cannot be used with robust: the three thresholds are fixed (the volume is kept by "
+            "the dilated design's rescaled limit)")
 
 
 def _parse_loading(root: _Node, dim: int,
@@ -696,11 +724,24 @@ def _parse_parameter(node: _Node, *, gt=None, ge=None) -> float | Schedule:
 def _parse_projection(node: _Node) -> ProjectionConfig:
     node.mapping(_PROJECTION_KEYS)
     d = ProjectionConfig()
+    beta = node.get("beta", d.beta, lambda n: _parse_parameter(n, gt=0))
+    eta = node.get("eta", d.eta, lambda n: n.number(gt=0, lt=1))
     return ProjectionConfig(
-        beta=node.get("beta", d.beta, lambda n: _parse_parameter(n, gt=0)),
-        eta=node.get("eta", d.eta, lambda n: n.number(gt=0, lt=1)),
+        beta=beta, eta=eta,
         preserve_volume=node.get("preserve_volume", d.preserve_volume, lambda n: n.boolean()),
+        robust=node.get("robust", None, lambda n: _parse_robust(n, eta)),
     )
+
+
+def _parse_robust(node: _Node, eta: float) -> RobustConfig:
+    """``robust: {delta_eta: 0.2, update_every: 20}``; the thresholds η ± Δη must lie in (0, 1)."""
+    node.mapping(_ROBUST_KEYS)
+    d = RobustConfig()
+    delta_eta = node.get("delta_eta", d.delta_eta, lambda n: n.number(gt=0, lt=0.5))
+    if not (0.0 < eta - delta_eta and eta + delta_eta < 1.0):
+        node.child("delta_eta").fail(f"the thresholds eta ± delta_eta ({_num(eta)} ± {_num(delta_eta)}) "
+                                     "must lie in (0, 1)")
+    return RobustConfig(delta_eta, node.get("update_every", d.update_every, lambda n: n.integer(ge=1)))
 
 
 def _parse_passive(node: _Node, dim: int) -> PassiveRegionConfig:

@@ -116,7 +116,8 @@ def write_files(directory, name: str, mesh, result, extra_summary: dict | None =
         writer.writeheader()
         writer.writerows(rows)
     np.savez_compressed(staging / "result.npz", x=result.x, rho=result.rho, **{point_field: result.u},
-                        **_mesh_arrays(mesh), **({} if stress is None else stress.arrays()))
+                        **_mesh_arrays(mesh), **({} if stress is None else stress.arrays()),
+                        **result.fields)  # robust: rho_eroded, rho_dilated
     summary = {
         "problem": name,
         "physics": physics,
