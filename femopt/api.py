@@ -87,10 +87,14 @@ def run(config: ConfigLike | Model, outdir: str | Path | None = None, *,
                                                config.checkpoint.every, config.checkpoint.seconds)
         with _stop_on_signals(checkpointer):
             result = _optimize(model, on_start, callback, checkpoint=checkpointer, resume=start)
+        from femopt.output.stress import stress_field
+
+        stress = stress_field(model.objective, model.constraints, result.rho, result.u)
         folder.publish(lambda staging: write_files(
             staging, config.name, model.mesh, result,
             extra_summary={"config": config.source, **(extra_summary or {})},
-            material=(config.material.E, config.material.nu)))
+            material=None if config.physics == "heat" else (config.material.E, config.material.nu),
+            physics=config.physics, stress=stress))
         if result.status == "converged":  # nothing left to go on with
             folder.checkpoint.unlink(missing_ok=True)
     return result

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import difflib
 import importlib.util
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -22,11 +22,12 @@ from femopt.config import ProblemConfig, Selection
 from femopt.design import (FILTERS, INTERPOLATIONS, Continuation, DesignSpace, HeavisideProjection,
                            IdentityProjection, region_mask)
 from femopt.design.continuation import schedule_value
+from femopt.design.robust import RobustThresholds
 from femopt.errors import MeshError
 from femopt.mesh import AXES, DofMap, Mesh, StructuredMesh, read_mesh
 from femopt.objectives import RESPONSES
 from femopt.optimizers import OPTIMIZERS
-from femopt.problem import Problem, check_rigid_body_modes
+from femopt.problem import Problem, check_fixed_temperature, check_rigid_body_modes
 from femopt.solvers import FALLBACK_NOTICE, SOLVERS, cholmod_available, make_solver, memory
 from femopt.solvers.memory import MemoryEstimate
 from femopt.topopt import Constraint, Evaluator, PhaseTimer
@@ -56,16 +57,26 @@ class Model:
     x0: np.ndarray
     notices: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    robust: object = None  # femopt.robust.RobustSettings with design.projection.robust, else None
 
     @property
     def mesh(self):
         return self.problem.mesh
 
     def evaluator(self, timer: PhaseTimer | None = None) -> Evaluator:
-        """The Evaluator of this model (runs the solver's symbolic analysis)."""
-        return Evaluator(self.problem, self.solver, filter=self.filter, projection=self.projection,
-                         material=self.material, objective=self.objective,
-                         constraints=self.constraints, timer=timer)
+        """The Evaluator of this model (runs the solver's symbolic analysis); with
+        ``robust``, a :class:`femopt.robust.RobustEvaluator` around one."""
+        constraints = self.constraints
+        if self.robust is not None:  # the realizations report their volume V as V/1 − 1
+            constraints = [replace(constraints[0], limit=1.0)]
+        evaluator = Evaluator(self.problem, self.solver, filter=self.filter, projection=self.projection,
+                              material=self.material, objective=self.objective,
+                              constraints=constraints, timer=timer)
+        if self.robust is None:
+            return evaluator
+        from femopt.robust import RobustEvaluator
+        return RobustEvaluator(evaluator, self.robust.thresholds, self.constraints[0].limit,
+                               self.robust.update_every)
 
     def continuation(self) -> Continuation:
         return Continuation(self.schedules)
@@ -90,6 +101,15 @@ def build(config: ProblemConfig, *, rtol: float | None = None) -> Model:
     notices = []
     if config.solver.type == "auto" and solver.name == "superlu" and not cholmod_available():
         notices.append(FALLBACK_NOTICE)
+    x0 = space.initial_design(design.volume_fraction,
+                              None if problem.mesh.structured else problem.mesh.element_volumes)
+    robust = design.projection.robust if design.projection is not None else None
+    if robust is not None:  # the bound formulation's extra variable, and the length scale it imposes
+        from femopt.robust import RobustSettings, initial_design, length_scale_notice
+        robust = RobustSettings(RobustThresholds(robust.delta_eta, design.projection.eta), robust.update_every)
+        x0 = initial_design(x0)
+        notices.append(length_scale_notice(design.filter.type, design.filter.options.get("radius"),
+                                           robust.thresholds, problem.mesh.dim))
     return Model(
         config=config, problem=problem, objective=objective, constraints=constraints,
         filter=FILTERS.create(design.filter.type, problem.mesh, **design.filter.options),
@@ -98,9 +118,7 @@ def build(config: ProblemConfig, *, rtol: float | None = None) -> Model:
                                        penalty=schedule_value(design.penalty, 0)),
         schedules=schedules,
         optimizer=OPTIMIZERS.create(config.optimizer.type, 0.0, 1.0, **config.optimizer.options),
-        solver=solver, notices=notices,
-        x0=space.initial_design(design.volume_fraction,
-                                None if problem.mesh.structured else problem.mesh.element_volumes),
+        solver=solver, notices=notices, x0=x0, robust=robust,
         warnings=warnings + design_warnings(config, problem))
 
 
@@ -112,6 +130,7 @@ def build_solver(config: ProblemConfig, problem: Problem, rtol: float | None = N
     mesh = problem.mesh
     return make_solver(config.solver.type, node_coords=mesh.node_coords, free_dofs=problem.free_dofs,
                        n_elements=mesh.n_elements, nodes_per_element=mesh.cell_type.n_nodes,
+                       components=problem.n_components,
                        grid=mesh.grid if mesh.structured else None,  # for mg's hierarchy
                        element_matrix=problem.element_matrix, **options)
 
@@ -124,7 +143,8 @@ def memory_estimate(config: ProblemConfig, available: float | None = None) -> Me
     counts = (mesh.dim, mesh.n_elements, mesh.n_nodes, mesh.cell_type.n_nodes)
     solver = config.solver.type
     if solver == "auto":
-        solver = memory.choose_solver(*counts, available, len(config.cases), structured=mesh.structured
+        solver = memory.choose_solver(*counts, available, len(config.cases), structured=mesh.structured,
+                                      components=1 if config.physics == "heat" else None
                                       ) or ("mg" if mesh.structured else "amg")
         solver = "superlu" if solver == "cholmod" and not cholmod_available() else solver
     return memory.estimate_memory(*counts, solver, n_cases=len(config.cases))
@@ -163,17 +183,22 @@ def build_problem(config: ProblemConfig, warnings: list | None = None,
     selections = [] if selections is None else selections
     mesh = build_mesh(config)
     material = config.material
-    dofmap = DofMap(mesh, mesh.dim)
-    ke = mesh.stiffness_matrices(material.nu, material.thickness)
+    heat = config.physics == "heat"  # one DOF per node, the temperature (README: Heat conduction)
+    dofmap = DofMap(mesh, 1 if heat else mesh.dim)
+    ke = (mesh.conduction_matrices(material.thickness) if heat
+          else mesh.stiffness_matrices(material.nu, material.thickness))
 
     fixed = []
     for support in config.supports:
         nodes = select_nodes(config, mesh, support.at, f"{support.path}.at")
         fixed.append(dofmap.dofs(nodes, support.fix))
-        components = ", ".join(AXES[c] for c in support.fix)
+        components = "t" if heat else ", ".join(AXES[c] for c in support.fix)
         selections.append((support.path, f"{_count(len(nodes), 'node')}, fixed in {components}"))
     fixed_dofs = np.unique(np.concatenate(fixed))
-    check_rigid_body_modes(mesh, fixed_dofs)
+    if heat:
+        check_fixed_temperature(fixed_dofs)
+    else:
+        check_rigid_body_modes(mesh, fixed_dofs)
 
     cases = config.cases
     forces = np.zeros((dofmap.n_dofs, len(cases)))
@@ -199,11 +224,13 @@ def build_problem(config: ProblemConfig, warnings: list | None = None,
                                "every selected DOF is fixed; a spring there does nothing")
         spring_dofs.append(dofs)
         spring_stiffness.append(np.full(len(dofs), spring.stiffness))
-    return Problem(mesh, ke, fixed_dofs, forces, material.E, material.Emin,
+    return Problem(mesh, ke, fixed_dofs, forces, material.k if heat else material.E,
+                   material.kmin if heat else material.Emin,
                    case_weights=np.array([case.weight for case in cases]),
                    spring_dofs=np.concatenate(spring_dofs) if spring_dofs else np.zeros(0, int),
                    spring_stiffness=np.concatenate(spring_stiffness) if spring_stiffness else np.zeros(0),
-                   passive=_passive_densities(config, mesh))
+                   passive=_passive_densities(config, mesh), components=1 if heat else None,
+                   nu=material.nu)
 
 
 def load_forces(config: ProblemConfig, mesh, load) -> tuple[np.ndarray, str]:
@@ -212,7 +239,10 @@ def load_forces(config: ProblemConfig, mesh, load) -> tuple[np.ndarray, str]:
     A traction, a pressure and a total force on a facet group act on the facets
     (consistent nodal forces, :func:`femopt.loads.facet_forces`; the force as a uniform
     traction); other forces on the selected nodes, in equal shares or per node.
+    physics: heat gives (n_nodes, 1) heat inputs (:func:`heat_loads`).
     """
+    if config.physics == "heat":
+        return heat_loads(config, mesh, load)
     path = f"{load.path}.at"
     on_facets = load.at.group in mesh.facet_groups and not load.per_node
     if not (load.traction or load.pressure is not None or on_facets):
@@ -238,6 +268,53 @@ def load_forces(config: ProblemConfig, mesh, load) -> tuple[np.ndarray, str]:
     except MeshError as e:  # e.g. an interior facet in the group
         raise config.error(f"{path}.group", str(e)) from None
     return nodal, f"{_count(len(facets), 'facet')}, {_count(len(np.unique(facets)), 'node')}, {what}"
+
+
+def heat_loads(config: ProblemConfig, mesh, load) -> tuple[np.ndarray, str]:
+    """((n_nodes, 1) the nodal heat inputs (power units) of a physics: heat ``load``, and
+    where and how it acts in words): heat on the selected nodes (a total in equal shares,
+    or per node), a flux on the facets of a group, or a heat source in the cells whose
+    centers lie in ``at`` (all cells without it), both integrated consistently with the
+    shape functions (:func:`femopt.loads.facet_flux`, :func:`femopt.loads.source_heat`)."""
+    from femopt.loads import facet_flux, source_heat
+
+    path, thickness = f"{load.path}.at", config.material.thickness
+    if load.source is not None:
+        cells = select_cells(config, mesh, load.at, path)
+        nodal = source_heat(mesh, cells, load.source, thickness)
+        return nodal[:, None], f"{_count(len(cells), 'cell')}, heat source {load.source:g} per unit volume"
+    if load.traction:
+        facets = select_facets(config, mesh, load.at, path)
+        try:
+            nodal = facet_flux(mesh, facets, load.traction[0], thickness)
+        except MeshError as e:  # e.g. an interior facet in the group
+            raise config.error(f"{path}.group", str(e)) from None
+        return nodal[:, None], (f"{_count(len(facets), 'facet')}, {_count(len(np.unique(facets)), 'node')}, "
+                                f"flux {load.traction[0]:g} per unit area")
+    nodes = select_nodes(config, mesh, load.at, path)
+    per_node = load.force[0] / (1 if load.per_node else len(nodes))
+    nodal = np.zeros((mesh.n_nodes, 1))
+    nodal[nodes] = per_node
+    return nodal, f"{_count(len(nodes), 'node')}, heat per node {per_node:g}"
+
+
+def select_cells(config: ProblemConfig, mesh, selection: Selection, path: str) -> np.ndarray:
+    """(n,) the cells whose centers lie in ``selection``'s ranges and, with a group, that
+    belong to that cell group; every cell for an empty selection; a ConfigError about
+    ``path`` when there are none."""
+    centers = mesh.element_centers
+    tolerance = 1e-3 * mesh.characteristic_size
+    inside = np.ones(mesh.n_elements, bool)
+    for axis, lo, hi in selection.ranges:
+        c = centers[:, AXES.index(axis)]
+        inside &= (c >= lo - tolerance) & (c <= hi + tolerance)
+    if selection.group is not None:
+        in_group = np.zeros(mesh.n_elements, bool)
+        in_group[mesh_group(config, mesh, selection.group, f"{path}.group", "cell")] = True
+        inside &= in_group
+    if not inside.any():
+        raise config.error(path, f"contains no cell center ({_where(mesh, selection)})")
+    return np.flatnonzero(inside)
 
 
 def _numbers(values) -> str:
@@ -268,8 +345,9 @@ def design_warnings(config: ProblemConfig, problem: Problem) -> list[str]:
     if problem.passive is not None and np.any(problem.passive == 0.0):
         load = np.abs(problem.forces).sum(axis=1)
         load[problem.fixed_dofs] = 0.0  # shares on supports act on nothing
-        loaded = np.unique(np.flatnonzero(load) // mesh.dim)
-        cut = _cut_off(mesh, problem.passive != 0.0, loaded, np.unique(problem.fixed_dofs // mesh.dim))
+        per_node = problem.n_components
+        loaded = np.unique(np.flatnonzero(load) // per_node)
+        cut = _cut_off(mesh, problem.passive != 0.0, loaded, np.unique(problem.fixed_dofs // per_node))
         if cut:
             warnings.append(f"design.passive: void regions cut {_count(cut, 'loaded node')} off "
                             "from every support; no material can carry those loads")
@@ -417,7 +495,7 @@ def build_responses(config: ProblemConfig, problem: Problem):
     def response(spec):
         entry = RESPONSES[spec.type]
         options = {key: select_nodes(config, problem.mesh, value, f"{spec.path}.{key}")
-                   if entry.options[key].kind == "selection" else value
+                   if entry.options[key].kind == "selection" and value is not None else value
                    for key, value in spec.options.items()}
         return entry.create(ResponseContext(config, problem, spec.path), **options)
 

@@ -138,8 +138,8 @@ def check_grad(config_path, samples, step, seed, tolerance):
     model = build(config, rtol=1e-12)
     _print_notes(model)
     evaluate = model.evaluator()
-    labels = [f"objective ({config.objective.type})"] + [
-        f"{c.path} ({c.type})" for c in config.constraint_list]
+    labels = getattr(evaluate, "labels", None) or [f"objective ({config.objective.type})"] + [
+        f"{c.path} ({c.type})" for c in config.constraint_list]  # robust: the bound formulation's
     if config.design.filter.type == "sensitivity":
         click.echo("note: the sensitivity filter's smoothing is a heuristic, not a derivative; "
                    "checking the exact gradient")

@@ -44,22 +44,30 @@ from .solvers import SOLVERS
 
 AXES = ("x", "y", "z")
 PASSIVE_TYPES = ("solid", "void")
+PHYSICS = ("elasticity", "heat")   # what the field is: displacements, or a temperature
 
 # Allowed keys per section, in the order they are documented.
-_TOP_KEYS = ("problem", "mesh", "material", "supports", "loads", "load_cases", "springs", "design",
+_TOP_KEYS = ("problem", "physics", "mesh", "material", "supports", "loads", "load_cases", "springs", "design",
              "objective", "constraints", "optimizer", "solver", "checkpoint")
 _MESH_KEYS = ("grid", "size", "file", "scale")
 _MATERIAL_KEYS = ("E", "nu", "Emin", "thickness")
+_HEAT_MATERIAL_KEYS = ("k", "kmin", "thickness")   # physics: heat
 _SUPPORT_KEYS = ("at", "fix")
 _LOAD_KEYS = ("at", "force", "nodal_force", "traction", "pressure")
 # What each kind of load is, for messages (the keys of _LOAD_KEYS after "at").
 _LOAD_KINDS = {"force": "total", "nodal_force": "per node", "traction": "per unit area of a facet group",
                "pressure": "normal, on a facet group"}
+# physics: heat's loads (LoadConfig: heat and nodal_heat as a 1-entry force, flux as a
+# 1-entry traction, heat_source as source); ``at`` may be left out for a heat_source.
+_HEAT_LOAD_KINDS = {"heat": "total, split equally over the nodes", "nodal_heat": "per node",
+                    "flux": "per unit area of a facet group", "heat_source": "per unit volume of the cells"}
+_HEAT_LOAD_KEYS = ("at",) + tuple(_HEAT_LOAD_KINDS)
 _LOAD_CASE_KEYS = ("weight", "loads")
 _SPRING_KEYS = ("at", "component", "stiffness")
 _DESIGN_KEYS = ("volume_fraction", "penalty", "interpolation", "filter", "projection", "passive")
 _SCHEDULE_KEYS = ("start", "end", "every", "factor", "step")
-_PROJECTION_KEYS = ("beta", "eta", "preserve_volume")
+_PROJECTION_KEYS = ("beta", "eta", "preserve_volume", "robust")
+_ROBUST_KEYS = ("delta_eta", "update_every")
 _OPTIMIZER_LOOP_KEYS = ("max_iterations", "tolerance")   # the loop's, whatever the optimizer
 _CHECKPOINT_KEYS = ("every", "seconds")
 
@@ -110,6 +118,8 @@ class MaterialConfig:
     nu: float = 0.3
     Emin: float = 1e-9
     thickness: float = 1.0    # 2D only
+    k: float = 1.0            # physics: heat: conductivity of the solid (power / (length · temperature))
+    kmin: float = 1e-3        # physics: heat: conductivity of void (> 0 keeps K nonsingular)
 
 
 @dataclass(frozen=True)
@@ -130,6 +140,9 @@ class LoadConfig:
     path: str = ""            # e.g. "loads[0]"
     traction: tuple[float, ...] = ()  # force per unit area of the facets, one entry per axis
     pressure: float | None = None     # force per unit area normal to the facets, into the body
+    # physics: heat: heat / nodal_heat are force = (q,), flux is traction = (q,) (heat per unit
+    # area flowing in), and this is a heat_source: power per unit volume in the cells of ``at``.
+    source: float | None = None
 
 
 @dataclass(frozen=True)
@@ -170,6 +183,15 @@ class ProjectionConfig:
     beta: float | Schedule = 1.0      # sharpness, a constant or a Schedule
     eta: float = 0.5                  # threshold (first guess when preserve_volume)
     preserve_volume: bool = False     # choose η per evaluation: projected volume = filtered volume
+    robust: RobustConfig | None = None  # three realizations η ± Δη (femopt.robust)
+
+
+@dataclass(frozen=True)
+class RobustConfig:
+    """The robust formulation (:mod:`femopt.robust`): eroded η + Δη, blueprint η, dilated η − Δη."""
+
+    delta_eta: float = 0.2            # in (0, 0.5), and η ± Δη in (0, 1)
+    update_every: int = 20            # iterations between updates of the dilated volume limit
 
 
 @dataclass(frozen=True)
@@ -239,6 +261,7 @@ class ProblemConfig:
     load_cases: tuple[LoadCaseConfig, ...] = ()    # used instead of ``loads`` when given
     springs: tuple[SpringConfig, ...] = ()
     checkpoint: CheckpointConfig = CheckpointConfig()
+    physics: str = "elasticity"   # one of PHYSICS
 
     @property
     def cases(self) -> tuple[LoadCaseConfig, ...]:
@@ -343,11 +366,14 @@ def _parse_problem(root: _Node, source: str) -> ProblemConfig:
 
     name_node = root.optional("problem")
     name = _parse_name(name_node) if name_node else _default_name(source)
+    physics = root.get("physics", "elasticity", lambda n: n.choice(PHYSICS))
     mesh = _parse_mesh(root.require("mesh"), source)
     material_node = root.optional("material")
-    material = _parse_material(material_node, mesh.dim) if material_node else MaterialConfig()
-    supports = tuple(_parse_support(n, mesh.dim) for n in root.require("supports").items("support"))
-    loads, load_cases = _parse_loading(root, mesh.dim)
+    material = _parse_material(material_node, mesh.dim, physics) if material_node else MaterialConfig()
+    supports = tuple(_parse_support(n, mesh.dim, physics) for n in root.require("supports").items("support"))
+    loads, load_cases = _parse_loading(root, mesh.dim, physics)
+    if physics == "heat" and "springs" in root.value:
+        root.child("springs").fail("springs act on displacements; physics: heat has none")
     springs = root.get("springs", (), lambda n: tuple(_parse_spring(item, mesh.dim)
                                                       for item in n.items("spring")))
     design = _parse_design(root.require("design"), mesh.dim)
@@ -362,7 +388,13 @@ def _parse_problem(root: _Node, source: str) -> ProblemConfig:
     checkpoint = root.get("checkpoint", CheckpointConfig(), _parse_checkpoint)
     config = ProblemConfig(name, mesh, material, supports, loads, design, optimizer, solver, source,
                            objective, constraints, load_cases=load_cases, springs=springs,
-                           checkpoint=checkpoint)
+                           checkpoint=checkpoint, physics=physics)
+    if physics == "heat":
+        for response in (config.objective,) + config.constraints:
+            if response.type in _DISPLACEMENT_RESPONSES:
+                _Node(response.type, f"{response.path}.type").fail(
+                    f"{response.type} needs displacements; physics: heat has temperatures (use "
+                    "compliance, the thermal compliance, or python)")
     if optimizer.type == "oc" and (objective.type != "compliance"
                                    or [c.type for c in config.constraint_list] != ["volume"]):
         _Node(optimizer.type, "optimizer.type").fail(
@@ -371,10 +403,32 @@ def _parse_problem(root: _Node, source: str) -> ProblemConfig:
     if design.projection is not None and design.filter.type == "sensitivity":
         _Node(design.filter.type, "design.filter.type").fail(
             "projection needs a density filter (the sensitivity filter leaves the densities unfiltered)")
+    if design.projection is not None and design.projection.robust is not None:
+        _check_robust(config)
     return config
 
 
-def _parse_loading(root: _Node, dim: int) -> tuple[tuple[LoadConfig, ...], tuple[LoadCaseConfig, ...]]:
+_DISPLACEMENT_RESPONSES = ("displacement", "displacement_target", "stress")
+
+
+def _check_robust(config: ProblemConfig) -> None:
+    """The robust formulation is the bound formulation of compliance with a volume limit,
+    solved by MMA (femopt.robust)."""
+    if config.optimizer.type != "mma":
+        _Node(config.optimizer.type, "optimizer.type").fail(
+            "the robust formulation (design.projection.robust) minimizes the worst of three "
+            "compliances as a bound (c_i <= z), which needs type: mma")
+    if config.objective.type != "compliance" or [c.type for c in config.constraint_list] != ["volume"]:
+        _Node(None, "design.projection.robust").fail(
+            "the robust formulation handles compliance with one volume constraint")
+    if config.design.projection.preserve_volume:
+        _Node(True, "design.projection.preserve_volume").fail(
+            "cannot be used with robust: the three thresholds are fixed (the volume is kept by "
+            "the dilated design's rescaled limit)")
+
+
+def _parse_loading(root: _Node, dim: int,
+                   physics: str = "elasticity") -> tuple[tuple[LoadConfig, ...], tuple[LoadCaseConfig, ...]]:
     """``loads: [...]`` (one load case) or ``load_cases: [{weight, loads}, ...]``; exactly one."""
     loads_node, cases_node = root.optional("loads"), root.optional("load_cases")
     if loads_node is not None and cases_node is not None:
@@ -382,12 +436,12 @@ def _parse_loading(root: _Node, dim: int) -> tuple[tuple[LoadConfig, ...], tuple
     if cases_node is None:
         if loads_node is None:
             root.fail("missing required key 'loads' (or 'load_cases' for several load cases)")
-        return tuple(_parse_load(n, dim) for n in loads_node.items("load")), ()
+        return tuple(_parse_load(n, dim, physics) for n in loads_node.items("load")), ()
     cases = []
     for node in cases_node.items("load case"):
         node.mapping(_LOAD_CASE_KEYS)
         cases.append(LoadCaseConfig(
-            loads=tuple(_parse_load(n, dim) for n in node.require("loads").items("load")),
+            loads=tuple(_parse_load(n, dim, physics) for n in node.require("loads").items("load")),
             weight=node.get("weight", 1.0, lambda n: n.number(gt=0)),
             path=node.path))
     return (), tuple(cases)
@@ -459,7 +513,11 @@ def _parse_mesh_file(node: _Node, source: str) -> MeshConfig:
     return MeshConfig(file=str(path.resolve()), scale=scale, file_dim=mesh.dim, digest=digest)
 
 
-def _parse_material(node: _Node, dim: int) -> MaterialConfig:
+def _parse_material(node: _Node, dim: int, physics: str = "elasticity") -> MaterialConfig:
+    if physics == "heat":
+        return _parse_heat_material(node, dim)
+    if isinstance(node.value, Mapping):
+        _reject_other_physics(node, [k for k in _HEAT_MATERIAL_KEYS if k not in _MATERIAL_KEYS], "heat")
     node.mapping(_MATERIAL_KEYS)
     d = MaterialConfig()
     E = node.get("E", d.E, lambda n: n.number(gt=0))
@@ -476,16 +534,84 @@ def _parse_material(node: _Node, dim: int) -> MaterialConfig:
     return MaterialConfig(E, nu, Emin, thickness)
 
 
-def _parse_support(node: _Node, dim: int) -> SupportConfig:
+def _parse_heat_material(node: _Node, dim: int) -> MaterialConfig:
+    """physics: heat's ``{k, kmin, thickness}``: the conductivities of solid and void."""
+    if isinstance(node.value, Mapping):
+        _reject_other_physics(node, [k for k in _MATERIAL_KEYS if k not in _HEAT_MATERIAL_KEYS], "elasticity")
+    node.mapping(_HEAT_MATERIAL_KEYS)
+    d = MaterialConfig()
+    k = node.get("k", d.k, lambda n: n.number(gt=0))
+    kmin = node.get("kmin", d.kmin, lambda n: n.number(gt=0))
+    if kmin >= k:
+        node.child("kmin").fail(f"must be smaller than k ({_num(k)}), got {_num(kmin)}")
+    thickness_node = node.optional("thickness")
+    if thickness_node is not None and dim != 2:
+        thickness_node.fail(f"only applies to 2D meshes; this mesh is {dim}D")
+    thickness = thickness_node.number(gt=0) if thickness_node is not None else d.thickness
+    return MaterialConfig(k=k, kmin=kmin, thickness=thickness)
+
+
+def _reject_other_physics(node: _Node, keys, physics: str) -> None:
+    """Fail at the first of ``keys`` that ``node`` (a mapping) holds: they belong to ``physics``."""
+    for key in keys:
+        if key in node.value:
+            hint = (" (this problem has physics: heat; its material is {k, kmin, thickness})"
+                    if physics == "elasticity" else " (add physics: heat at the top level of the file)")
+            node.child(key).fail(f"applies to physics: {physics} only{hint}")
+
+
+def _parse_support(node: _Node, dim: int, physics: str = "elasticity") -> SupportConfig:
     node.mapping(_SUPPORT_KEYS)
     at = _parse_selection(node.require("at"), dim)
-    fix = _parse_components(node.require("fix"), dim)
+    fix_node = node.require("fix")
+    fix = _parse_temperature(fix_node) if physics == "heat" else _parse_components(fix_node, dim)
     return SupportConfig(at, fix, node.path)
 
 
-def _parse_load(node: _Node, dim: int) -> LoadConfig:
+def _parse_temperature(node: _Node) -> tuple[int, ...]:
+    """physics: heat's ``fix``: [t] (or t, or all): the temperature, component 0."""
+    values = node.value if isinstance(node.value, list) and node.value else [node.value]
+    for i, value in enumerate(values):
+        item = node if not isinstance(node.value, list) else _Node(value, f"{node.path}[{i}]")
+        if value not in ("t", "all"):
+            item.fail(f"physics: heat has one component, the temperature t (fix: [t]); got {_show(value)}")
+    return (0,)
+
+
+def _parse_heat_load(node: _Node, dim: int) -> LoadConfig:
+    """physics: heat's ``{at, <kind>: q}`` with exactly one kind of _HEAT_LOAD_KINDS; a flux
+    needs a facet group in ``at``; a heat_source acts on the whole mesh without ``at``."""
+    if isinstance(node.value, Mapping):
+        for key in _LOAD_KINDS:
+            if key in node.value:
+                node.child(key).fail(f"a {key.replace('_', ' ')} has no meaning with physics: heat "
+                                     "(use heat, nodal_heat, flux or heat_source)")
+    node.mapping(_HEAT_LOAD_KEYS)
+    given = [key for key in _HEAT_LOAD_KINDS if key in node.value]
+    if len(given) != 1:
+        kinds = ", ".join(f"{key!r} ({what})" for key, what in _HEAT_LOAD_KINDS.items())
+        node.fail(f"give exactly one of {kinds}; got {len(given)}")
+    kind = given[0]
+    if kind != "heat_source" and "at" not in node.value:
+        node.fail("missing required key 'at'")
+    at = _parse_selection(node.child("at"), dim) if "at" in node.value else Selection(())
+    if kind == "flux" and at.group is None:
+        node.child("at").fail("a flux acts on facets: give a facet group ('group: NAME')")
+    value = node.child(kind).number()
+    if kind == "flux":
+        return LoadConfig(at, path=node.path, traction=(value,))
+    if kind == "heat_source":
+        return LoadConfig(at, path=node.path, source=value)
+    return LoadConfig(at, (value,), per_node=kind == "nodal_heat", path=node.path)
+
+
+def _parse_load(node: _Node, dim: int, physics: str = "elasticity") -> LoadConfig:
     """``{at, <kind>: value}`` with exactly one kind of _LOAD_KINDS; traction and pressure
-    need a group (of facets) in ``at``."""
+    need a group (of facets) in ``at``. physics: heat reads _HEAT_LOAD_KINDS instead."""
+    if physics == "heat":
+        return _parse_heat_load(node, dim)
+    if isinstance(node.value, Mapping):
+        _reject_other_physics(node, list(_HEAT_LOAD_KINDS), "heat")
     node.mapping(_LOAD_KEYS)
     at = _parse_selection(node.require("at"), dim)
     given = [key for key in _LOAD_KINDS if key in node.value]
@@ -555,6 +681,9 @@ def _parse_components(node: _Node, dim: int) -> tuple[int, ...]:
         node.fail(f"expected a list of components ({', '.join(axes)}) or 'all', got {_describe(node.value)}")
     fixed = set()
     for item in items:
+        if item.value == "t":
+            item.fail("t is the temperature of physics: heat (add physics: heat at the top level); "
+                      f"fix {', '.join(axes)} or 'all'")
         if isinstance(item.value, str) and item.value in AXES[dim:]:
             item.fail(f"a {dim}D mesh has no {item.value} component (use {', '.join(axes)} or 'all')")
         fixed.add(axes.index(item.choice(axes)))
@@ -595,11 +724,24 @@ def _parse_parameter(node: _Node, *, gt=None, ge=None) -> float | Schedule:
 def _parse_projection(node: _Node) -> ProjectionConfig:
     node.mapping(_PROJECTION_KEYS)
     d = ProjectionConfig()
+    beta = node.get("beta", d.beta, lambda n: _parse_parameter(n, gt=0))
+    eta = node.get("eta", d.eta, lambda n: n.number(gt=0, lt=1))
     return ProjectionConfig(
-        beta=node.get("beta", d.beta, lambda n: _parse_parameter(n, gt=0)),
-        eta=node.get("eta", d.eta, lambda n: n.number(gt=0, lt=1)),
+        beta=beta, eta=eta,
         preserve_volume=node.get("preserve_volume", d.preserve_volume, lambda n: n.boolean()),
+        robust=node.get("robust", None, lambda n: _parse_robust(n, eta)),
     )
+
+
+def _parse_robust(node: _Node, eta: float) -> RobustConfig:
+    """``robust: {delta_eta: 0.2, update_every: 20}``; the thresholds η ± Δη must lie in (0, 1)."""
+    node.mapping(_ROBUST_KEYS)
+    d = RobustConfig()
+    delta_eta = node.get("delta_eta", d.delta_eta, lambda n: n.number(gt=0, lt=0.5))
+    if not (0.0 < eta - delta_eta and eta + delta_eta < 1.0):
+        node.child("delta_eta").fail(f"the thresholds eta ± delta_eta ({_num(eta)} ± {_num(delta_eta)}) "
+                                     "must lie in (0, 1)")
+    return RobustConfig(delta_eta, node.get("update_every", d.update_every, lambda n: n.integer(ge=1)))
 
 
 def _parse_passive(node: _Node, dim: int) -> PassiveRegionConfig:

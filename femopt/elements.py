@@ -116,6 +116,31 @@ def stiffness_by_quadrature(coords: np.ndarray, D: np.ndarray, gradients: np.nda
     return K
 
 
+def conduction_by_quadrature(coords: np.ndarray, gradients: np.ndarray, weights: np.ndarray,
+                             chunk_size: int = 2048) -> np.ndarray:
+    """(n_el, n_nodes, n_nodes) K_e = ∫ ∇N ∇Nᵀ dV: the conduction matrix of every element
+    for a unit isotropic conductivity (heat flow per unit temperature difference; scale by k).
+
+    coords: (n_el, n_nodes, dim) node coordinates (length units); gradients: (n_q, n_nodes,
+    dim) reference shape-function gradients at the quadrature points; weights: (n_q,).
+    One DOF per node, in the cell type's local node order. Vectorized over the elements of a
+    block like :func:`stiffness_by_quadrature`; raises :class:`InvertedCellError` likewise.
+    """
+    n_el, n_nodes, _ = coords.shape
+    K = np.zeros((n_el, n_nodes, n_nodes))
+    for start in range(0, n_el, chunk_size):
+        block, K_block = coords[start:start + chunk_size], K[start:start + chunk_size]
+        try:
+            for gradient, weight in zip(gradients, weights):
+                dN, det = physical_gradients(block, gradient)
+                K_block += np.matmul(dN, dN.transpose(0, 2, 1)) * (weight * det)[:, None, None]
+        except InvertedCellError:
+            for gradient in gradients:  # again on every cell, so the message counts from cell 0
+                jacobians(coords, gradient)
+            raise
+    return K
+
+
 def _strain_displacement(dN: np.ndarray) -> np.ndarray:
     """B matrices (n_el, n_voigt, dim · n_nodes) from physical gradients dN (n_el, n_nodes, dim)."""
     n_el, n_nodes, dim = dN.shape
@@ -127,3 +152,10 @@ def _strain_displacement(dN: np.ndarray) -> np.ndarray:
         B[:, row, a::dim] = dN[:, :, b]
         B[:, row, b::dim] = dN[:, :, a]
     return B
+
+
+def strain_displacement(dN: np.ndarray) -> np.ndarray:
+    """(n_el, n_voigt, dim · n_nodes) strain-displacement matrices B (Voigt order,
+    engineering shears, node-major DOFs) from physical gradients dN (n_el, n_nodes, dim)
+    at one point: ε = B u_e. The stiffness integrates Bᵀ D B; the stress takes D B."""
+    return _strain_displacement(dN)

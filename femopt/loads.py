@@ -16,6 +16,10 @@ even on curved facets; a traction on a flat facet is exact too.
 A total force F on a facet group, spread as a uniform traction::
 
     facet_forces(mesh, facets, traction=F / facet_measure(mesh, facets, thickness), thickness=thickness)
+
+The heat inputs of a scalar field (physics: heat) are integrated the same way:
+:func:`facet_flux` (a boundary flux, f_a = q ∫ N_a dS) and :func:`source_heat` (a
+volumetric source, f_a = Q ∫ N_a dV over the cells).
 """
 
 from __future__ import annotations
@@ -59,6 +63,27 @@ def facet_forces(mesh, facets: np.ndarray, traction=None, pressure=None,
     for c in range(dim):
         nodal[:, c] = np.bincount(oriented.ravel(), forces[:, :, c].ravel(), minlength=mesh.n_nodes)
     return nodal
+
+
+def facet_flux(mesh, facets: np.ndarray, flux: float, thickness: float = 1.0) -> np.ndarray:
+    """(n_nodes,) consistent nodal heat inputs f_a = q ∫ N_a dS (power units) of a uniform
+    flux q (power per unit area flowing into the body; per unit length and unit thickness
+    in 2D) on the boundary facets (n_facets, nodes per facet) of mesh. Raises like
+    :func:`facet_forces`."""
+    oriented = _oriented_facets(mesh, facets)
+    weights, N, area_vectors = _facet_geometry(mesh, oriented)
+    shares = np.einsum("q,qn,fq->fn", weights, N, np.linalg.norm(area_vectors, axis=2)) * float(flux)
+    if mesh.dim == 2:
+        shares *= thickness
+    return np.bincount(oriented.ravel(), shares.ravel(), minlength=mesh.n_nodes)
+
+
+def source_heat(mesh, cells: np.ndarray, source: float, thickness: float = 1.0) -> np.ndarray:
+    """(n_nodes,) consistent nodal heat inputs f_a = Q ∫ N_a dV (power units) of a uniform
+    heat source Q (power per unit volume) in ``cells`` (n,) of mesh (a 2D plate of
+    ``thickness``)."""
+    shares = mesh.source_integrals(thickness)[cells] * float(source)      # (n, nodes per cell)
+    return np.bincount(mesh.cells[cells].ravel(), shares.ravel(), minlength=mesh.n_nodes)
 
 
 def facet_measure(mesh, facets: np.ndarray, thickness: float = 1.0) -> float:

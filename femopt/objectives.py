@@ -159,3 +159,7 @@ RESPONSES.register(
     at=_AT, component=_COMPONENT, target=Option(0.0), case=_CASE)
 RESPONSES.register("python", lambda context, function: CallableLoss(context.load_callable(function), function),
                    function=Option(kind="string"))
+
+# The stress response lives in its own module and registers itself there; importing it
+# here makes "stress" a response wherever RESPONSES is.
+from femopt import stress as _stress  # noqa: E402,F401  (after RESPONSES: stress imports it)

@@ -1,5 +1,9 @@
 """The discretized structure: mesh, element stiffness, supports, loads, springs and
-passive elements, as numbers and arrays (built from a problem file by :mod:`femopt.build`)."""
+passive elements, as numbers and arrays (built from a problem file by :mod:`femopt.build`).
+
+The same container holds a heat-conduction problem (``components=1``): the element
+matrices are conduction matrices, the DOFs temperatures, the "forces" heat inputs and
+E, Emin the conductivities of solid and void."""
 
 from __future__ import annotations
 
@@ -26,6 +30,11 @@ class Problem:
     spring_dofs, spring_stiffness: (n_springs,) grounded springs added to K's diagonal.
     passive: (n_elements,) the fixed density (0 or 1) of each passive element and NaN
     for designable ones; None when every element is designable.
+    components: DOFs per node; None means dim (displacements). 1 is a scalar field: heat
+    conduction, where element_matrix holds conduction matrices for a unit conductivity, the
+    DOFs are temperatures, forces are heat inputs (power units) per node and E, Emin are the
+    conductivities k, kmin of solid and void.
+    nu: Poisson's ratio of the solid, with which element_matrix was computed.
     """
 
     mesh: Mesh
@@ -38,18 +47,25 @@ class Problem:
     spring_dofs: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
     spring_stiffness: np.ndarray = field(default_factory=lambda: np.zeros(0))
     passive: np.ndarray | None = None
+    components: int | None = None
+    nu: float = 0.3           # Poisson's ratio of the solid (the stress response's D₀)
 
     @cached_property
     def dofmap(self) -> DofMap:
-        """The displacement DOFs: dim per node, node-major."""
-        return DofMap(self.mesh, self.mesh.dim)
+        """The DOFs: :attr:`n_components` per node, node-major."""
+        return DofMap(self.mesh, self.n_components)
+
+    @property
+    def n_components(self) -> int:
+        """DOFs per node: dim for displacements, 1 for temperature."""
+        return self.mesh.dim if self.components is None else self.components
 
     @property
     def free_dofs(self) -> np.ndarray:
         return np.setdiff1d(np.arange(self.dofmap.n_dofs), self.fixed_dofs)
 
     def dofs(self, nodes: np.ndarray, component: int) -> np.ndarray:
-        """(len(nodes),) the DOFs of one displacement component at ``nodes``."""
+        """(len(nodes),) the DOFs of one component (0 for temperature) at ``nodes``."""
         return self.dofmap.dofs(nodes, component)
 
 
@@ -78,3 +94,13 @@ def check_rigid_body_modes(mesh: Mesh, fixed_dofs: np.ndarray) -> None:
         raise SingularStiffnessError(
             f"supports: the structure can still move as a rigid body{detail}; "
             "the stiffness matrix is singular — fix more components")
+
+
+def check_fixed_temperature(fixed_dofs: np.ndarray) -> None:
+    """Raise SingularStiffnessError unless some temperature is fixed: with kmin > 0 the
+    mesh is one connected conductor, whose conduction matrix has the constant temperature
+    as its only null vector, so one fixed node is enough."""
+    if len(fixed_dofs) == 0:
+        raise SingularStiffnessError(
+            "supports: no temperature is fixed, so the temperature is determined only up to a "
+            "constant and the conduction matrix is singular — fix it somewhere (fix: [t])")

@@ -78,6 +78,7 @@ class Result:
     parameters: dict[str, float] = field(default_factory=dict)  # continuation values of the last evaluation
     responses: dict[str, float] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()  # things the user should know about the problem or the result
+    fields: dict[str, np.ndarray] = field(default_factory=dict)  # more (n_elements,) fields for result.npz
 
     @property
     def converged(self) -> bool:
@@ -106,6 +107,7 @@ class LoopState:
     solver: dict = field(default_factory=dict)
     elapsed: float = 0.0
     timings: dict = field(default_factory=dict)
+    evaluator: dict = field(default_factory=dict)  # the evaluator's STATE, if it has one (robust)
 
 
 def capture(obj) -> dict:
@@ -158,6 +160,7 @@ class Evaluation:
     rho: np.ndarray
     u: np.ndarray
     responses: dict[str, float]   # every value by label: "objective", "constraints[0]", …
+    fields: dict[str, np.ndarray] = field(default_factory=dict)  # more element fields to save (robust)
 
 
 class Evaluator:
@@ -200,6 +203,7 @@ class Evaluator:
         self._spring_entries = self.assembler.indptr[springs[springs >= 0]]
         assert np.array_equal(self.assembler.indices[self._spring_entries], springs[springs >= 0])
         self._last = None  # (key, Evaluation) of the latest call: see __call__
+        self._renormalize = False  # see start_iteration
         with self.timer("analysis"):  # symbolic factorization of the fixed pattern, once
             solver.analyze(self.assembler.matrix(np.ones(mesh.n_elements)))
 
@@ -212,13 +216,30 @@ class Evaluator:
         """Number of design variables: the designable (non-passive) elements."""
         return self.space.n_variables
 
-    def set_parameters(self, beta: float | None = None, penalty: float | None = None) -> None:
-        """Set the projection sharpness β and the interpolation penalty (continuation)."""
+    def set_parameters(self, beta: float | None = None, penalty: float | None = None,
+                       eta: float | None = None) -> None:
+        """Set the projection sharpness β and the interpolation penalty (continuation), or the
+        projection threshold η (the robust formulation's realizations, :mod:`femopt.robust`)."""
         if beta is not None:
             self.projection = replace(self.projection, beta=beta)
+        if eta is not None:
+            self.projection = replace(self.projection, eta=eta)
         if penalty is not None:
             self.material = replace(self.material, penalty=penalty)
         self._last = None
+
+    def start_iteration(self) -> None:
+        """Mark the next call as an optimizer iteration's own evaluation: responses with a
+        ``renormalize(state)`` method (the stress p-norm's adaptive normalization,
+        :mod:`femopt.stress`) update it there from that design's analysis, before they are
+        evaluated. Every other call — line searches, finite differences — leaves it fixed, so
+        the responses it gives are smooth functions of x with exact gradients. Without such
+        responses nothing changes (a line search's last evaluation still serves the next
+        iteration)."""
+        responses = [self.objective] + [c.response for c in self.constraints]
+        if any(hasattr(response, "renormalize") for response in responses):
+            self._renormalize = True
+            self._last = None
 
     def stiffness(self, rho: np.ndarray):
         """Lower triangle of the reduced K(ρ) (CSC): Σ_e E_e(ρ_e) K_e plus the springs."""
@@ -260,6 +281,11 @@ class Evaluator:
 
         responses, values, gradients = {}, [], []
         labelled = [("objective", self.objective)] + [(c.label, c.response) for c in self.constraints]
+        if self._renormalize:
+            self._renormalize = False
+            for _, response in labelled:
+                if hasattr(response, "renormalize"):
+                    response.renormalize(state)
         for label, response in labelled:
             value, rho_bar = self._value_and_gradient(response, state)
             with timer("filter"):  # back through the same chain, in reverse
@@ -320,6 +346,9 @@ def optimize(evaluator: Evaluator, optimizer, x0: np.ndarray, *, max_iterations:
     and ``final`` saying it is the last (:class:`femopt.output.checkpoint.Checkpointer`
     writes it to disk).
     resume: a LoopState to go on from instead of x0 (from a checkpoint).
+    An evaluator with ``after_iteration(iteration, evaluation)`` hears of each iteration's
+    evaluation (the robust formulation updates its volume limit there); its ``STATE``
+    goes into checkpoints.
 
     Stops when max |Δx| < tolerance — but only once every continuation parameter has
     reached its end value: before that, convergence ends the current continuation stage
@@ -334,6 +363,7 @@ def optimize(evaluator: Evaluator, optimizer, x0: np.ndarray, *, max_iterations:
         restore(optimizer, resume.optimizer)
         restore(continuation, resume.continuation)
         restore(evaluator.solver, resume.solver)
+        restore(evaluator, resume.evaluator)
         timer.totals.update(resume.timings)
     start = time.perf_counter() - elapsed
     evaluator.set_parameters(**continuation.values)
@@ -342,7 +372,7 @@ def optimize(evaluator: Evaluator, optimizer, x0: np.ndarray, *, max_iterations:
     def loop_state(x_next):
         return LoopState(len(history), x_next, [asdict(h) for h in history], capture(optimizer),
                          capture(continuation), capture(evaluator.solver),
-                         time.perf_counter() - start, dict(timer.totals))
+                         time.perf_counter() - start, dict(timer.totals), capture(evaluator))
 
     # The optimizers' small products run on numpy's and scipy's own OpenBLAS; for the whole run
     # it gets one thread, as its idle threads would spin and starve CHOLMOD's BLAS of the cores
@@ -353,11 +383,14 @@ def optimize(evaluator: Evaluator, optimizer, x0: np.ndarray, *, max_iterations:
     with bundled_blas.limit(limits=1):
         for iteration in range(len(history) + 1, max_iterations + 1):
             iteration_start = time.perf_counter()
+            evaluator.start_iteration()
             ev, parameters = evaluator(x), continuation.values
             _check_finite(ev, iteration)
             with timer("update"):
                 x_new = optimizer.step(x, ev.objective, ev.gradient, ev.constraints, ev.constraint_gradients)
             change = float(np.max(np.abs(x_new - x)))
+            if hasattr(evaluator, "after_iteration"):  # e.g. the robust volume limit's periodic update
+                evaluator.after_iteration(iteration, ev)
             record = IterationRecord(iteration, ev.objective, evaluator.volume(ev.rho), change,
                                      time.perf_counter() - iteration_start, parameters)
             history.append(record)
@@ -377,6 +410,7 @@ def optimize(evaluator: Evaluator, optimizer, x0: np.ndarray, *, max_iterations:
             if checkpoint is not None:  # always at the iteration limit: a later run may go on
                 checkpoint.after_iteration(iteration, lambda: loop_state(x), final=iteration == max_iterations)
         if ev is None:  # resumed at the iteration limit: evaluate the design it stopped at
+            evaluator.start_iteration()
             ev = evaluator(x)
 
     solver = evaluator.solver
@@ -385,7 +419,7 @@ def optimize(evaluator: Evaluator, optimizer, x0: np.ndarray, *, max_iterations:
                   history=history, timings={phase: timer.totals[phase] for phase in PHASES},
                   wall_time=time.perf_counter() - start, solver=solver.name,
                   factorizations=solver.n_factorizations, parameters=parameters,
-                  responses=dict(ev.responses))
+                  responses=dict(ev.responses), fields=dict(ev.fields))
 
 
 def _check_finite(ev: Evaluation, iteration: int) -> None:

@@ -144,10 +144,19 @@ def test_check_grad_passes_on_every_config(path):
     (E = Emin) make K ill-conditioned, and with the default 1e-3 round-off swamps the
     differences along small gradient components (bridge_projection.yaml: 7.8e-5 at 1e-3,
     1.7e-6 at 1e-2; fourth-order differences keep the truncation error far below)."""
-    result = invoke("check-grad", path, "--samples", "2", "--step", "1e-2")
+    tolerance = TOLERANCES.get(path.name, "1e-05")
+    result = invoke("check-grad", path, "--samples", "2", "--step", "1e-2", "--tolerance", tolerance)
     assert result.exit_code == 0, result.output
     assert "largest relative error" in result.output
-    assert result.output.splitlines()[-1].endswith("(ok: tolerance 1e-05, step 0.01)")
+    assert result.output.splitlines()[-1].endswith(f"(ok: tolerance {tolerance}, step 0.01)")
+
+
+# The stress p-norm (p = 8) at a random design hangs on the few elements near its peak: a
+# quarter of its gradient's components are below 1e-4 of the largest (lbracket_stress.yaml:
+# x[5645] 3.6e-5 against 0.70), while the values carry the solves' relative round-off (2.5e-12 of the value,
+# as for the compliance), so differences resolve such components to ~1e-5 at best (1.2e-5 at
+# step 1e-2, 5e-5 at 3e-3: round-off, not truncation). Directions agree to 1e-8.
+TOLERANCES = {"lbracket_stress.yaml": "0.0001"}
 
 
 def test_check_grad_fails_above_its_tolerance():

@@ -71,7 +71,7 @@ def test_mbb_parses_to_dataclasses():
         loads=(LoadConfig(Selection((("x", 0.0, 0.0), ("y", 20.0, 20.0))), force=(0.0, -1.0),
                           per_node=False, path="loads[0]"),),
         design=DesignConfig(0.5, 3.0, Spec("sensitivity", {"radius": 1.5})),
-        optimizer=OptimizerConfig("oc", {"move": 0.2}, 1000, 0.01),
+        optimizer=OptimizerConfig("oc", {"move": 0.2, "variant": "top88"}, 1000, 0.01),
         solver=Spec("auto", {"rtol": None, "max_iterations": 2000}),
         source=str(CONFIGS / "mbb.yaml"),
     )
@@ -105,7 +105,7 @@ def test_defaults(tmp_path):
     assert cfg.mesh.size == (6.0, 2.0)  # one unit per element
     assert cfg.material == MaterialConfig(1.0, 0.3, 1e-9, 1.0)
     assert cfg.design == DesignConfig(0.5, 3.0, Spec("density", {"radius": 1.5}))
-    assert cfg.optimizer == OptimizerConfig("oc", {"move": 0.2}, 1000, 0.01)
+    assert cfg.optimizer == OptimizerConfig("oc", {"move": 0.2, "variant": "top88"}, 1000, 0.01)
     assert cfg.solver == Spec("auto", SOLVERS["auto"].defaults)
     assert parse_config(BASE).name == "problem"
 
@@ -404,7 +404,7 @@ def test_default_constraint_is_the_volume_fraction():
 
 @pytest.mark.parametrize("changes, expected", [
     ({"objective": "complience"}, "objective: must be one of compliance, volume, displacement, "
-                                  "displacement_target, python, got 'complience' (did you mean 'compliance'?)"),
+                                  "displacement_target, python, stress, got 'complience' (did you mean 'compliance'?)"),
     ({"objective": {"type": "displacement", "component": "y"}}, "objective: missing required key 'at'"),
     ({"objective": {"type": "compliance", "limit": 3}}, "objective.limit: unknown key"),
     ({"constraints": [{"type": "volume"}], "optimizer.type": "mma"}, "constraints[0]: missing required key 'limit'"),

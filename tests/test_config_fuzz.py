@@ -40,11 +40,17 @@ BASES = [
                      {"type": "compliance", "limit": 10.0}],
      "optimizer": {"type": "mma", "move": 0.2, "max_iterations": 5, "tolerance": 0.01},
      "solver": {"type": "amg", "rtol": 1e-6}, "checkpoint": {"every": 5, "seconds": 30}},
+    {"physics": "heat", "mesh": {"grid": [6, 4]}, "material": {"k": 1.0, "kmin": 0.001},
+     "supports": [{"at": {"x": 0, "y": [1, 3]}, "fix": ["t"]}],
+     "loads": [{"at": {"x": 6}, "nodal_heat": 0.01}, {"heat_source": 0.1}, {"at": {"y": 4}, "heat": 1.0}],
+     "design": {"volume_fraction": 0.4, "filter": {"type": "sensitivity", "radius": 1.2}},
+     "optimizer": {"type": "oc", "variant": "top99"}},
 ]
 
 # Every key and name the schema knows, so that mutations hit meaningful places.
 WORDS = sorted({
     *config_module._TOP_KEYS, *config_module._MESH_KEYS, *config_module._MATERIAL_KEYS,
+    *config_module._HEAT_MATERIAL_KEYS, *config_module._HEAT_LOAD_KEYS, *config_module.PHYSICS, "t",
     *config_module._SUPPORT_KEYS, *config_module._LOAD_KEYS, *config_module._LOAD_CASE_KEYS,
     *config_module._SPRING_KEYS, *config_module._DESIGN_KEYS, *config_module._SCHEDULE_KEYS,
     *config_module._PROJECTION_KEYS, *config_module._CHECKPOINT_KEYS, "type", "limit", "all",

@@ -280,3 +280,13 @@ def test_mg_memory_is_below_amg_and_cholmod_in_3d():
         assert mg < memory.estimate_for_grid(grid, "amg").total_bytes
         assert mg < memory.estimate_for_grid(grid, "cholmod").total_bytes
     assert memory.estimate_for_grid((100, 100, 100), "mg").total_bytes < 10e9
+
+
+def test_mg_solves_heat_conduction_one_dof_per_node():
+    """components = 1 through the whole run: the heat plate with mg follows CHOLMOD."""
+    data = yaml.safe_load((CONFIGS / "heat_plate.yaml").read_text())
+    data["optimizer"] = {**data.get("optimizer", {}), "max_iterations": 5}
+    direct = femopt.run(femopt.load_config(data))
+    data["solver"] = {"type": "mg", "levels": 3, "rtol": 1e-9}
+    mg = femopt.run(femopt.load_config(data))
+    assert mg.solver == "mg" and mg.objective == pytest.approx(direct.objective, rel=1e-8)

@@ -20,6 +20,7 @@ from helpers import mbb_data, write_yaml
 import femopt
 from femopt.cli import main
 from femopt.errors import ConfigError
+from femopt.study import runner
 from femopt.study.spec import load_study, parse_study
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -163,6 +164,9 @@ def test_a_rerun_skips_finished_cases_and_runs_interrupted_ones(local_study, tmp
     assert again.ran == [] and not again.failed
     assert mtimes(outdir) == before  # nothing rewritten
     assert {r.name: (r.objective, r.volume, r.iterations, r.status) for r in again.records} == table(original)
+    frame = again.to_pandas()  # pandas is in the test extra
+    assert frame["name"].tolist() == NAMES and frame["objective"].tolist() == [r.objective for r in again.records]
+    assert set(frame.columns) >= set(again.records[0].parameters) | {"iterations", "status", "error"}
 
     # Interrupted: one case's folder is gone, another holds a run stopped after 2 iterations
     # (its checkpoint, no summary of the study).
@@ -256,7 +260,7 @@ def _free_port() -> int:
 
 
 @pytest.mark.slow
-def test_a_study_on_a_dask_scheduler_gives_the_local_table(local_study, tmp_path):
+def test_a_study_on_a_dask_scheduler_gives_the_local_table(local_study, tmp_path, monkeypatch):
     from distributed import Client
 
     path, local, _ = local_study
@@ -269,6 +273,13 @@ def test_a_study_on_a_dask_scheduler_gives_the_local_table(local_study, tmp_path
         processes.append(subprocess.Popen(
             [sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1",
              "--port", str(port), "--no-dashboard"], **quiet))
+        with Client(address, timeout="60s"):
+            pass  # the scheduler is up
+        monkeypatch.setattr(runner, "WORKER_WAIT", 0.5)
+        alone = cli(path, "-o", tmp_path / "alone", "--scheduler", address)
+        assert alone.exit_code == 2 and "no worker joined" in alone.output, alone.output
+        assert not (tmp_path / "alone" / "cases").exists()
+        monkeypatch.undo()
         processes.append(subprocess.Popen(
             [sys.executable, "-m", "distributed.cli.dask_worker", address, "--nthreads", "1",
              "--nworkers", "1", "--no-dashboard"], **quiet))

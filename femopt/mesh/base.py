@@ -117,6 +117,19 @@ class Mesh:
             return self.cell_type.stiffness(self.node_coords[self.cells], plane_stress_matrix(1.0, nu)) * thickness
         return self.cell_type.stiffness(self.node_coords[self.cells], solid_matrix(1.0, nu))
 
+    def conduction_matrices(self, thickness: float = 1.0) -> np.ndarray:
+        """Element conduction ∫ ∇N ∇Nᵀ dV for a unit conductivity: (n_el, n, n), n = nodes
+        per cell, one DOF (temperature) per node. 2D is a plate of ``thickness``; 3D ignores
+        it. :class:`femopt.assembly.Assembler` takes this or a structured mesh's shared (n, n)."""
+        K = self.cell_type.conduction(self.node_coords[self.cells])
+        return K * thickness if self.dim == 2 else K
+
+    def source_integrals(self, thickness: float = 1.0) -> np.ndarray:
+        """(n_el, n) ∫ N_a dV of every cell (times ``thickness`` in 2D): the consistent
+        nodal shares of a unit source per unit volume."""
+        shares = self.cell_type.shape_integrals(self.node_coords[self.cells])
+        return shares * thickness if self.dim == 2 else shares
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.n_nodes} nodes, {self.n_elements} {self.cell_type.name} cells)"
 

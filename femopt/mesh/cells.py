@@ -36,7 +36,7 @@ from itertools import product
 
 import numpy as np
 
-from femopt.elements import jacobians, stiffness_by_quadrature
+from femopt.elements import conduction_by_quadrature, jacobians, stiffness_by_quadrature
 from femopt.registry import Registry
 
 CELL_TYPES = Registry("cell type")
@@ -97,6 +97,22 @@ class CellType:
         """
         return stiffness_by_quadrature(coords, D, self.shape_gradients(self.quadrature_points),
                                        self.quadrature_weights)
+
+    def conduction(self, coords: np.ndarray) -> np.ndarray:
+        """(n_el, n_nodes, n_nodes) element conduction matrices ∫ ∇N ∇Nᵀ dV for a unit
+        conductivity, of cells with node coordinates coords (n_el, n_nodes, dim); exact
+        with the element's quadrature, as :meth:`stiffness` is."""
+        return conduction_by_quadrature(coords, self.shape_gradients(self.quadrature_points),
+                                        self.quadrature_weights)
+
+    def shape_integrals(self, coords: np.ndarray) -> np.ndarray:
+        """(n_el, n_nodes) ∫ N_a dV over each cell of coords (n_el, n_nodes, dim): the
+        consistent nodal shares of a unit volumetric source (exact: N_a det J has at most
+        the degree the element's rule integrates)."""
+        N = self.shape_functions(self.quadrature_points)                    # (n_q, n_nodes)
+        det = np.stack([jacobians(coords, g)[1] for g in self.shape_gradients(self.quadrature_points)],
+                       axis=1)                                              # (n_el, n_q)
+        return (det * self.quadrature_weights) @ N
 
     def volumes(self, coords: np.ndarray) -> np.ndarray:
         """(n_el,) cell volumes (areas in 2D) of coords (n_el, n_nodes, dim)."""

@@ -119,6 +119,21 @@ class StructuredMesh(Mesh):
             return q4_stiffness(1.0, nu, thickness, self.element_size)
         return h8_stiffness(1.0, nu, self.element_size)
 
+    def conduction_matrices(self, thickness: float = 1.0) -> np.ndarray:
+        """ONE (n, n) element conduction matrix for a unit conductivity, shared by every
+        element (:meth:`Mesh.conduction_matrices`); for a unit square it is the 99-line
+        heat code's KE (2/3 on the diagonal, −1/6 along edges, −1/3 across)."""
+        box = self.cell_type.box(self.element_size)[None]
+        K = self.cell_type.conduction(box)[0]
+        return K * thickness if self.dim == 2 else K
+
+    def source_integrals(self, thickness: float = 1.0) -> np.ndarray:
+        """(n_el, n) ∫ N_a dV of every cell: all equal to the box's volume / n (times
+        ``thickness`` in 2D)."""
+        shares = self.cell_type.shape_integrals(self.cell_type.box(self.element_size)[None])
+        shares = np.repeat(shares, self.n_elements, axis=0)
+        return shares * thickness if self.dim == 2 else shares
+
     @cached_property
     def node_coords(self) -> np.ndarray:
         """(n_nodes, dim) node coordinates."""

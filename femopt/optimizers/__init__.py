@@ -13,7 +13,8 @@ from femopt.registry import Option, Registry
 
 OPTIMIZERS = Registry("optimizer")
 _MOVE = Option(0.2, bounds={"gt": 0, "le": 1})
-OPTIMIZERS.register("oc", OC, move=_MOVE)
+OPTIMIZERS.register("oc", OC, move=_MOVE,
+                    variant=Option("top88", "choice", choices=("top88", "top99")))
 OPTIMIZERS.register("mma", lambda lower, upper, move: MMA(lower, upper, move=move, normalize_objective=True),
                     move=_MOVE)
 OPTIMIZERS.register("lbfgs", LBFGSB, move=_MOVE,

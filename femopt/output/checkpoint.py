@@ -4,8 +4,9 @@ A checkpoint holds everything the loop needs to go on as if it had never
 stopped: the design variables, the iteration count and history, the optimizer's
 state (MMA's past designs and asymptotes, L-BFGS's multipliers and penalty; OC
 has none), the continuation stages, the solver's warm start (iterative solvers),
-the seconds spent, and a fingerprint of the problem so that a changed problem
-file is not resumed by mistake. With a direct solver a resumed run repeats the
+the evaluator's state (the robust formulation's scale and volume limit), the
+seconds spent, and a fingerprint of the problem so that a changed problem file is
+not resumed by mistake. With a direct solver a resumed run repeats the
 uninterrupted one to round-off; iterative solvers to their tolerance.
 
 ``checkpoint.npz`` (numpy's zip of arrays, no pickles) keeps arrays under their
@@ -52,7 +53,7 @@ def save(path, state: LoopState, fingerprint: str) -> None:
         "format": FORMAT, "femopt_version": __version__, "fingerprint": fingerprint,
         "iteration": state.iteration, "history": state.history, "continuation": state.continuation,
         "elapsed": state.elapsed, "timings": state.timings}
-    for part in ("optimizer", "solver"):
+    for part in ("optimizer", "solver", "evaluator"):
         meta[part] = {}
         for name, value in getattr(state, part).items():
             if isinstance(value, np.ndarray):
@@ -87,7 +88,8 @@ def load(path, fingerprint: str) -> LoopState:
         raise CheckpointError(f"{path}: the checkpoint belongs to a different problem (the problem "
                               "file changed since it was written); run without --resume to start over")
     parts = {part: {name: arrays[entry["array"]] if "array" in entry else entry["value"]
-                    for name, entry in meta[part].items()} for part in ("optimizer", "solver")}
+                    for name, entry in meta.get(part, {}).items()}
+             for part in ("optimizer", "solver", "evaluator")}
     return LoopState(iteration=meta["iteration"], x=arrays["x"], history=meta["history"],
                      continuation=meta["continuation"], elapsed=meta["elapsed"],
                      timings=meta["timings"], **parts)

@@ -38,6 +38,39 @@ def density_figure(mesh, rho: np.ndarray, title: str = ""):
     return fig
 
 
+def temperature_figure(mesh, temperature: np.ndarray, title: str = ""):
+    """Figure of a 2D nodal temperature field (n_nodes,): a colour map, y up, true aspect
+    ratio, with a colour bar. A structured mesh is drawn as an image of its nodes, any
+    other mesh by linear interpolation over its cells' corners split into triangles."""
+    lower, upper = mesh.bounds
+    lx, ly = upper - lower
+    width = 8.0
+    fig, ax = plt.subplots(figsize=(width + 1.2, max(1.5, width * ly / lx) + 0.6))
+    temperature = np.asarray(temperature, float)
+    if mesh.structured:
+        nx, ny = mesh.grid[:2]
+        shown = ax.imshow(temperature.reshape(nx + 1, ny + 1).T, cmap="inferno", origin="lower",
+                          extent=(0, lx, 0, ly), interpolation="bilinear")
+    else:
+        from matplotlib.tri import Triangulation
+
+        corners = mesh.cells[:, :mesh.cell_type.n_corners]
+        # A fan from each cell's first corner: 1 triangle per T3, 2 per Q4 (convex cells).
+        triangles = np.concatenate([corners[:, [0, i, i + 1]] for i in range(1, corners.shape[1] - 1)])
+        shown = ax.tripcolor(Triangulation(*mesh.node_coords.T, triangles), temperature,
+                             cmap="inferno", shading="gouraud")
+        ax.set_xlim(lower[0], upper[0])
+        ax.set_ylim(lower[1], upper[1])
+    fig.colorbar(shown, ax=ax, label="temperature")
+    ax.set_aspect("equal")
+    ax.set_xlabel("x")
+    ax.set_ylabel("y")
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
 def convergence_figure(objective: np.ndarray, volume: np.ndarray, title: str = ""):
     """Figure of objective (left axis) and volume fraction (right axis) per iteration."""
     iterations = np.arange(1, len(objective) + 1)

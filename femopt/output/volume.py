@@ -23,7 +23,6 @@ import numpy as np  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 from mpl_toolkits.mplot3d.art3d import Poly3DCollection  # noqa: E402
 
-from femopt.elements import physical_gradients, plane_stress_matrix, solid_matrix  # noqa: E402
 from femopt.mesh import H8, T4, StructuredMesh  # noqa: E402
 
 LEVEL = 0.5             # the density drawn as the solid's surface
@@ -32,20 +31,33 @@ MAX_DRAWN_CELLS = 2e5   # the figure samples coarser beyond this many elements (
 
 
 def write_vtu(path, mesh, rho: np.ndarray, x: np.ndarray, u: np.ndarray,
-              material: tuple[float, float] | None = None) -> None:
+              material: tuple[float, float] | None = None, point_field: str = "u",
+              cells: dict | None = None) -> None:
     """Write ``mesh`` (any cell type) with cell data rho, x (n_elements,) and point data
     u (n_nodes, 3) from the first column of the displacements u (dim · n_nodes[, n_cases]);
     2D points and displacements get z = 0. With ``material`` = (E, ν) of the solid, also
-    the cell data von_mises (:func:`von_mises`, stress units) of that load case."""
+    the cell data von_mises (:func:`von_mises`, stress units) of that load case.
+    point_field="temperature": u holds temperatures (n_nodes[, n_cases]), written as the
+    point data temperature (n_nodes,) of the first case. ``cells``: more cell data,
+    name → (n_elements,)."""
     import meshio
 
     # femopt's local orders are VTK's (femopt.mesh.cells), and cells keep femopt's numbering.
+    if point_field == "temperature":
+        temperature = np.asarray(u, float).reshape(mesh.n_nodes, -1)[:, 0]
+        meshio.Mesh(points=np.pad(mesh.node_coords.astype(float), ((0, 0), (0, 3 - mesh.dim))),
+                    cells=[(mesh.cell_type.meshio_name, mesh.cells)],
+                    cell_data={"rho": [np.asarray(rho, float)], "x": [np.asarray(x, float)]},
+                    point_data={"temperature": temperature}).write(str(path), binary=True)
+        return
     first = np.asarray(u).reshape(mesh.dim * mesh.n_nodes, -1)[:, 0]
     displacement = first.reshape(mesh.n_nodes, mesh.dim)
     pad = ((0, 0), (0, 3 - mesh.dim))
     cell_data = {"rho": [np.asarray(rho, float)], "x": [np.asarray(x, float)]}
     if material is not None:
         cell_data["von_mises"] = [von_mises(mesh, first, *material)]
+    for key, values in (cells or {}).items():
+        cell_data[key] = [np.asarray(values, float)]
     meshio.Mesh(points=np.pad(mesh.node_coords.astype(float), pad),
                 cells=[(mesh.cell_type.meshio_name, mesh.cells)], cell_data=cell_data,
                 point_data={"u": np.pad(displacement, pad)}).write(str(path), binary=True)
@@ -53,28 +65,18 @@ def write_vtu(path, mesh, rho: np.ndarray, x: np.ndarray, u: np.ndarray,
 
 def von_mises(mesh, u: np.ndarray, E: float, nu: float) -> np.ndarray:
     """(n_elements,) von Mises stress (stress units) of the solid material at each cell's
-    reference centroid: σ = D₀ B u_e with D₀ the solid's constitutive matrix for (E, ν),
-    plane stress in 2D, 3D elasticity otherwise; u (dim · n_nodes,) node-major displacements.
+    reference centroid for u (dim · n_nodes,) node-major displacements: σ = D₀ B u_e with
+    D₀ the solid's constitutive matrix for (E, ν), plane stress in 2D, 3D elasticity
+    otherwise — :func:`femopt.stress.von_mises`, the computation the stress response uses.
 
     Not scaled by the interpolated stiffness E(ρ)/E: this is the stress the material
     would carry if the cell were solid — the quantity of stress-based topology
     optimization, and the model's stress in the solid cells (ρ = 1) that matter. In void
     cells it has no physical meaning (multiply by E(ρ)/E for the model's stress there).
     """
-    cell = mesh.cell_type
-    centroid = cell.reference_nodes.mean(axis=0, keepdims=True)   # the reference cell's centroid
-    gradient = cell.shape_gradients(centroid)[0]                     # (n_nodes, dim)
-    dN, _ = physical_gradients(mesh.node_coords[mesh.cells], gradient)   # (n_el, n_nodes, dim)
-    u_e = np.asarray(u, float).reshape(mesh.n_nodes, mesh.dim)[mesh.cells]   # (n_el, n_nodes, dim)
-    H = np.einsum("eni,enj->eij", u_e, dN)                           # displacement gradient ∂u_i/∂x_j
-    if mesh.dim == 2:
-        strain = np.stack([H[:, 0, 0], H[:, 1, 1], H[:, 0, 1] + H[:, 1, 0]], axis=1)
-        sx, sy, txy = (strain @ plane_stress_matrix(E, nu).T).T
-        return np.sqrt(sx**2 - sx * sy + sy**2 + 3 * txy**2)
-    strain = np.stack([H[:, 0, 0], H[:, 1, 1], H[:, 2, 2], H[:, 0, 1] + H[:, 1, 0],
-                       H[:, 1, 2] + H[:, 2, 1], H[:, 2, 0] + H[:, 0, 2]], axis=1)
-    sx, sy, sz, txy, tyz, tzx = (strain @ solid_matrix(E, nu).T).T
-    return np.sqrt(((sx - sy)**2 + (sy - sz)**2 + (sz - sx)**2) / 2 + 3 * (txy**2 + tyz**2 + tzx**2))
+    from femopt.stress import von_mises as centre_von_mises
+
+    return centre_von_mises(mesh, np.asarray(u, float).ravel(), E, nu)
 
 
 def isosurface(mesh: StructuredMesh, rho: np.ndarray, level: float = LEVEL, step: int = 1):

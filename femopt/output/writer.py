@@ -15,7 +15,7 @@ import numpy as np
 
 from femopt import __version__
 from femopt.output.folder import OutputFolder
-from femopt.output.plots import convergence_figure, density_figure
+from femopt.output.plots import convergence_figure, density_figure, temperature_figure
 from femopt.output.volume import density_figure_3d, isosurface, isosurface_tetrahedra, write_stl, write_vtu
 
 FILES = ("density.png", "convergence.png", "history.csv", "result.npz", "summary.json")
@@ -24,13 +24,21 @@ FILES_3D = FILES[:-1] + ("density.vtu", "density.stl", "summary.json")
 # Other (unstructured) 2D meshes add the VTK grid; 3D ones write FILES_3D, their STL by
 # marching tetrahedra (femopt.output.volume.isosurface_tetrahedra).
 FILES_MESH = FILES[:-1] + ("density.vtu", "summary.json")
+# physics: heat adds a picture of the temperature on 2D meshes (3D: in density.vtu).
+HEAT_FILES = ("temperature.png",)
+# A run with a stress response adds its picture (femopt.output.stress).
+STRESS_FILES = ("stress.png",)
 
 
-def files_for(mesh) -> tuple[str, ...]:
-    """The file names :func:`write_files` writes for ``mesh``, summary.json last."""
+def files_for(mesh, physics: str = "elasticity", stress: bool = False) -> tuple[str, ...]:
+    """The file names :func:`write_files` writes for ``mesh`` (with a stress field:
+    ``stress``), summary.json last."""
     if mesh.dim == 3:
-        return FILES_3D
-    return FILES if mesh.structured else FILES_MESH
+        files = FILES_3D
+    else:
+        files = FILES if mesh.structured else FILES_MESH
+        files = files[:1] + HEAT_FILES + files[1:] if physics == "heat" else files
+    return files[:-1] + STRESS_FILES + files[-1:] if stress else files
 
 
 def expected_bytes(mesh, n_cases: int = 1) -> int:
@@ -44,37 +52,58 @@ def expected_bytes(mesh, n_cases: int = 1) -> int:
 
 
 def write_results(outdir, name: str, mesh, result, extra_summary: dict | None = None,
-                  material: tuple[float, float] | None = None) -> list[Path]:
+                  material: tuple[float, float] | None = None, physics: str = "elasticity",
+                  stress=None) -> list[Path]:
     """Publish :func:`write_files` into ``outdir`` through an OutputFolder (preflight,
     lock, staging folder, atomic swap); returns the final paths, in the order written.
 
     Inside ``with OutputFolder(outdir) as folder:`` call ``folder.publish`` instead:
     this function takes the lock itself.
     """
-    n_cases = np.asarray(result.u).reshape(mesh.dim * mesh.n_nodes, -1).shape[1]
+    n_cases = np.asarray(result.u).reshape(_components(mesh, physics) * mesh.n_nodes, -1).shape[1]
     with OutputFolder(outdir, expected_bytes=expected_bytes(mesh, n_cases)) as folder:
         written = folder.publish(
-            lambda staging: write_files(staging, name, mesh, result, extra_summary, material))
+            lambda staging: write_files(staging, name, mesh, result, extra_summary, material, physics,
+                                        stress))
         return [folder.path / path.name for path in written]
 
 
 def write_files(directory, name: str, mesh, result, extra_summary: dict | None = None,
-                material: tuple[float, float] | None = None) -> list[Path]:
+                material: tuple[float, float] | None = None, physics: str = "elasticity",
+                stress=None) -> list[Path]:
     """Write :func:`files_for` ``mesh`` for ``result`` (a :class:`femopt.topopt.Result`)
     into the existing folder ``directory``, as they are (no temporary names).
     material: (E, ν) of the solid; given, density.vtu holds the cells' von Mises stress
-    (:func:`femopt.output.volume.von_mises`).
+    (:func:`femopt.output.volume.von_mises`). physics: "heat" when result.u holds
+    temperatures (n_nodes, n_cases): result.npz and density.vtu then hold ``temperature``
+    instead of ``u``, and 2D meshes get temperature.png. stress: a
+    :class:`femopt.output.stress.StressField` (a run with a stress response): its arrays,
+    picture and summary entry are written too.
 
     Returns their paths, in the order of :func:`files_for`.
     """
     staging = Path(directory)
     title = f"{name}: objective {result.objective:.6g}"
+    point_field = "temperature" if physics == "heat" else "u"
+    cells = {} if stress is None else {"von_mises_relaxed": stress.relaxed[:, 0]}
     if mesh.dim == 3:
-        _write_volume_files(staging, mesh, result, title, material)
+        _write_volume_files(staging, mesh, result, title, material, point_field, cells)
     else:
         _save_figure(density_figure(mesh, result.rho, title=title), staging / "density.png")
+        if physics == "heat":
+            first_case = np.asarray(result.u).reshape(mesh.n_nodes, -1)[:, 0]
+            _save_figure(temperature_figure(mesh, first_case, title=f"{name}: temperature"),
+                         staging / "temperature.png")
         if not mesh.structured:
-            write_vtu(staging / "density.vtu", mesh, result.rho, result.x, result.u, material)
+            write_vtu(staging / "density.vtu", mesh, result.rho, result.x, result.u, material, point_field,
+                      cells)
+    if stress is not None:
+        from femopt.output.stress import stress_figure
+
+        peak = stress.maximum[0]
+        limit = f" (limit {stress.limit:.4g})" if stress.limit is not None else ""
+        _save_figure(stress_figure(mesh, result.rho, stress, f"{name}: max relaxed stress {peak:.4g}{limit}"),
+                     staging / "stress.png")
     history = result.history
     _save_figure(convergence_figure(np.array([h.objective for h in history]),
                                     np.array([h.volume for h in history]), title=name),
@@ -86,10 +115,12 @@ def write_files(directory, name: str, mesh, result, extra_summary: dict | None =
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
-    np.savez_compressed(staging / "result.npz", x=result.x, rho=result.rho, u=result.u,
-                        **_mesh_arrays(mesh))
+    np.savez_compressed(staging / "result.npz", x=result.x, rho=result.rho, **{point_field: result.u},
+                        **_mesh_arrays(mesh), **({} if stress is None else stress.arrays()),
+                        **result.fields)  # robust: rho_eroded, rho_dilated
     summary = {
         "problem": name,
+        "physics": physics,
         "objective": result.objective,
         "volume": result.volume,
         "iterations": result.iterations,
@@ -104,15 +135,23 @@ def write_files(directory, name: str, mesh, result, extra_summary: dict | None =
         "warnings": list(result.warnings),
         **_mesh_summary(mesh),
         "femopt_version": __version__,
+        **({} if stress is None else {"stress": stress.summary(mesh)}),
         **(extra_summary or {}),
     }
     (staging / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-    return [staging / filename for filename in files_for(mesh)]
+    return [staging / filename for filename in files_for(mesh, physics, stress is not None)]
 
 
-def _write_volume_files(staging: Path, mesh, result, title: str, material) -> None:
-    """density.vtu, density.stl and the rendered density.png of a 3D result."""
-    write_vtu(staging / "density.vtu", mesh, result.rho, result.x, result.u, material)
+def _components(mesh, physics: str) -> int:
+    """Values per node of the result's field: 1 (temperature) or dim (displacements)."""
+    return 1 if physics == "heat" else mesh.dim
+
+
+def _write_volume_files(staging: Path, mesh, result, title: str, material, point_field: str = "u",
+                        cells=None) -> None:
+    """density.vtu (with the extra cell data ``cells``), density.stl and the rendered
+    density.png of a 3D result."""
+    write_vtu(staging / "density.vtu", mesh, result.rho, result.x, result.u, material, point_field, cells)
     surface = isosurface if mesh.structured else isosurface_tetrahedra
     write_stl(staging / "density.stl", *surface(mesh, result.rho))
     _save_figure(density_figure_3d(mesh, result.rho, title=title), staging / "density.png")

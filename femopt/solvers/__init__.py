@@ -14,7 +14,7 @@ import numpy as np
 
 from femopt.errors import SolverError
 from femopt.registry import Option, Registry
-from femopt.solvers.iterative import AMGSolver, CGSolver, rigid_body_modes
+from femopt.solvers.iterative import AMGSolver, CGSolver, near_null_space
 from femopt.solvers import memory
 from femopt.solvers.memory import cholesky_fits
 from femopt.solvers.multigrid import OPERATORS, SMOOTHERS, MGSolver
@@ -44,10 +44,11 @@ class SolverContext:
     ``dim · node + component``; ``amg`` builds its rigid-body modes from them and
     ``auto`` its memory estimate (without them ``auto`` never picks ``amg``), which
     n_elements and nodes_per_element make exact (:func:`memory.choose_solver`).
+    components: DOFs per node, numbered ``components · node + component``; None means dim
+    (displacements). With 1 (a temperature) ``amg``'s near-null space is the constant.
     grid: (nx, ny[, nz]) elements per axis when the mesh is a structured grid
     (:class:`femopt.mesh.StructuredMesh`'s numbering), with element_matrix (m, m) its one
-    shared element stiffness and components the DOFs per node (None: dim): what ``mg``
-    builds its hierarchy from.
+    shared element matrix: what ``mg`` builds its hierarchy from.
     """
 
     symmetric: bool = True
@@ -55,9 +56,9 @@ class SolverContext:
     free_dofs: np.ndarray | None = None
     n_elements: int | None = None
     nodes_per_element: int | None = None
+    components: int | None = None
     grid: tuple[int, ...] | None = None
     element_matrix: np.ndarray | None = None
-    components: int | None = None
 
     @property
     def has_mesh(self) -> bool:
@@ -82,8 +83,8 @@ def _memory_choice(context: SolverContext) -> str | None:
     if context.n_elements is None or context.nodes_per_element is None:
         return "cholmod" if cholesky_fits(len(context.free_dofs), dim) else "amg"
     return memory.choose_solver(dim, context.n_elements, n_nodes, context.nodes_per_element,
-                                n_free=len(context.free_dofs),
-                                structured=_mg_applies(context)) or (
+                                n_free=len(context.free_dofs), structured=_mg_applies(context),
+                                components=context.components) or (
                                     "mg" if _mg_applies(context) else "amg")
 
 
@@ -107,8 +108,11 @@ def _amg(context: SolverContext, rtol, max_iterations):
     """CG to ``rtol`` (at most ``max_iterations`` per solve) preconditioned by smoothed-
     aggregation AMG with the rigid-body modes of the free DOFs as near-null space."""
     _require_symmetric("amg", context)
-    # Without the mesh pyamg falls back to the constant vector: it works, but slowly.
-    modes = rigid_body_modes(context.node_coords, context.free_dofs) if context.has_mesh else None
+    # Without the mesh pyamg falls back to the constant vector: it works, but slowly (for
+    # elasticity; for a scalar field the constant is the near-null space).
+    modes = None
+    if context.has_mesh:
+        modes = near_null_space(context.node_coords, context.free_dofs, context.components)
     return AMGSolver(rtol=rtol, maxiter=max_iterations, near_null_space=modes)
 
 
@@ -156,10 +160,10 @@ SOLVERS.register("mg", _mg, levels=Option("auto", "count", bounds={"ge": 1}),
 
 
 def make_solver(name: str = "auto", symmetric: bool = True, *, node_coords=None, free_dofs=None,
-                n_elements=None, nodes_per_element=None, grid=None, element_matrix=None,
-                components=None, **options):
+                n_elements=None, nodes_per_element=None, components=None, grid=None,
+                element_matrix=None, **options):
     """A fresh solver by name (one of SOLVERS) with its options (the registered defaults
     for those not given); see :class:`SolverContext` for the other arguments."""
-    context = SolverContext(symmetric, node_coords, free_dofs, n_elements, nodes_per_element,
-                            None if grid is None else tuple(grid), element_matrix, components)
+    context = SolverContext(symmetric, node_coords, free_dofs, n_elements, nodes_per_element, components,
+                            None if grid is None else tuple(grid), element_matrix)
     return SOLVERS.create(name, context, **options)

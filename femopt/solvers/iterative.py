@@ -217,6 +217,19 @@ def rigid_body_modes(node_coords: np.ndarray, free_dofs: np.ndarray) -> np.ndarr
     return np.stack(modes, axis=1)[np.asarray(free_dofs)]
 
 
+def near_null_space(node_coords: np.ndarray, free_dofs: np.ndarray, components: int | None = None) -> np.ndarray:
+    """(n_free, r) the AMG near-null space of a field with ``components`` DOFs per node
+    (None: dim, displacements) on its free DOFs: the rigid-body modes
+    (:func:`rigid_body_modes`) for displacements, the constant vector (r = 1) for a
+    scalar field such as a temperature, whose conduction matrix annihilates constants."""
+    dim = np.shape(node_coords)[1]
+    if components is None or components == dim:
+        return rigid_body_modes(node_coords, free_dofs)
+    if components == 1:
+        return np.ones((len(free_dofs), 1))
+    raise ValueError(f"no near-null space for {components} components per node on a {dim}D mesh")
+
+
 def _amg_preconditioner(A: sp.csr_matrix, near_null_space):
     pyamg = _import_pyamg()
     B = None if near_null_space is None else np.asarray(near_null_space, float).reshape(A.shape[0], -1)

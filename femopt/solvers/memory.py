@@ -191,12 +191,14 @@ def estimate_for_grid(grid, solver: str, n_cases: int = 1) -> MemoryEstimate:
 
 def choose_solver(dim: int, n_elements: int, n_nodes: int, nodes_per_element: int,
                   available: float | None = None, n_cases: int = 1,
-                  n_free: int | None = None, structured: bool = False) -> str | None:
+                  n_free: int | None = None, structured: bool = False,
+                  components: int | None = None) -> str | None:
     """What ``solver: auto`` should use: "cholmod" when its factor takes at most MEMORY_SHARE
     of ``available`` bytes (default: MemAvailable now) and the whole run fits — on a
     structured grid (``structured``) only where :func:`femopt.solvers.cost.mg_is_faster`
-    says geometric multigrid is not faster —, else the iterative solver that fits: "mg" on
-    structured grids, "amg" on other meshes; None when nothing fits."""
+    says geometric multigrid is not faster (a model of elasticity, ``components`` None or
+    dim: other fields keep CHOLMOD while it fits) —, else the iterative solver that fits:
+    "mg" on structured grids, "amg" on other meshes; None when nothing fits."""
     from femopt.solvers.cost import mg_is_faster
 
     available = available_bytes() if available is None else available
@@ -205,8 +207,12 @@ def choose_solver(dim: int, n_elements: int, n_nodes: int, nodes_per_element: in
     iterative = "mg" if structured else "amg"
     fits = estimate_memory(*counts, iterative, n_cases, n_free).total_bytes <= available
     direct = estimate_memory(*counts, "cholmod", n_cases, n_free)
-    if direct.parts["factor"] <= MEMORY_SHARE * available and direct.total_bytes <= available:
-        if not (structured and fits and mg_is_faster(dim, n)):
+    # The parts list only what is held at the peak: a small factor (few free DOFs, as with
+    # one temperature per node) may be left out when assembly's workspace is the peak.
+    factor = direct.parts.get("factor", cholesky_bytes(n_free if n_free is not None else dim * n_nodes, dim))
+    if factor <= MEMORY_SHARE * available and direct.total_bytes <= available:
+        elastic = components in (None, dim)
+        if not (structured and elastic and fits and mg_is_faster(dim, n)):
             return "cholmod"
     return iterative if fits else None
 

@@ -29,6 +29,8 @@ from femopt.study.state import SUMMARY_KEY, StudyState, case_hash, failed_record
 # A worker that dies running a case is replaced, and the case is tried once more (a
 # neighbour may have caused the out-of-memory kill); a second death records the failure.
 ALLOWED_FAILURES = 1
+# How long a study on a scheduler waits for its first worker before it gives up (seconds).
+WORKER_WAIT = 60.0
 
 
 @dataclass(frozen=True)
@@ -212,7 +214,12 @@ def _client(scheduler: str | None, workers: int | None):
         except (OSError, TimeoutError, ValueError) as exc:
             raise FemoptError(f"--scheduler: cannot connect to {scheduler}: {' '.join(str(exc).split())}") from None
         with client:
-            yield client, max(1, len(client.scheduler_info().get("workers", {}))), f"the scheduler at {scheduler}"
+            try:
+                client.wait_for_workers(1, timeout=WORKER_WAIT)
+            except TimeoutError:
+                raise FemoptError(f"--scheduler: no worker joined {scheduler} within {WORKER_WAIT:g} s; "
+                                  f"start some with `dask worker {scheduler}`") from None
+            yield client, len(client.scheduler_info().get("workers", {})), f"the scheduler at {scheduler}"
         return
     with dask.config.set({"distributed.scheduler.allowed-failures": ALLOWED_FAILURES,
                           "logging.distributed": "error"}):
