@@ -74,7 +74,7 @@ SUPERLU_BYTES_3D = 4.0
 AMG_KEPT = 27.0
 AMG_SETUP = 31.0
 # Geometric multigrid (femopt.solvers.multigrid): nodal vectors per DOF kept on the fine
-# level (V-cycle, CG, power iteration, diagonal), element work arrays (2 per level, n_local
+# level (V-cycle, CG, Lanczos, diagonal), element work arrays (2 per level, n_local
 # each), and the coarsest grid's direct problem (at most COARSE_DOFS unknowns).
 MG_NODAL_VECTORS = 12
 MG_COARSE_DOFS = 20000
