@@ -62,11 +62,12 @@ class MGSolver:
         for a scale of 1, m = 2^d · components; free_dofs: (n_free,) sorted free DOFs,
         numbered ``components · node + component``; components: DOFs per node (None: d).
     levels: number of grids ("auto": coarsen until the coarsest has at most
-        COARSE_DOFS DOFs); smoother: "jacobi" (damped, ω = 0.6) or "chebyshev";
-        sweeps: smoothing steps before and after the coarse correction (the Chebyshev
-        polynomial's degree); rtol: relative residual target per right-hand side;
-        max_iterations: CG iterations per solve (CG stops early when its residual decay
-        predicts it cannot make it); operator: "matrix-free" or "assembled" fine level.
+        COARSE_DOFS DOFs); smoother: "chebyshev" (on [0.1, 1] · λmax(D⁻¹A)) or "jacobi"
+        (damped, ω = 4 / (3 λmax)); sweeps: smoothing steps before and after the coarse
+        correction (the Chebyshev polynomial's degree); rtol: relative residual target per
+        right-hand side (below SINGLE_PRECISION_RTOL the V-cycle runs in double);
+        max_iterations: CG iterations per solve, a SolverError beyond;
+        operator: "matrix-free" or "assembled" fine level.
 
     ``factorize(K_lower, element_scales=(n_elements,))`` takes the element scales E_e
     (``uses_element_scales``): the coarse operators are built from them.
@@ -120,7 +121,7 @@ class MGSolver:
         d0 = 1 / np.sqrt(np.diag(K0))
         self._fine_lambda = max(1.0, float(np.linalg.eigvalsh(d0[:, None] * K0 * d0[None, :])[-1]))
         self._coarse = None            # the coarsest level's direct solver
-        self._coarse_pattern = None    # (rows, indptr, indices, positions) of its lower triangle
+        self._coarse_pattern = None    # its lower triangle's pattern and scatter (_lower_pattern)
         self._E = None
         self._K_lower = None
         self._extra_diagonal = None    # (n_dofs,) diagonal terms of K beyond the elements (springs)
