@@ -290,3 +290,24 @@ def test_mg_solves_heat_conduction_one_dof_per_node():
     data["solver"] = {"type": "mg", "levels": 3, "rtol": 1e-9}
     mg = femopt.run(femopt.load_config(data))
     assert mg.solver == "mg" and mg.objective == pytest.approx(direct.objective, rel=1e-8)
+
+
+def test_a_resumed_mg_run_reaches_the_uninterrupted_result(tmp_path):
+    """The warm start (STATE) goes into the checkpoint: the resumed run's CG starts where
+    the uninterrupted one's did."""
+    import signal
+
+    from femopt.output.checkpoint import Interrupted
+    from test_checkpoint import interrupt_at, small_problem
+
+    data = small_problem("oc")
+    data["solver"] = {"type": "mg", "levels": 2}
+    data["optimizer"]["max_iterations"] = 20
+    whole = femopt.run(data)
+    with pytest.raises(Interrupted) as stopped:
+        femopt.run(data, tmp_path, callback=interrupt_at(9))
+    assert stopped.value.signal == signal.SIGINT
+    resumed = femopt.run(data, tmp_path, resume=True)
+    assert resumed.solver == "mg" and resumed.iterations == whole.iterations
+    assert resumed.objective == pytest.approx(whole.objective, rel=1e-9)
+    np.testing.assert_allclose(resumed.x, whole.x, rtol=0, atol=1e-9)
