@@ -24,9 +24,9 @@ import matplotlib
 matplotlib.use("Agg")  # files only; never needs a display
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-from matplotlib.collections import PolyCollection  # noqa: E402
 from mpl_toolkits.mplot3d.art3d import Poly3DCollection  # noqa: E402
 
+from femopt.output.plots import element_field, finish_plane, plane_figure  # noqa: E402
 from femopt.stress import Stress  # noqa: E402
 
 LEVEL = 0.5  # the density drawn as solid (femopt.output.volume.LEVEL)
@@ -94,32 +94,12 @@ def stress_figure(mesh, rho: np.ndarray, field: StressField, title: str = ""):
     top = field.limit if field.limit is not None else max(field.maximum[0], 1e-300)
     if mesh.dim == 3:
         return _figure_3d(mesh, rho, value, top, title)
-    lower, upper = mesh.bounds
-    lx, ly = upper - lower
-    width = 8.0
-    fig, ax = plt.subplots(figsize=(width + 1.2, max(1.5, width * ly / lx) + 0.6))
+    fig, ax = plane_figure(mesh, extra_width=1.2)
     # Void elements' relaxed stress is small by construction; fade them so the shape reads.
     alpha = np.where(np.asarray(rho) >= LEVEL, 1.0, 0.25)
-    if mesh.structured:
-        nx, ny = mesh.grid[:2]
-        image = ax.imshow(value.reshape(nx, ny).T, cmap="turbo", vmin=0.0, vmax=top, origin="lower",
-                          extent=(0, lx, 0, ly), interpolation="nearest",
-                          alpha=alpha.reshape(nx, ny).T)
-    else:
-        image = PolyCollection(mesh.node_coords[mesh.cells[:, :mesh.cell_type.n_corners]],
-                               array=value, cmap="turbo", edgecolors="face", linewidths=0.2,
-                               alpha=alpha)
-        image.set_clim(0.0, top)
-        ax.add_collection(image)
-        ax.set_xlim(lower[0], upper[0])
-        ax.set_ylim(lower[1], upper[1])
+    image = element_field(ax, mesh, value, "turbo", top, alpha)
     fig.colorbar(image, ax=ax, label="relaxed von Mises stress ρ^q σ_vm")
-    ax.set_aspect("equal")
-    ax.set_xlabel("x")
-    ax.set_ylabel("y")
-    ax.set_title(title)
-    fig.tight_layout()
-    return fig
+    return finish_plane(fig, ax, title)
 
 
 def _figure_3d(mesh, rho: np.ndarray, value: np.ndarray, top: float, title: str):
