@@ -15,7 +15,34 @@ import numpy as np
 import scipy.sparse as sp
 
 
-class Assembler:
+class ElementMap:
+    """The element side of an assembly, without a sparsity pattern: which DOFs each element
+    has, its stiffness, and which DOFs are free. Enough for the sensitivities
+    (:meth:`element_energy`) when the solver applies K from the element scales itself
+    (``mg``'s matrix-free fine level), where a pattern and scatter would only take memory
+    (4.4 GB at 10⁶ H8 elements) and set-up time. Arguments as for :class:`Assembler`.
+    """
+
+    def __init__(self, element_dofs: np.ndarray, element_matrix: np.ndarray,
+                 free_dofs: np.ndarray, n_dofs: int):
+        self.element_dofs = np.asarray(element_dofs)
+        self.element_matrix = np.asarray(element_matrix, float)
+        self.free_dofs = np.asarray(free_dofs)
+        self.n_free = len(self.free_dofs)
+
+    def element_energy(self, lam: np.ndarray, u: np.ndarray) -> np.ndarray:
+        """(n_elements,) dL/ds_e = −Σ_cases λ_eᵀ K_e u_e for full-length lam, u (n_dofs[, k]):
+        :func:`element_energy_pullback` with these elements."""
+        return element_energy_pullback(self.element_dofs, self.element_matrix, lam, u)
+
+    def full_vector(self, reduced: np.ndarray, n_dofs: int) -> np.ndarray:
+        """Expand (n_free[, k]) reduced values to (n_dofs[, k]) with zeros at fixed DOFs."""
+        full = np.zeros((n_dofs,) + reduced.shape[1:])
+        full[self.free_dofs] = reduced
+        return full
+
+
+class Assembler(ElementMap):
     """Like ``K[dofs, dofs] += s_e · K_e`` for every element, then ``K[free, free]``, but
     with the pattern and scatter precomputed.
 
@@ -38,11 +65,8 @@ class Assembler:
 
     def __init__(self, element_dofs: np.ndarray, element_matrix: np.ndarray,
                  free_dofs: np.ndarray, n_dofs: int, chunk_size: int = 1 << 24):
-        self.element_dofs = np.asarray(element_dofs)
-        self.element_matrix = np.asarray(element_matrix, float)
+        super().__init__(element_dofs, element_matrix, free_dofs, n_dofs)
         per_element = self.element_matrix.ndim == 3
-        self.free_dofs = np.asarray(free_dofs)
-        self.n_free = len(self.free_dofs)
         n_elements, n_local = self.element_dofs.shape
 
         # Reduced DOF numbers per element; the reduced numbering keeps the global order, so
@@ -146,17 +170,6 @@ class Assembler:
         off = ~self._diagonal
         bar[off] -= np.einsum("nk,nk->n", lam[j[off]], u[i[off]])
         return bar
-
-    def element_energy(self, lam: np.ndarray, u: np.ndarray) -> np.ndarray:
-        """(n_elements,) dL/ds_e = −Σ_cases λ_eᵀ K_e u_e for full-length lam, u (n_dofs[, k]):
-        :func:`element_energy_pullback` with this assembler's elements."""
-        return element_energy_pullback(self.element_dofs, self.element_matrix, lam, u)
-
-    def full_vector(self, reduced: np.ndarray, n_dofs: int) -> np.ndarray:
-        """Expand (n_free[, k]) reduced values to (n_dofs[, k]) with zeros at fixed DOFs."""
-        full = np.zeros((n_dofs,) + reduced.shape[1:])
-        full[self.free_dofs] = reduced
-        return full
 
 
 def element_energy_pullback(element_dofs: np.ndarray, element_matrix: np.ndarray,

@@ -147,7 +147,8 @@ def memory_estimate(config: ProblemConfig, available: float | None = None) -> Me
                                       components=1 if config.physics == "heat" else None
                                       ) or ("mg" if mesh.structured else "amg")
         solver = "superlu" if solver == "cholmod" and not cholmod_available() else solver
-    return memory.estimate_memory(*counts, solver, n_cases=len(config.cases))
+    assembled = config.solver.options.get("operator") == "assembled" if solver == "mg" else None
+    return memory.estimate_memory(*counts, solver, n_cases=len(config.cases), assembled=assembled)
 
 
 def check_memory(config: ProblemConfig, available: float | None = None) -> MemoryEstimate:

@@ -20,7 +20,7 @@ import numpy as np
 from threadpoolctl import ThreadpoolController
 
 from femopt import adjoint
-from femopt.assembly import Assembler
+from femopt.assembly import Assembler, ElementMap
 from femopt.design import Continuation, DesignSpace, IdentityFilter, IdentityProjection, SIMP
 from femopt.errors import NonFiniteError
 from femopt.objectives import Compliance, State, Volume
@@ -191,7 +191,11 @@ class Evaluator:
         self.free = problem.free_dofs
         dofmap = problem.dofmap
         self.n_dofs = dofmap.n_dofs
-        self.assembler = Assembler(dofmap.element_dofs, problem.element_matrix, self.free, self.n_dofs)
+        # A solver that applies K from the element scales itself (mg, matrix-free) needs no
+        # assembled K: no pattern, no scatter (gigabytes and a minute at 10⁶ elements).
+        self._matrix_free = not getattr(solver, "needs_matrix", True)
+        self.assembler = (ElementMap if self._matrix_free else Assembler)(
+            dofmap.element_dofs, problem.element_matrix, self.free, self.n_dofs)
         self.space = DesignSpace(problem.passive, mesh.n_elements)
         self._volume = Volume(None if mesh.structured else mesh.element_volumes)
         # Springs sit on the diagonal of the reduced K, which is the first stored entry of its
@@ -200,12 +204,16 @@ class Evaluator:
         free_position[self.free] = np.arange(len(self.free))
         springs = free_position[problem.spring_dofs]
         self._spring_stiffness = problem.spring_stiffness[springs >= 0]
-        self._spring_entries = self.assembler.indptr[springs[springs >= 0]]
-        assert np.array_equal(self.assembler.indices[self._spring_entries], springs[springs >= 0])
+        if self._matrix_free:  # the springs as K's diagonal beyond the elements (n_free,)
+            self._spring_diagonal = np.zeros(len(self.free))
+            np.add.at(self._spring_diagonal, springs[springs >= 0], self._spring_stiffness)
+        else:
+            self._spring_entries = self.assembler.indptr[springs[springs >= 0]]
+            assert np.array_equal(self.assembler.indices[self._spring_entries], springs[springs >= 0])
         self._last = None  # (key, Evaluation) of the latest call: see __call__
         self._renormalize = False  # see start_iteration
         with self.timer("analysis"):  # symbolic factorization of the fixed pattern, once
-            solver.analyze(self.assembler.matrix(np.ones(mesh.n_elements)))
+            solver.analyze(None if self._matrix_free else self.assembler.matrix(np.ones(mesh.n_elements)))
 
     def volume(self, rho: np.ndarray) -> float:
         """The volume fraction Σ v_e ρ_e / Σ v_e of densities rho (n_elements,)."""
@@ -242,7 +250,10 @@ class Evaluator:
             self._last = None
 
     def stiffness(self, rho: np.ndarray):
-        """Lower triangle of the reduced K(ρ) (CSC): Σ_e E_e(ρ_e) K_e plus the springs."""
+        """Lower triangle of the reduced K(ρ) (CSC): Σ_e E_e(ρ_e) K_e plus the springs; None
+        when the solver applies K itself (``needs_matrix`` False)."""
+        if self._matrix_free:
+            return None
         K = self.assembler.matrix(self.material.apply(rho))
         np.add.at(K.data, self._spring_entries, self._spring_stiffness)  # constant: ∂K/∂ρ ignores it
         return K
@@ -270,7 +281,10 @@ class Evaluator:
         with timer("assembly"):
             K = self.stiffness(rho)
         with timer("factorization"):  # mg builds its coarse operators from the element scales
-            if getattr(self.solver, "uses_element_scales", False):
+            if self._matrix_free:
+                self.solver.factorize(None, element_scales=self.material.apply(rho),
+                                      extra_diagonal=self._spring_diagonal)
+            elif getattr(self.solver, "uses_element_scales", False):
                 self.solver.factorize(K, element_scales=self.material.apply(rho))
             else:
                 self.solver.factorize(K)

@@ -109,13 +109,15 @@ class MemoryEstimate:
 
 
 def estimate_memory(dim: int, n_elements: int, n_nodes: int, nodes_per_element: int, solver: str,
-                    n_cases: int = 1, n_free: int | None = None) -> MemoryEstimate:
+                    n_cases: int = 1, n_free: int | None = None,
+                    assembled: bool | None = None) -> MemoryEstimate:
     """Peak resident bytes of an elasticity run (setup, iterations, outputs) from its counts.
 
     dim: 2 or 3; nodes_per_element: 4 (Q4) or 8 (H8) on grids, 3 (T3) or 4 (T4) on
-    simplex meshes; solver: one of MODELLED_SOLVERS ("mg", the geometric multigrid still to
-    come, is estimated as amg: its hierarchy is smaller, so this is an upper bound);
-    n_free: unknowns after supports (default all DOFs, which errs high).
+    simplex meshes; solver: one of MODELLED_SOLVERS; n_free: unknowns after supports
+    (default all DOFs, which errs high); assembled: whether K is assembled (its pattern,
+    scatter and values) — default: for every solver but mg, whose matrix-free fine level
+    needs no K (``operator: assembled`` does).
     Pure arithmetic: nothing is allocated, so it runs before the mesh exists.
     """
     if solver not in MODELLED_SOLVERS:
@@ -144,6 +146,9 @@ def estimate_memory(dim: int, n_elements: int, n_nodes: int, nodes_per_element: 
         "vectors": 8 * (ELEMENT_VECTORS * n_el + DOF_VECTORS * n_dofs * n_cases),
     }
     solving = {"matrix": 8 * nnz_lower}
+    if not (solver != "mg" if assembled is None else assembled):
+        del held["assembly"], solving["matrix"]
+        assembly_workspace = 0.0
     if solver in ("cholmod", "reuse", "superlu"):
         factor = cholesky_bytes(n, dim)
         if solver == "superlu":

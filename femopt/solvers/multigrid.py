@@ -135,17 +135,28 @@ class MGSolver:
 
     # ---------------------------------------------------------------- set-up per design
 
+    @property
+    def needs_matrix(self) -> bool:
+        """Whether :meth:`factorize` needs K itself: only for the assembled fine level; the
+        matrix-free one takes the element scales and the springs' diagonal instead."""
+        return self.operator == "assembled"
+
     def analyze(self, K_lower) -> None:
         """Check that K's diagonal is the first stored entry of each column (lower triangle,
-        rows sorted): :meth:`factorize` reads it from there."""
+        rows sorted): :meth:`factorize` reads it from there. Nothing to check without K."""
+        if K_lower is None:
+            return
         K = sp.csc_matrix(K_lower)
         first = K.indices[K.indptr[:-1]]
         if not np.array_equal(first, np.arange(K.shape[0])):
             raise SolverError("solver: mg needs K's lower triangle with sorted rows (femopt's assembly)")
 
-    def factorize(self, K_lower, element_scales: np.ndarray | None = None) -> None:
+    def factorize(self, K_lower, element_scales: np.ndarray | None = None,
+                  extra_diagonal: np.ndarray | None = None) -> None:
         """Update the hierarchy for K = Σ_e E_e K_0 (+ diagonal terms): K_lower (n_free,
-        n_free) its lower triangle (CSC), element_scales (n_elements,) the E_e."""
+        n_free) its lower triangle (CSC), element_scales (n_elements,) the E_e. Without K
+        (matrix-free, :attr:`needs_matrix` False), extra_diagonal (n_free,) gives the
+        diagonal terms beyond the elements (grounded springs; None: none)."""
         if element_scales is None:
             raise SolverError("solver: mg needs the element scales (a structured grid's "
                               "stiffness assembled by femopt); use amg for other matrices")
@@ -155,16 +166,24 @@ class MGSolver:
             raise SolverError(f"solver: mg got {E.shape} element scales for {fine.n_elements} elements")
         self._E = E
         self._E_cycle = E.astype(self.cycle_dtype)
-        K = sp.csc_matrix(K_lower)
-        self._K_lower = K if self.operator == "assembled" else None
+        if K_lower is None and self.needs_matrix:
+            raise SolverError("solver: mg with operator: assembled needs K")
+        K = None if K_lower is None else sp.csc_matrix(K_lower)
+        self._K_lower = K if self.needs_matrix else None
         # The fine diagonal from the elements, and what K has beyond it (springs).
         ue, _, _ = self._work(0, np.float64)
         element_diagonal = scatter(np.broadcast_to(np.diag(self.K0), ue.shape), fine.shape, self.c,
                                    scales=E, work=ue).ravel()
         diagonal = np.zeros(fine.n_dofs)
-        diagonal[self.free_dofs] = K.data[K.indptr[:-1]]
-        extra = np.where(fine.free.ravel() > 0, diagonal - element_diagonal, 0.0)
-        extra[np.abs(extra) <= 1e-12 * np.abs(diagonal)] = 0.0  # round-off of the two sums
+        if K is None:
+            extra = np.zeros(fine.n_dofs)
+            if extra_diagonal is not None:
+                extra[self.free_dofs] = extra_diagonal
+            diagonal[self.free_dofs] = element_diagonal[self.free_dofs] + extra[self.free_dofs]
+        else:
+            diagonal[self.free_dofs] = K.data[K.indptr[:-1]]
+            extra = np.where(fine.free.ravel() > 0, diagonal - element_diagonal, 0.0)
+            extra[np.abs(extra) <= 1e-12 * np.abs(diagonal)] = 0.0  # round-off of the two sums
         self._extra_diagonal = extra if extra.any() else None
         fine.inverse_diagonal = _inverse(diagonal.reshape(fine.node_shape), fine.free).astype(self.cycle_dtype)
         for l in range(1, len(self.levels)):
