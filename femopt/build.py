@@ -142,13 +142,14 @@ def memory_estimate(config: ProblemConfig, available: float | None = None) -> Me
     mesh = build_mesh(config)
     counts = (mesh.dim, mesh.n_elements, mesh.n_nodes, mesh.cell_type.n_nodes)
     solver = config.solver.type
+    components = 1 if config.physics == "heat" else None
     if solver == "auto":
         solver = memory.choose_solver(*counts, available, len(config.cases), structured=mesh.structured,
-                                      components=1 if config.physics == "heat" else None
-                                      ) or ("mg" if mesh.structured else "amg")
+                                      components=components) or ("mg" if mesh.structured else "amg")
         solver = "superlu" if solver == "cholmod" and not cholmod_available() else solver
     assembled = config.solver.options.get("operator") == "assembled" if solver == "mg" else None
-    return memory.estimate_memory(*counts, solver, n_cases=len(config.cases), assembled=assembled)
+    return memory.estimate_memory(*counts, solver, n_cases=len(config.cases), assembled=assembled,
+                                  components=components)
 
 
 def check_memory(config: ProblemConfig, available: float | None = None) -> MemoryEstimate:

@@ -3,6 +3,7 @@
 import math
 import tracemalloc
 
+import numpy as np
 import pytest
 
 from femopt.errors import FemoptError, MemoryLimitError
@@ -67,6 +68,19 @@ README_PEAKS = [((600, 200), "cholmod", 517), ((300, 100), "cholmod", 215),
 def test_estimate_brackets_the_measured_peaks(grid, solver, measured):
     ratio = estimate_for_grid(grid, solver).total_bytes / (measured * MiB)
     assert 0.9 <= ratio <= 1.8
+
+
+# Peak memory of heat conduction (one DOF per node) with CHOLMOD: configs/heat_sink3d.yaml and
+# the same at 80×80×20, `femopt run --max-iterations 3` under /usr/bin/time (MiB).
+HEAT_PEAKS = [((40, 40, 10), 206), ((80, 80, 20), 886)]
+
+
+@pytest.mark.parametrize("grid, measured", HEAT_PEAKS)
+def test_a_scalar_field_is_estimated_with_one_dof_per_node(grid, measured):
+    n_elements, n_nodes = np.prod(grid), np.prod([g + 1 for g in grid])
+    heat = estimate_memory(3, n_elements, n_nodes, 8, "cholmod", components=1)
+    assert 0.9 <= heat.total_bytes / (measured * MiB) <= 1.8
+    assert heat.total_bytes < estimate_memory(3, n_elements, n_nodes, 8, "cholmod").total_bytes / 2
 
 
 def test_auto_picks_amg_when_the_factor_does_not_fit():

@@ -110,24 +110,26 @@ class MemoryEstimate:
 
 def estimate_memory(dim: int, n_elements: int, n_nodes: int, nodes_per_element: int, solver: str,
                     n_cases: int = 1, n_free: int | None = None,
-                    assembled: bool | None = None) -> MemoryEstimate:
+                    assembled: bool | None = None, components: int | None = None) -> MemoryEstimate:
     """Peak resident bytes of an elasticity run (setup, iterations, outputs) from its counts.
 
     dim: 2 or 3; nodes_per_element: 4 (Q4) or 8 (H8) on grids, 3 (T3) or 4 (T4) on
     simplex meshes; solver: one of MODELLED_SOLVERS; n_free: unknowns after supports
     (default all DOFs, which errs high); assembled: whether K is assembled (its pattern,
     scatter and values) — default: for every solver but mg, whose matrix-free fine level
-    needs no K (``operator: assembled`` does).
+    needs no K (``operator: assembled`` does); components: DOFs per node (None: dim; 1 for
+    a temperature — the factor keeps elasticity's fill per unknown, which errs high).
     Pure arithmetic: nothing is allocated, so it runs before the mesh exists.
     """
     if solver not in MODELLED_SOLVERS:
         raise ValueError(f"solver {solver!r}: estimate one of {', '.join(MODELLED_SOLVERS)}")
     n_el, n_nodes, npe = float(n_elements), float(n_nodes), int(nodes_per_element)
-    n_dofs = dim * n_nodes
+    c = dim if components is None else int(components)
+    n_dofs = c * n_nodes
     n = float(n_dofs if n_free is None else n_free)
-    local = dim * npe
-    # Stored entries of K's lower triangle: each DOF couples with dim · (neighbour nodes).
-    nnz_lower = (dim * _neighbours(dim, npe, n_el, n_nodes) * n + n) / 2
+    local = c * npe
+    # Stored entries of K's lower triangle: each DOF couples with c · (neighbour nodes).
+    nnz_lower = (c * _neighbours(dim, npe, n_el, n_nodes) * n + n) / 2
     nnz_full = 2 * nnz_lower - n
     index = 4 if max(n_dofs, n_el * local) < 2**31 else 8
 
@@ -150,7 +152,7 @@ def estimate_memory(dim: int, n_elements: int, n_nodes: int, nodes_per_element: 
         del held["assembly"], solving["matrix"]
         assembly_workspace = 0.0
     if solver in ("cholmod", "reuse", "superlu"):
-        factor = cholesky_bytes(n, dim)
+        factor = cholesky_bytes(n, dim, c)
         if solver == "superlu":
             factor = SUPERLU_FILL_2D * factor if dim == 2 else SUPERLU_BYTES_3D * n**2
         solving["factor"] = factor
@@ -165,12 +167,12 @@ def estimate_memory(dim: int, n_elements: int, n_nodes: int, nodes_per_element: 
         coarse = 8 * n_el * local**2 * geometric
         work = 2 * 8 * n_el * local * (1 + geometric)
         vectors = 8 * n * (MG_NODAL_VECTORS * (1 + geometric) + 6 * n_cases)
-        solving["preconditioner"] = coarse + work + vectors + cholesky_bytes(min(n, MG_COARSE_DOFS), dim)
+        solving["preconditioner"] = coarse + work + vectors + cholesky_bytes(min(n, MG_COARSE_DOFS), dim, c)
         # Projecting level 1 to level 2: a copy of a quarter of level 1's matrices (3D), and
         # the fine diagonal's element array.
         workspace = 2 * 8 * n_el * local**2 * geometric**2 + 8 * n_el * local
     else:
-        modes = 3 if dim == 2 else 6  # rigid-body modes: AMG's near-null space
+        modes = 1 if c == 1 else 3 if dim == 2 else 6  # AMG's near-null space: rigid-body modes
         solving["preconditioner"] = AMG_KEPT * nnz_full + 8 * modes * n + 8 * 4 * n * n_cases
         workspace = AMG_SETUP * nnz_full + 8 * modes * n
     # element_energy_pullback gathers λ_e and u_e per element, and einsum one more.
@@ -208,13 +210,13 @@ def choose_solver(dim: int, n_elements: int, n_nodes: int, nodes_per_element: in
 
     available = available_bytes() if available is None else available
     counts = (dim, n_elements, n_nodes, nodes_per_element)
-    n = dim * n_nodes if n_free is None else n_free
+    n = (dim if components is None else components) * n_nodes if n_free is None else n_free
     iterative = "mg" if structured else "amg"
-    fits = estimate_memory(*counts, iterative, n_cases, n_free).total_bytes <= available
-    direct = estimate_memory(*counts, "cholmod", n_cases, n_free)
+    fits = estimate_memory(*counts, iterative, n_cases, n_free, components=components).total_bytes <= available
+    direct = estimate_memory(*counts, "cholmod", n_cases, n_free, components=components)
     # The parts list only what is held at the peak: a small factor (few free DOFs, as with
     # one temperature per node) may be left out when assembly's workspace is the peak.
-    factor = direct.parts.get("factor", cholesky_bytes(n_free if n_free is not None else dim * n_nodes, dim))
+    factor = direct.parts.get("factor", cholesky_bytes(n, dim, components))
     if factor <= MEMORY_SHARE * available and direct.total_bytes <= available:
         elastic = components in (None, dim)
         if not (structured and elastic and fits and mg_is_faster(dim, n)):
@@ -235,12 +237,17 @@ def check_fits(estimate: MemoryEstimate, available: float | None = None) -> None
                            f"{estimate.solver} but {_gb(available)} is available; {advice}")
 
 
-def cholesky_bytes(n_free: int, dim: int) -> float:
+def cholesky_bytes(n_free: int, dim: int, components: int | None = None) -> float:
     """Estimated resident bytes of the CHOLMOD factor of a structured-grid stiffness with
-    ``n_free`` unknowns in ``dim`` (2 or 3) dimensions."""
-    n = max(float(n_free), 2.0)
+    ``n_free`` unknowns in ``dim`` (2 or 3) dimensions, ``components`` per node (None: dim).
+
+    The fill was measured for elasticity; the factor of c unknowns per node has c² entries
+    per pair of coupled nodes, so a field of c components on n/c nodes takes (c/dim)² of
+    elasticity's factor on those nodes (n·dim/c unknowns)."""
+    c = dim if components is None else components
+    n = max(float(n_free) * dim / c, 2.0)
     fill = FILL_3D * n ** (4 / 3) if dim == 3 else FILL_2D * n * math.log2(n)
-    return BYTES_PER_ENTRY * fill
+    return BYTES_PER_ENTRY * fill * (c / dim) ** 2
 
 
 def available_bytes() -> float:
