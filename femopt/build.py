@@ -105,11 +105,10 @@ def build(config: ProblemConfig, *, rtol: float | None = None) -> Model:
                               None if problem.mesh.structured else problem.mesh.element_volumes)
     robust = design.projection.robust if design.projection is not None else None
     if robust is not None:  # the bound formulation's extra variable, and the length scale it imposes
-        from femopt.robust import RobustSettings, initial_design, length_scale_notice
+        from femopt.robust import RobustSettings, initial_design
         robust = RobustSettings(RobustThresholds(robust.delta_eta, design.projection.eta), robust.update_every)
         x0 = initial_design(x0)
-        notices.append(length_scale_notice(design.filter.type, design.filter.options.get("radius"),
-                                           robust.thresholds, problem.mesh.dim))
+        notices.append(robust_notice(config, problem.mesh.dim))
     return Model(
         config=config, problem=problem, objective=objective, constraints=constraints,
         filter=FILTERS.create(design.filter.type, problem.mesh, **design.filter.options),
@@ -120,6 +119,18 @@ def build(config: ProblemConfig, *, rtol: float | None = None) -> Model:
         optimizer=OPTIMIZERS.create(config.optimizer.type, 0.0, 1.0, **config.optimizer.options),
         solver=solver, notices=notices, x0=x0, robust=robust,
         warnings=warnings + design_warnings(config, problem))
+
+
+def robust_notice(config: ProblemConfig, dim: int) -> str | None:
+    """The robust formulation's thresholds and the minimum length scale they impose (one
+    line), or None without ``design.projection.robust``."""
+    design = config.design
+    if design.projection is None or design.projection.robust is None:
+        return None
+    from femopt.robust import length_scale_notice
+
+    thresholds = RobustThresholds(design.projection.robust.delta_eta, design.projection.eta)
+    return length_scale_notice(design.filter.type, design.filter.options.get("radius"), thresholds, dim)
 
 
 def build_solver(config: ProblemConfig, problem: Problem, rtol: float | None = None):

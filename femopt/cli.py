@@ -41,7 +41,7 @@ def main():
 @_user_errors
 def validate(config_path):
     """Check CONFIG (the YAML and its node selections) without running it."""
-    from femopt.build import build_problem, build_responses, check_memory, design_warnings
+    from femopt.build import build_problem, build_responses, check_memory, design_warnings, robust_notice
     from femopt.config import load_config
 
     config = load_config(config_path)
@@ -57,6 +57,8 @@ def validate(config_path):
                f"memory {estimate} with solver {estimate.solver}")
     for path, description in selections:
         click.echo(f"  {path}: {description}")
+    if (notice := robust_notice(config, mesh.dim)) is not None:
+        click.echo(notice)
 
 
 @main.command()

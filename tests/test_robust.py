@@ -143,6 +143,13 @@ def test_check_grad_on_a_robust_config(tmp_path):
     assert "minimum member width 1.688 (solid) and 1.688 (void)" in result.stderr
 
 
+def test_validate_reports_the_length_scale(tmp_path):
+    result = invoke("validate", write(tmp_path, robust_mbb(nx=24, ny=8, radius=2.0)))
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[-1].startswith("robust: thresholds 0.7 (eroded), 0.5 (blueprint)")
+    assert "minimum member width 1.688 (solid) and 1.688 (void)" in result.stdout
+
+
 def test_check_grad_on_robust_3d_and_mesh_file_problems(tmp_path):
     from test_cli import mesh_file_problem
 
