@@ -1,8 +1,9 @@
 """Small general meshes for tests: distorted quads/hexes and triangulated grids."""
 
 import numpy as np
+import scipy.sparse as sp
 
-from femopt.mesh import CELL_TYPES, Mesh, StructuredMesh
+from femopt.mesh import CELL_TYPES, DofMap, Mesh, StructuredMesh
 
 # Kuhn's split of a cube (VTK corner order) into 6 tetrahedra along the diagonal 0–6:
 # one per order of the axes; neighbouring cubes split the same way, so faces match.
@@ -62,3 +63,25 @@ def boundary_facets(mesh: Mesh, where=None) -> np.ndarray:
     if where is not None:
         facets = facets[where(mesh.node_coords[facets].mean(axis=1))]
     return facets
+
+
+# The straight-sided simplices each quadratic cell type is made from (None: distorted boxes).
+LINEAR_CELL = {"Q4": None, "H8": None, "T3": "T3", "T4": "T4", "T6": "T3", "T10": "T4"}
+
+
+def general_mesh(name: str, grid, amount=0.25, seed=0) -> Mesh:
+    """A distorted mesh of ``name`` cells (Q4, H8, T3, T4, T6, T10) on ``grid`` boxes of unit
+    size; T6 and T10 straight-sided, from T3 and T4."""
+    mesh = distorted(grid, tuple(float(n) for n in grid), amount=amount, seed=seed,
+                     cell_type=LINEAR_CELL[name])
+    return quadratic(mesh) if name in ("T6", "T10") else mesh
+
+
+def dense_global(mesh: Mesh, ke: np.ndarray, components: int) -> np.ndarray:
+    """The dense global matrix of element matrices ke ((n_el,) n, n; one shared or one per
+    element) with ``components`` DOFs per node."""
+    dofs = DofMap(mesh, components).element_dofs
+    n = components * mesh.n_nodes
+    rows, cols = np.repeat(dofs, dofs.shape[1], axis=1).ravel(), np.tile(dofs, dofs.shape[1]).ravel()
+    values = np.broadcast_to(ke, (len(dofs),) + np.shape(ke)[-2:]).ravel()
+    return sp.coo_matrix((values, (rows, cols)), shape=(n, n)).toarray()

@@ -3,13 +3,13 @@ from math import factorial
 
 import numpy as np
 import pytest
-import scipy.sparse as sp
 
 from femopt.elements import InvertedCellError, h8_stiffness, plane_stress_matrix, q4_stiffness, solid_matrix
 from femopt.errors import FemoptError
-from femopt.mesh import CELL_TYPES, DofMap, Mesh
+from femopt.mesh import CELL_TYPES, Mesh
 
-from mesh_helpers import distorted, quadratic
+import mesh_helpers
+from mesh_helpers import dense_global
 
 
 def top88_ke(nu):
@@ -53,22 +53,15 @@ def test_q4_stretched_element_energy():
 
 # --- cell types on general (distorted, simplex) meshes --------------------------------------
 
-CASES = {"Q4": ((3, 2), None), "T3": ((3, 2), "T3"), "H8": ((2, 2, 2), None), "T4": ((2, 2, 2), "T4"),
-         "T6": ((3, 2), "T3"), "T10": ((2, 2, 2), "T4")}
+CASES = {"Q4": (3, 2), "T3": (3, 2), "H8": (2, 2, 2), "T4": (2, 2, 2), "T6": (3, 2), "T10": (2, 2, 2)}
 
 
 def general_mesh(name, amount=0.25, seed=0):
-    """A distorted mesh of ``name`` cells; T6, T10 straight-sided, from T3, T4."""
-    grid, cell_type = CASES[name]
-    mesh = distorted(grid, tuple(float(n) for n in grid), amount=amount, seed=seed, cell_type=cell_type)
-    return quadratic(mesh) if name in ("T6", "T10") else mesh
+    return mesh_helpers.general_mesh(name, CASES[name], amount, seed)
 
 
 def dense_K(mesh, ke):
-    dofs = DofMap(mesh, mesh.dim).element_dofs
-    n = mesh.dim * mesh.n_nodes
-    rows, cols = np.repeat(dofs, dofs.shape[1], axis=1).ravel(), np.tile(dofs, dofs.shape[1]).ravel()
-    return sp.coo_matrix((ke.ravel(), (rows, cols)), shape=(n, n)).toarray()
+    return dense_global(mesh, ke, mesh.dim)
 
 
 @pytest.mark.parametrize("name", ["Q4", "T3", "H8", "T4"])

@@ -5,7 +5,6 @@ import json
 
 import numpy as np
 import pytest
-import scipy.sparse as sp
 import yaml
 from click.testing import CliRunner
 
@@ -14,31 +13,25 @@ from femopt.build import build_problem
 from femopt.cli import main
 from femopt.errors import SingularStiffnessError
 from femopt.loads import facet_flux, facet_measure, source_heat
-from femopt.mesh import DofMap, StructuredMesh
+from femopt.mesh import StructuredMesh
 from femopt.problem import Problem, check_fixed_temperature
 from femopt.solvers import make_solver
 from femopt.solvers.iterative import near_null_space
 from femopt.topopt import Evaluator
 
 from helpers import CONFIGS, config_error, write_yaml
-from mesh_helpers import as_general, boundary_facets, distorted, quadratic
+import mesh_helpers
+from mesh_helpers import as_general, boundary_facets, dense_global
 
-CASES = {"Q4": ((4, 3), None), "T3": ((4, 3), "T3"), "H8": ((3, 2, 2), None), "T4": ((2, 2, 2), "T4"),
-         "T6": ((3, 2), "T3"), "T10": ((2, 1, 1), "T4")}
+CASES = {"Q4": (4, 3), "T3": (4, 3), "H8": (3, 2, 2), "T4": (2, 2, 2), "T6": (3, 2), "T10": (2, 1, 1)}
 
 
 def general_mesh(name, amount=0.25, seed=0):
-    grid, cell_type = CASES[name]
-    mesh = distorted(grid, tuple(float(n) for n in grid), amount=amount, seed=seed, cell_type=cell_type)
-    return quadratic(mesh) if name in ("T6", "T10") else mesh
+    return mesh_helpers.general_mesh(name, CASES[name], amount, seed)
 
 
 def global_matrix(mesh, ke):
-    """The dense global matrix of element matrices ke (n_el, n, n) on one DOF per node."""
-    dofs = DofMap(mesh, 1).element_dofs
-    rows, cols = np.repeat(dofs, dofs.shape[1], axis=1).ravel(), np.tile(dofs, dofs.shape[1]).ravel()
-    return sp.coo_matrix((np.broadcast_to(ke, (len(dofs),) + ke.shape[-2:]).ravel(), (rows, cols)),
-                         shape=(mesh.n_nodes, mesh.n_nodes)).toarray()
+    return dense_global(mesh, ke, 1)
 
 
 def heat_data(grid=(20, 20), **design):
