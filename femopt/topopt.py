@@ -275,7 +275,7 @@ class Evaluator:
         key = (smooth, np.asarray(x, float).tobytes())
         if self._last is not None and self._last[0] == key:
             return self._last[1]
-        timer, mesh, problem = self.timer, self.problem.mesh, self.problem
+        timer, problem = self.timer, self.problem
         with timer("filter"):
             x_full, rho_filtered, eta, rho = self.densities(x)
         with timer("assembly"):

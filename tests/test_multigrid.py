@@ -4,7 +4,6 @@ the top3d cantilever, check-grad and bad options."""
 
 import numpy as np
 import pytest
-import scipy.sparse as sp
 import yaml
 
 import femopt

@@ -8,13 +8,13 @@ import numpy as np
 
 from femopt.elements import plane_stress_matrix, solid_matrix
 from femopt.errors import MeshError
-from femopt.mesh.cells import CellType, cell_type as _cell_type
+from femopt.mesh.cells import cell_type as _cell_type
 
 AXES = ("x", "y", "z")
 
 
 class Mesh:
-    """Nodes, cells of one :class:`CellType` and named groups (Ferrite.jl's ``Grid``).
+    """Nodes, cells of one :class:`~femopt.mesh.cells.CellType` and named groups (Ferrite.jl's ``Grid``).
 
     node_coords: (n_nodes, dim) coordinates in length units.
     cells: (n_elements, nodes per cell) node numbers of each cell, in the cell type's
