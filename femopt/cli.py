@@ -30,6 +30,14 @@ def _user_errors(command):
     return wrapper
 
 
+def _not_nan(param, value):
+    """A float option's value, refused as click refuses a value out of its range when NaN
+    (which FloatRange lets through: every comparison with NaN is false)."""
+    if value is not None and value != value:
+        raise click.BadParameter("nan is not a number", param=param)
+    return value
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="femopt")
 def main():
@@ -118,10 +126,12 @@ def run(config_path, outdir, max_iterations, solver, quiet, resume, force):
 @click.option("--samples", default=5, show_default=True, type=click.IntRange(min=1),
               help="Random components, and as many random directions, per function.")
 @click.option("--step", type=click.FloatRange(min=0, min_open=True),
+              callback=lambda ctx, param, value: _not_nan(param, value),
               help="Finite-difference step in design-variable units (fourth-order central differences); "
                    "default 1e-3, growing as sqrt(n/300) for n > 300 design variables.")
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed of the random design and probes.")
-@click.option("--tolerance", default=1e-5, show_default=True, type=float,
+@click.option("--tolerance", default=1e-5, show_default=True, type=click.FloatRange(min=0, min_open=True),
+              callback=lambda ctx, param, value: _not_nan(param, value),
               help="Largest relative error accepted; exit code 1 above it.")
 @_user_errors
 def check_grad(config_path, samples, step, seed, tolerance):

@@ -26,12 +26,15 @@ from __future__ import annotations
 import difflib
 import hashlib
 import math
+import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from os import PathLike
 from pathlib import Path
 from typing import Any, NoReturn
 
+import numpy as np
 import yaml
 
 from .design import FILTERS, INTERPOLATIONS, PASSIVE_SHAPES, Schedule
@@ -306,6 +309,9 @@ def load_config(path: str | Path | Mapping) -> ProblemConfig:
     file's YAML as Python data).  Raises ConfigError."""
     if isinstance(path, Mapping):
         return parse_config(path)
+    if not isinstance(path, (str, PathLike)) or isinstance(os.fspath(path), bytes):
+        raise config_error(None, None, "expected a problem file's path (str or pathlib.Path), its YAML "
+                           f"as a dict or a loaded config, got {_python_value(path)}")
     if not str(path).strip():
         raise config_error(None, None, "no problem file given (an empty path)")
     return parse_config(read_yaml(path), source=str(path))
@@ -331,11 +337,29 @@ def read_yaml(path: str | Path, referrer: str | None = None) -> Any:
 
 
 def parse_config(data: Any, source: str = "<string>") -> ProblemConfig:
-    """Validate already-loaded YAML data (plain dicts, lists, scalars).  Raises ConfigError."""
+    """Validate already-loaded YAML data (plain dicts, lists, scalars; tuples, numpy numbers
+    and arrays and paths are read as the lists, numbers and strings YAML would give).
+    Raises ConfigError."""
     try:
-        return _parse_problem(_Node(data, ""), source)
+        return _parse_problem(_Node(yaml_data(data), ""), source)
     except _Invalid as e:
         raise config_error(source, e.path, e.reason) from None
+
+
+def yaml_data(value: Any) -> Any:
+    """``value`` with what a Python caller naturally writes turned into what YAML would read:
+    tuples and numpy arrays into lists, numpy scalars (np.float64, np.int64, np.bool_, 0-d
+    arrays) into Python numbers and booleans, paths into strings. Mappings are copied, the
+    caller's data is left as it is; anything else stays for the validation to name."""
+    if isinstance(value, Mapping):
+        return {yaml_data(k) if isinstance(k, np.generic) else k: yaml_data(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [yaml_data(v) for v in value]
+    if isinstance(value, (np.ndarray, np.generic)):
+        return yaml_data(value.tolist())  # Python scalars, nested lists (0-d: a scalar)
+    if isinstance(value, PathLike):
+        return os.fspath(value)
+    return value
 
 
 def with_overrides(config: ProblemConfig, max_iterations: int | None = None,
@@ -1057,7 +1081,14 @@ def _describe(v: Any) -> str:
         return f"a list {_show(v)}"
     if isinstance(v, Mapping):
         return f"a mapping {_show(v)}"
-    return _show(v)
+    if isinstance(v, (int, float)):
+        return _show(v)
+    return f"a {type(v).__name__} {_show(v)}"  # no YAML value: a set, a complex number, an object
+
+
+def _python_value(v: Any) -> str:
+    """A Python value given where a problem was expected: 'None', 'list [1]', 'int 3'."""
+    return "None" if v is None else f"{type(v).__name__} {_show(v)}"
 
 
 def _bounds_text(gt, ge, lt, le) -> str:
