@@ -44,6 +44,7 @@ from .objectives import RESPONSES
 from .optimizers import OPTIMIZERS
 from .registry import Entry, Option
 from .solvers import SOLVERS
+from .solvers.mg_hierarchy import max_levels
 
 AXES = ("x", "y", "z")
 PASSIVE_TYPES = ("solid", "void")
@@ -429,7 +430,26 @@ def _parse_problem(root: _Node, source: str) -> ProblemConfig:
             "projection needs a density filter (the sensitivity filter leaves the densities unfiltered)")
     if design.projection is not None and design.projection.robust is not None:
         _check_robust(config)
+    _check_mg_levels(config)
     return config
+
+
+def _check_mg_levels(config: ProblemConfig) -> None:
+    """solver.levels of mg within what the grid allows (femopt.solvers.mg_hierarchy.max_levels)."""
+    levels = config.solver.options.get("levels")
+    if config.solver.type != "mg" or not isinstance(levels, int) or config.mesh.file is not None:
+        return  # auto, and mg on a mesh file, which the solver's factory refuses
+    most = max_levels(config.mesh.grid)
+    if levels > most:
+        _Node(levels, "solver.levels").fail(
+            f"at most {most} for this {' × '.join(map(str, config.mesh.grid))} grid (each level halves "
+            f"every axis; the {_ordinal(most)} is a single element), got {levels}")
+
+
+def _ordinal(n: int) -> str:
+    """1 -> '1st', 2 -> '2nd', 4 -> '4th', 12 -> '12th'."""
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
 
 
 _DISPLACEMENT_RESPONSES = ("displacement", "displacement_target", "stress")

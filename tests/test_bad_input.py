@@ -95,3 +95,51 @@ def test_check_grad_refuses_a_tolerance_that_is_not_positive(tmp_path, tolerance
     assert result.exit_code == 2, result.output
     assert "--tolerance" in result.stderr and "Traceback" not in result.output
     assert "FAILED" not in result.output
+
+
+# ---------------------------------------------------------------- multigrid levels
+
+
+def test_max_levels_coarsen_down_to_a_single_element():
+    from femopt.solvers.mg_hierarchy import auto_levels, max_levels
+
+    assert max_levels((60, 20)) == 7            # 60, 30, 15, 8, 4, 2, 1
+    assert max_levels((12, 4)) == 5             # 12, 6, 3, 2, 1
+    assert max_levels((1, 1)) == 1 and max_levels((2, 1, 1)) == 2
+    assert max_levels((100, 100, 100)) == 8     # 100, 50, 25, 13, 7, 4, 2, 1
+    for shape in [(100, 100, 100), (600, 200), (1000, 1000, 2), (3, 1, 1), (40, 3)]:
+        for coarse_dofs in (1, 10000):          # what auto picks is allowed
+            assert auto_levels(shape, 3, coarse_dofs) <= max_levels(shape)
+
+
+@pytest.mark.parametrize("levels", [6, 50, 1000])
+@pytest.mark.parametrize("command", ["validate", "run"])
+def test_mg_levels_beyond_the_grid_are_one_line(tmp_path, command, levels):
+    data = mbb_data(12, 4)
+    data["solver"] = {"type": "mg", "levels": levels}
+    with pytest.raises(femopt.ConfigError) as info:
+        femopt.load_config(data)
+    assert str(info.value) == (f"<string>: solver.levels: at most 5 for this 12 × 4 grid (each level "
+                               f"halves every axis; the 5th is a single element), got {levels}")
+    out = tmp_path / "out"
+    result = invoke(command, write_yaml(tmp_path, data), *(["-o", out] if command == "run" else []))
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1
+    assert "solver.levels: at most 5" in result.stderr and not out.exists()
+
+
+def test_mg_at_its_most_levels_runs():
+    data = mbb_data(12, 4, max_iterations=2)
+    data["solver"] = {"type": "mg", "levels": 5}
+    assert np.isfinite(femopt.run(data).objective)
+
+
+def test_mg_solver_refuses_more_levels_than_the_grid_has():
+    from femopt.errors import SolverError
+    from femopt.mesh import StructuredMesh
+    from femopt.solvers.multigrid import MGSolver
+
+    mesh = StructuredMesh((12, 4), (12.0, 4.0))
+    ke = mesh.stiffness_matrices(0.3)
+    with pytest.raises(SolverError, match=r"solver: mg levels must be at most 5 for the 12 × 4 grid, got 1000"):
+        MGSolver((12, 4), ke, np.arange(10, 130), levels=1000)
