@@ -49,6 +49,10 @@ from .solvers.mg_hierarchy import max_levels
 AXES = ("x", "y", "z")
 PASSIVE_TYPES = ("solid", "void")
 PHYSICS = ("elasticity", "heat")   # what the field is: displacements, or a temperature
+# Sizes of material values, loads, springs and weights (and of the void's modulus relative
+# to the solid's): compliance ~ F²/(E·t) and its sensitivities multiply several of them, and
+# must neither underflow (an all-void design "converges") nor overflow.
+MAGNITUDES = (1e-30, 1e30)
 
 # Allowed keys per section, in the order they are documented.
 _TOP_KEYS = ("problem", "physics", "mesh", "material", "supports", "loads", "load_cases", "springs", "design",
@@ -486,7 +490,7 @@ def _parse_loading(root: _Node, dim: int,
         node.mapping(_LOAD_CASE_KEYS)
         cases.append(LoadCaseConfig(
             loads=tuple(_parse_load(n, dim, physics) for n in node.require("loads").items("load")),
-            weight=node.get("weight", 1.0, lambda n: n.number(gt=0)),
+            weight=node.get("weight", 1.0, lambda n: n.magnitude(positive=True)),
             path=node.path))
     return (), tuple(cases)
 
@@ -495,7 +499,7 @@ def _parse_spring(node: _Node, dim: int) -> SpringConfig:
     node.mapping(_SPRING_KEYS)
     return SpringConfig(at=_parse_selection(node.require("at"), dim),
                         component=_parse_component(node.require("component"), dim),
-                        stiffness=node.require("stiffness").number(gt=0), path=node.path)
+                        stiffness=node.require("stiffness").magnitude(positive=True), path=node.path)
 
 
 def _parse_component(node: _Node, dim: int) -> int:
@@ -564,17 +568,18 @@ def _parse_material(node: _Node, dim: int, physics: str = "elasticity") -> Mater
         _reject_other_physics(node, [k for k in _HEAT_MATERIAL_KEYS if k not in _MATERIAL_KEYS], "heat")
     node.mapping(_MATERIAL_KEYS)
     d = MaterialConfig()
-    E = node.get("E", d.E, lambda n: n.number(gt=0))
+    E = node.get("E", d.E, lambda n: n.magnitude(positive=True))
     nu = node.get("nu", d.nu, lambda n: n.number(gt=-1, lt=0.5))
     Emin = node.get("Emin", d.Emin, lambda n: n.number(ge=0))
     if Emin >= E:
         node.child("Emin").fail(f"must be smaller than E ({_num(E)}), got {_num(Emin)}")
+    _check_void_ratio(node, "Emin", Emin, "E", E, zero_ok=True)
     thickness_node = node.optional("thickness")
     thickness = d.thickness
     if thickness_node is not None:
         if dim != 2:
             thickness_node.fail(f"only applies to 2D meshes; this mesh is {dim}D")
-        thickness = thickness_node.number(gt=0)
+        thickness = thickness_node.magnitude(positive=True)
     return MaterialConfig(E, nu, Emin, thickness)
 
 
@@ -584,15 +589,26 @@ def _parse_heat_material(node: _Node, dim: int) -> MaterialConfig:
         _reject_other_physics(node, [k for k in _MATERIAL_KEYS if k not in _HEAT_MATERIAL_KEYS], "elasticity")
     node.mapping(_HEAT_MATERIAL_KEYS)
     d = MaterialConfig()
-    k = node.get("k", d.k, lambda n: n.number(gt=0))
+    k = node.get("k", d.k, lambda n: n.magnitude(positive=True))
     kmin = node.get("kmin", d.kmin, lambda n: n.number(gt=0))
     if kmin >= k:
         node.child("kmin").fail(f"must be smaller than k ({_num(k)}), got {_num(kmin)}")
+    _check_void_ratio(node, "kmin", kmin, "k", k, zero_ok=False)
     thickness_node = node.optional("thickness")
     if thickness_node is not None and dim != 2:
         thickness_node.fail(f"only applies to 2D meshes; this mesh is {dim}D")
-    thickness = thickness_node.number(gt=0) if thickness_node is not None else d.thickness
+    thickness = thickness_node.magnitude(positive=True) if thickness_node is not None else d.thickness
     return MaterialConfig(k=k, kmin=kmin, thickness=thickness)
+
+
+def _check_void_ratio(node: _Node, key: str, value: float, solid_key: str, solid: float,
+                      zero_ok: bool) -> None:
+    """The void's modulus (or conductivity) ``value`` at least MAGNITUDES[0] × the solid's:
+    a smaller one leaves void regions with stiffness that underflows in K's products."""
+    if (value != 0 or not zero_ok) and value < MAGNITUDES[0] * solid:
+        given = "" if key in node.value else " (the default; set it near 1e-9 × " + solid_key + ")"
+        node.child(key).fail(f"must be {'0 or ' if zero_ok else ''}at least {MAGNITUDES[0]:g} × "
+                             f"{solid_key} ({_num(solid)}), got {_num(value)}{given}")
 
 
 def _reject_other_physics(node: _Node, keys, physics: str) -> None:
@@ -641,7 +657,7 @@ def _parse_heat_load(node: _Node, dim: int) -> LoadConfig:
     at = _parse_selection(node.child("at"), dim) if "at" in node.value else Selection(())
     if kind == "flux" and at.group is None:
         node.child("at").fail("a flux acts on facets: give a facet group ('group: NAME')")
-    value = node.child(kind).number()
+    value = node.child(kind).magnitude()
     if kind == "flux":
         return LoadConfig(at, path=node.path, traction=(value,))
     if kind == "heat_source":
@@ -670,8 +686,8 @@ def _parse_load(node: _Node, dim: int, physics: str = "elasticity") -> LoadConfi
     if kind in ("traction", "pressure") and at.group is None:
         node.child("at").fail(f"a {kind} acts on facets: give a facet group ('group: NAME')")
     if kind == "pressure":
-        return LoadConfig(at, path=node.path, pressure=value.number())
-    vector = tuple(n.number() for n in value.vector(dim, "numbers"))
+        return LoadConfig(at, path=node.path, pressure=value.magnitude())
+    vector = tuple(n.magnitude() for n in value.vector(dim, "numbers"))
     if kind == "traction":
         return LoadConfig(at, path=node.path, traction=vector)
     return LoadConfig(at, vector, per_node=kind == "nodal_force", path=node.path)
@@ -1009,6 +1025,18 @@ class _Node:
 
     def positive(self) -> float:
         return self.number(gt=0)
+
+    def magnitude(self, *, positive: bool = False) -> float:
+        """A number whose size lies in MAGNITUDES (or 0, unless ``positive``): a material
+        value, load or weight, of which compliance and its sensitivities take products
+        (F²/(E·t)) that must stay inside double precision."""
+        v = self.number(gt=0) if positive else self.number()
+        lo, hi = MAGNITUDES
+        if v != 0 and not lo <= abs(v) <= hi:
+            self.fail(f"must be {'' if positive else '0 or '}between {lo:g} and {hi:g} in size (femopt "
+                      f"computes products of such values in double precision; choose other units), "
+                      f"got {_show(self.value)}")
+        return v
 
     def integer(self, *, ge: int | None = None) -> int:
         v = self.value

@@ -143,3 +143,97 @@ def test_mg_solver_refuses_more_levels_than_the_grid_has():
     ke = mesh.stiffness_matrices(0.3)
     with pytest.raises(SolverError, match=r"solver: mg levels must be at most 5 for the 12 × 4 grid, got 1000"):
         MGSolver((12, 4), ke, np.arange(10, 130), levels=1000)
+
+
+# ---------------------------------------------------------------- sizes double precision carries
+
+
+def _with(data, *path_and_value):
+    *path, value = path_and_value
+    node = data
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = value
+    return data
+
+
+HEAT = {"physics": "heat", "mesh": {"grid": [6, 4]}, "material": {"k": 1.0, "kmin": 0.001},
+        "supports": [{"at": {"x": 0}, "fix": ["t"]}], "loads": [{"at": {"x": 6}, "nodal_heat": 0.01}],
+        "design": {"volume_fraction": 0.4}}
+
+OUT_OF_RANGE = [  # (data, path, value, message after the path)
+    (mbb_data(6, 2), ("material", "E"), 1e200, "must be between 1e-30 and 1e+30 in size"),
+    (mbb_data(6, 2), ("material", "E"), 1e-200, "must be between 1e-30 and 1e+30 in size"),
+    (mbb_data(6, 2), ("material", "thickness"), 1e-31, "must be between 1e-30 and 1e+30 in size"),
+    (mbb_data(6, 2), ("material", "Emin"), 1e-40, "must be 0 or at least 1e-30 × E (1), got 1e-40"),
+    (mbb_data(6, 2), ("loads", 0, "force", 1), -1e-200, "must be 0 or between 1e-30 and 1e+30 in size"),
+    (mbb_data(6, 2), ("loads", 0, "force", 1), 1e31, "must be 0 or between 1e-30 and 1e+30 in size"),
+    (_with(mbb_data(6, 2), "springs", [{"at": {"x": 6}, "component": "y", "stiffness": 1}]),
+     ("springs", 0, "stiffness"), 1e40, "must be between 1e-30 and 1e+30 in size"),
+    (_with(mbb_data(6, 2), "load_cases", [{"weight": 1, "loads": [{"at": {"x": 0}, "force": [0, -1]}]}]),
+     ("load_cases", 0, "weight"), 1e-100, "must be between 1e-30 and 1e+30 in size"),
+    (dict(copy.deepcopy(HEAT)), ("material", "k"), 1e35, "must be between 1e-30 and 1e+30 in size"),
+    (dict(copy.deepcopy(HEAT)), ("material", "kmin"), 1e-35, "must be at least 1e-30 × k (1), got 1e-35"),
+    (dict(copy.deepcopy(HEAT)), ("loads", 0, "nodal_heat"), 1e-35, "must be 0 or between 1e-30 and 1e+30"),
+]
+
+
+@pytest.mark.parametrize("data, path, value, message", OUT_OF_RANGE)
+def test_values_too_large_or_small_for_double_precision_are_one_line(data, path, value, message):
+    data = copy.deepcopy(data)
+    if "load_cases" in data:
+        del data["loads"]
+    _with(data, *path, value)
+    with pytest.raises(femopt.ConfigError) as info:
+        load_config(data)
+    where = ".".join(str(p) for p in path).replace(".0", "[0]").replace(".1", "[1]")
+    assert str(info.value).startswith(f"<string>: {where}: {message}"), str(info.value)
+
+
+def test_the_default_emin_is_named_when_e_makes_it_too_small():
+    data = mbb_data(6, 2)
+    data["material"] = {"E": 1e25}
+    with pytest.raises(femopt.ConfigError) as info:
+        load_config(data)
+    assert str(info.value) == ("<string>: material.Emin: must be 0 or at least 1e-30 × E (1e+25), got "
+                               "1e-09 (the default; set it near 1e-9 × E)")
+
+
+def test_oc_finds_the_same_design_in_any_units():
+    """x_new depends on -∂c/∂x / λ only; the published bisection of λ in [0, 1e9] ended at
+    its upper end for compliances of 1e22 (every element solid, the volume limit ignored) and
+    at its floor for E = 1e30 (every element void), each reported as converged."""
+    plain = femopt.run(mbb_data(12, 5, max_iterations=60))
+    for E, force in [(1.0, 1e10), (1e-20, 1.0), (1e30, 1e-30), (1e-30, 1e30)]:
+        data = mbb_data(12, 5, max_iterations=60)
+        data["material"].update(E=E, Emin=1e-9 * E)
+        data["loads"][0]["force"] = [0.0, -force]
+        result = femopt.run(data)
+        assert result.objective * E / force**2 == pytest.approx(plain.objective, rel=3e-3)
+        assert result.volume == pytest.approx(0.5, abs=1e-3)
+        assert np.abs(result.rho - plain.rho).max() < 0.02
+
+
+def test_oc_keeps_the_published_bisection_where_it_works():
+    from femopt.optimizers import OC
+
+    rng = np.random.default_rng(0)
+    x, dc = rng.uniform(0.3, 0.7, 50), -rng.uniform(0.1, 10, 50)
+    dv = np.full(50, 1 / 50)
+    g = x.mean() - 0.5
+    new = OC(move=0.2).step(x, 1.0, dc, np.array([g]), dv[None])
+    l1, l2 = 0.0, 1e9  # the 88-line code's loop, verbatim
+    while (l2 - l1) / (l1 + l2) > 1e-3:
+        lmid = 0.5 * (l2 + l1)
+        xnew = np.maximum(0, np.maximum(x - 0.2, np.minimum(1, np.minimum(x + 0.2, x * np.sqrt(-dc / dv / 50 / lmid)))))
+        l1, l2 = (lmid, l2) if xnew.mean() > 0.5 else (l1, lmid)
+    assert np.allclose(new, xnew, rtol=1e-12, atol=0)
+
+
+def test_oc_stops_when_every_sensitivity_underflowed():
+    from femopt.errors import NonFiniteError
+    from femopt.optimizers import OC
+
+    x = np.full(8, 0.5)
+    with pytest.raises(NonFiniteError, match="oc: every sensitivity of the objective is zero"):
+        OC().step(x, 0.0, np.zeros(8), np.array([0.0]), np.full((1, 8), 1 / 8))
