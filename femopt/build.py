@@ -27,7 +27,7 @@ from femopt.errors import MeshError
 from femopt.mesh import AXES, DofMap, Mesh, StructuredMesh, read_mesh
 from femopt.objectives import RESPONSES
 from femopt.optimizers import OPTIMIZERS
-from femopt.problem import Problem, check_fixed_temperature, check_rigid_body_modes
+from femopt.problem import Problem, check_fixed_temperature, check_parts, check_rigid_body_modes
 from femopt.solvers import FALLBACK_NOTICE, SOLVERS, cholmod_available, make_solver, memory
 from femopt.solvers.memory import MemoryEstimate
 from femopt.topopt import Constraint, Evaluator, PhaseTimer
@@ -103,6 +103,8 @@ def build(config: ProblemConfig, *, rtol: float | None = None) -> Model:
         notices.append(FALLBACK_NOTICE)
     x0 = space.initial_design(design.volume_fraction,
                               None if problem.mesh.structured else problem.mesh.element_volumes)
+    if (merged := merged_nodes_notice(problem.mesh)) is not None:
+        notices.append(merged)
     robust = design.projection.robust if design.projection is not None else None
     if robust is not None:  # the bound formulation's extra variable, and the length scale it imposes
         from femopt.robust import RobustSettings, initial_design
@@ -119,6 +121,14 @@ def build(config: ProblemConfig, *, rtol: float | None = None) -> Model:
         optimizer=OPTIMIZERS.create(config.optimizer.type, 0.0, 1.0, **config.optimizer.options),
         solver=solver, notices=notices, x0=x0, robust=robust,
         warnings=warnings + design_warnings(config, problem))
+
+
+def merged_nodes_notice(mesh) -> str | None:
+    """The line saying how many coincident nodes the mesh file's reader merged, or None."""
+    if not mesh.merged_nodes:
+        return None
+    return (f"mesh.file: merged {_count(mesh.merged_nodes, 'node')} into the nodes at the same place "
+            f"(an unwelded seam?); the mesh has {_count(mesh.n_nodes, 'node')}")
 
 
 def robust_notice(config: ProblemConfig, dim: int) -> str | None:
@@ -237,6 +247,9 @@ def build_problem(config: ProblemConfig, warnings: list | None = None,
                                "every selected DOF is fixed; a spring there does nothing")
         spring_dofs.append(dofs)
         spring_stiffness.append(np.full(len(dofs), spring.stiffness))
+    if not mesh.structured:  # a grid is one part; a file may hold floating islands
+        check_parts(mesh, np.concatenate([fixed_dofs, *spring_dofs]), dofmap.n_dofs // mesh.n_nodes,
+                    where=f"{config.source}: mesh.file")
     return Problem(mesh, ke, fixed_dofs, forces, material.k if heat else material.E,
                    material.kmin if heat else material.Emin,
                    case_weights=np.array([case.weight for case in cases]),

@@ -49,7 +49,8 @@ def main():
 @_user_errors
 def validate(config_path):
     """Check CONFIG (the YAML and its node selections) without running it."""
-    from femopt.build import build_problem, build_responses, check_memory, design_warnings, robust_notice
+    from femopt.build import (build_problem, build_responses, check_memory, design_warnings,
+                              merged_nodes_notice, robust_notice)
     from femopt.config import load_config
 
     config = load_config(config_path)
@@ -65,8 +66,9 @@ def validate(config_path):
                f"memory {estimate} with solver {estimate.solver}")
     for path, description in selections:
         click.echo(f"  {path}: {description}")
-    if (notice := robust_notice(config, mesh.dim)) is not None:
-        click.echo(notice)
+    for notice in (merged_nodes_notice(mesh), robust_notice(config, mesh.dim)):
+        if notice is not None:
+            click.echo(notice)
 
 
 @main.command()

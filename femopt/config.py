@@ -39,6 +39,7 @@ import yaml
 
 from .design import FILTERS, INTERPOLATIONS, PASSIVE_SHAPES, Schedule
 from .errors import ConfigError, MeshError
+from .mesh.checks import COORDINATE_RANGE
 from .mesh.io import read_mesh
 from .objectives import RESPONSES
 from .optimizers import OPTIMIZERS
@@ -536,8 +537,17 @@ def _parse_mesh(node: _Node, source: str) -> MeshConfig:
     if size_node is None:
         size = tuple(float(n) for n in grid)
     else:
-        size = tuple(n.number(gt=0) for n in size_node.vector(len(grid), "positive numbers"))
+        size = tuple(_length(n) for n in size_node.vector(len(grid), "positive numbers"))
     return MeshConfig(grid, size)
+
+
+def _length(node: _Node) -> float:
+    """A grid's extent along one axis, within what femopt computes with (COORDINATE_RANGE)."""
+    value, (lo, hi) = node.number(gt=0), COORDINATE_RANGE
+    if not lo <= value <= hi:
+        node.fail(f"must be between {lo:g} and {hi:g} length units (element volumes, stiffness and "
+                  f"compliance must stay inside double precision; choose other units), got {_show(node.value)}")
+    return value
 
 
 def _parse_mesh_file(node: _Node, source: str) -> MeshConfig:
