@@ -583,7 +583,7 @@ def _parse_material(node: _Node, dim: int, physics: str = "elasticity") -> Mater
     Emin = node.get("Emin", d.Emin, lambda n: n.number(ge=0))
     if Emin >= E:
         node.child("Emin").fail(f"must be smaller than E ({_num(E)}), got {_num(Emin)}")
-    _check_void_ratio(node, "Emin", Emin, "E", E, zero_ok=True)
+    _check_void_ratio(node, "Emin", Emin, "E", E, zero_ok=True, typical="1e-9")
     thickness_node = node.optional("thickness")
     thickness = d.thickness
     if thickness_node is not None:
@@ -603,7 +603,7 @@ def _parse_heat_material(node: _Node, dim: int) -> MaterialConfig:
     kmin = node.get("kmin", d.kmin, lambda n: n.number(gt=0))
     if kmin >= k:
         node.child("kmin").fail(f"must be smaller than k ({_num(k)}), got {_num(kmin)}")
-    _check_void_ratio(node, "kmin", kmin, "k", k, zero_ok=False)
+    _check_void_ratio(node, "kmin", kmin, "k", k, zero_ok=False, typical="1e-3")
     thickness_node = node.optional("thickness")
     if thickness_node is not None and dim != 2:
         thickness_node.fail(f"only applies to 2D meshes; this mesh is {dim}D")
@@ -612,11 +612,12 @@ def _parse_heat_material(node: _Node, dim: int) -> MaterialConfig:
 
 
 def _check_void_ratio(node: _Node, key: str, value: float, solid_key: str, solid: float,
-                      zero_ok: bool) -> None:
+                      zero_ok: bool, typical: str) -> None:
     """The void's modulus (or conductivity) ``value`` at least MAGNITUDES[0] × the solid's:
-    a smaller one leaves void regions with stiffness that underflows in K's products."""
+    a smaller one leaves void regions with stiffness that underflows in K's products.
+    typical: the usual ratio, suggested when the value is the default."""
     if (value != 0 or not zero_ok) and value < MAGNITUDES[0] * solid:
-        given = "" if key in node.value else " (the default; set it near 1e-9 × " + solid_key + ")"
+        given = "" if key in node.value else f" (the default; set it near {typical} × {solid_key})"
         node.child(key).fail(f"must be {'0 or ' if zero_ok else ''}at least {MAGNITUDES[0]:g} × "
                              f"{solid_key} ({_num(solid)}), got {_num(value)}{given}")
 

@@ -5,8 +5,6 @@ Each is a one-line FemoptError (exit code 2 on the command line), never a traceb
 from __future__ import annotations
 
 import copy
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,7 +14,7 @@ import femopt
 from femopt.cli import main
 from femopt.config import load_config
 
-from helpers import CONFIGS, mbb_data, write_yaml
+from helpers import mbb_data, write_yaml
 
 
 def invoke(*args):
@@ -48,8 +46,6 @@ def _numpy_mbb():
     data["design"]["filter"]["radius"] = np.float32(1.5)
     data["optimizer"]["max_iterations"] = np.int64(4)
     data["checkpoint"] = {"every": np.uint8(3)}
-    data["design"]["projection"] = None
-    del data["design"]["projection"]
     return data
 
 

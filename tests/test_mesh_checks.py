@@ -137,13 +137,11 @@ def test_separate_parts_each_supported_run(tmp_path):
     data["supports"] = [{"at": {"x": 0}, "fix": "all"}, {"at": {"x": 10}, "fix": "all"}]
     data["optimizer"] = {"max_iterations": 2}
     two = plate_mesh()
-    island = with_island(two)  # for the group data only
     points = np.vstack([two.points[:-1], two.points[:-1] + [10, 0, 0]])
     n = len(two.points) - 1
     triangles = two.cells[0].data
     blocks = [("triangle", np.vstack([triangles, triangles + n]))] + [(b.type, b.data) for b in two.cells[1:]]
     physical = [np.concatenate([two.cell_data["gmsh:physical"][0]] * 2)] + list(two.cell_data["gmsh:physical"][1:])
-    del island
     mesh = meshio.Mesh(points, blocks, cell_data={"gmsh:physical": physical}, field_data=two.field_data)
     config = write(tmp_path, mesh, data)
     assert np.isfinite(femopt.run(config).objective)
