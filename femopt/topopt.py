@@ -265,13 +265,16 @@ class Evaluator:
     def densities(self, x: np.ndarray):
         """(x_full, ρ̃, η, blueprint, printed, ρ): the element field of x (n_variables,), its
         filtered densities, the projection threshold η (None without projection), the
-        projected (blueprint) and printed densities (the AM filter's input and output; the
-        same array without it) and the physical densities (n_elements,). Passive densities
-        are set after filter, projection and AM filter, exactly."""
+        blueprint and printed densities (the AM filter's input and output; the same array
+        without it) and the physical densities (n_elements,). Passive densities are set
+        exactly after filter and projection (the AM filter prints a passive solid as a solid
+        part of the blueprint) and again after the AM filter (ρ holds them exactly)."""
         x_full = self.space.embed(x)
         rho_filtered = self.filter.apply(x_full)
         eta = self.projection.threshold(rho_filtered)
-        blueprint = self.projection.apply(rho_filtered, eta)
+        blueprint = self.space.fix(self.projection.apply(rho_filtered, eta))
+        if not self.overhang.active:
+            return x_full, rho_filtered, eta, blueprint, blueprint, blueprint
         printed = self.overhang.apply(blueprint)
         return x_full, rho_filtered, eta, blueprint, printed, self.space.fix(printed)
 
@@ -311,7 +314,8 @@ class Evaluator:
             value, rho_bar = self._value_and_gradient(response, state)
             with timer("filter"):  # back through the same chain, in reverse
                 rho_bar = self.space.zero_fixed(rho_bar)  # passive densities are constants
-                rho_bar = self.overhang.vjp(blueprint, printed, rho_bar)
+                if self.overhang.active:  # … before and after the AM filter
+                    rho_bar = self.space.zero_fixed(self.overhang.vjp(blueprint, printed, rho_bar))
                 x_bar = self.filter.vjp(self.projection.vjp(rho_filtered, eta, rho_bar))
                 if smooth and response is self.objective:
                     x_bar = self.filter.smooth_gradient(x_full, x_bar)
@@ -325,7 +329,7 @@ class Evaluator:
             constraints=np.array(values[1:]) / limits - 1.0,
             constraint_gradients=np.array(gradients[1:]).reshape(len(limits), len(gradients[0])) / limits[:, None],
             rho=rho, u=u, responses=responses,
-            fields={"rho_blueprint": self.space.fix(blueprint)} if self.overhang.active else {})
+            fields={"rho_blueprint": blueprint} if self.overhang.active else {})
         self._last = (key, evaluation)
         return evaluation
 
