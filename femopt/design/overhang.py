@@ -2,8 +2,8 @@
 
 A part printed layer by layer from a baseplate can only hold material where the layer
 below supports it. On a structured grid with layers normal to the build direction
-(Langelaar 2016, 2D; 2017, 3D), the base layer is printed as designed and every other
-element's printed density is
+(Langelaar, Struct Multidisc Optim 2017 in 2D; Additive Manufacturing 2016 in 3D), the
+base layer is printed as designed and every other element's printed density is
 
     ξ_e = smin(x_e, smax(ξ_s : s ∈ S_e))
 
@@ -17,10 +17,10 @@ are his published code's (AMfilter.m, P = 40, ε = 1e-4, ξ₀ = 0.5):
 Q makes smax exact when all N_s supports equal ξ₀; SHIFT = 100 · realmin^(1/P) keeps
 the power's base off zero (its derivative would divide by zero) and BACKSHIFT =
 0.95 · N_s^(1/Q) · SHIFT^(P/Q) takes it back, 5 % short, so that an element over void
-prints slightly above 0. Supports beyond the domain's sides count as void (his code pads
+prints slightly above 0 (its density then needs no special case). Supports beyond the domain's sides count as void (his code pads
 the layer below with zeros). Consequences: a fully supported solid element prints a
-little above 1 (1.004 with 3 supports: smax overshoots at ξ = 1), and a void one at about
-√ε/2 = 0.005.
+little above 1 (1.004 with 3 supports: smax overshoots at ξ = 1), a void one at about
+√ε/2 = 0.005, and each layer of solid blueprint stacked over void adds about √ε/2 more.
 
 The forward map runs layer by layer (each layer needs the printed one below); the VJP
 runs back from the top layer, carrying the cotangent λ of each printed layer to the one
