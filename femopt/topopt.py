@@ -2,7 +2,8 @@
 
 One evaluation, top to bottom, with the chain rule written out (:class:`Evaluator`):
 
-    x ─embed (passive elements)→ ─filter→ ρ̃ ─projection→ ─AM overhang filter→ ─fix passive→ ρ ─SIMP/RAMP→ E
+    x ─embed (passive elements)→ ─filter→ ρ̃ ─projection→ ─fix passive→ blueprint
+      ─AM overhang filter (optional), fix passive→ ρ ─SIMP/RAMP→ E
       ─assemble (+ springs)→ K ─factorize, solve→ u ─→ L(u, ρ)
     Kᵀλ = ∂L/∂u  →  dL/dE_e = −λ_eᵀ K_e u_e  →  dL/dρ  →  dL/dρ̃  →  dL/dx  →  optimizer step
 

@@ -16,9 +16,9 @@ are his published code's (AMfilter.m, P = 40, ε = 1e-4, ξ₀ = 0.5):
 
 Q makes smax exact when all N_s supports equal ξ₀; SHIFT = 100 · realmin^(1/P) keeps
 the power's base off zero (its derivative would divide by zero) and BACKSHIFT =
-0.95 · N_s^(1/Q) · SHIFT^(P/Q) takes it back, 5 % short, so that an element over void
-prints slightly above 0 (its density then needs no special case). Supports beyond the domain's sides count as void (his code pads
-the layer below with zeros). Consequences: a fully supported solid element prints a
+0.95 · N_s^(1/Q) · SHIFT^(P/Q) takes it back, 5 % short, so that smax over void is
+slightly above 0, never below. Supports beyond the domain's sides count as void (his
+code pads the layer below with zeros). Consequences: a fully supported solid element prints a
 little above 1 (1.004 with 3 supports: smax overshoots at ξ = 1), a void one at about
 √ε/2 = 0.005, and each layer of solid blueprint stacked over void adds about √ε/2 more.
 
@@ -67,7 +67,8 @@ class OverhangFilter:
                              f"(use one of {', '.join(DIRECTIONS[:2 * dim])})")
         support = SUPPORTS[dim][0] if support is None else int(support)
         if support not in SUPPORTS[dim]:
-            raise ValueError(f"support {support} on a {dim}D grid (use {' or '.join(map(str, SUPPORTS[dim]))})")
+            counts = " or ".join(map(str, SUPPORTS[dim]))
+            raise ValueError(f"support {support} on a {dim}D grid (use {counts})")
         self.grid, self.build_direction, self.support = grid, build_direction, support
         self.p, self.epsilon = float(p), float(epsilon)
         self.q = self.p + np.log(support) / np.log(XI_0)
@@ -153,7 +154,7 @@ class OverhangFilter:
         d = x[1:] - smax
         ratio = d / np.sqrt(d * d + self.epsilon)
         d_x = 0.5 * (1.0 - ratio)                          # ∂smin/∂x
-        # ∂smin/∂smax · ∂smax/∂keep · P (the P of ∂(ξ + SHIFT)^P/∂ξ, applied per support below)
+        # ∂smin/∂smax · ∂smax/∂keep · P (P from ∂(ξ + SHIFT)^P/∂ξ, applied per support below)
         d_keep = 0.5 * (1.0 + ratio) * (self.p / self.q) * keep ** (1.0 / self.q - 1.0)
         x_bar = np.empty_like(x)
         lam = np.zeros_like(x[0])
