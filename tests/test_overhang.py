@@ -6,6 +6,7 @@ direction and support, Langelaar's reference compliance, and its place in the de
 from __future__ import annotations
 
 import itertools
+import re
 
 import numpy as np
 import pytest
@@ -124,6 +125,16 @@ def test_unsupported_counts_solid_elements_without_solid_support():
     assert not OverhangFilter((5, 4), "-y").unsupported(x.ravel()).reshape(5, 4)[:, 3].any()
 
 
+@pytest.mark.parametrize("grid, direction, support, message", [
+    ((4, 3), "+z", None, "build direction '+z' on a 2D grid (use +x, -x, +y, -y)"),
+    ((4, 3, 2), "+y", 3, "support 3 on a 3D grid (use 5 or 9)"),
+    ((4,), "+x", None, "grid (4,) must have 2 or 3 entries"),
+])
+def test_bad_arguments_are_value_errors(grid, direction, support, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        OverhangFilter(grid, direction, support)
+
+
 def test_identity_passes_everything_through():
     rho = np.linspace(0, 1, 5)
     assert IdentityOverhang().apply(rho) is rho
@@ -185,6 +196,13 @@ def test_the_analysis_and_outputs_see_the_printed_design(tmp_path):
     np.testing.assert_array_equal(result.rho, arrays["rho"])
     assert result.volume == pytest.approx(arrays["rho"].mean())
     assert not np.allclose(arrays["rho"], blueprint)
+
+
+def test_the_robust_formulation_keeps_the_blueprint_field():
+    data = small_mbb(projection={"beta": 2.0, "robust": {"delta_eta": 0.1}})
+    data["optimizer"]["max_iterations"] = 1
+    result = femopt.run(data)
+    assert set(result.fields) == {"rho_blueprint", "rho_eroded", "rho_dilated"}
 
 
 def test_without_the_filter_nothing_changes(tmp_path):
