@@ -126,7 +126,7 @@ def test_unsupported_counts_solid_elements_without_solid_support():
 
 
 @pytest.mark.parametrize("grid, direction, support, message", [
-    ((4, 3), "+z", None, "build direction '+z' on a 2D grid (use +x, -x, +y, -y)"),
+    ((4, 3), "+z", None, "build direction '+z' on a 2D grid (use one of +x, -x, +y, -y)"),
     ((4, 3, 2), "+y", 3, "support 3 on a 3D grid (use 5 or 9)"),
     ((4,), "+x", None, "grid (4,) must have 2 or 3 entries"),
 ])
