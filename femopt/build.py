@@ -22,6 +22,7 @@ from femopt.config import ProblemConfig, Selection
 from femopt.design import (FILTERS, INTERPOLATIONS, Continuation, DesignSpace, HeavisideProjection,
                            IdentityProjection, region_mask)
 from femopt.design.continuation import schedule_value
+from femopt.design.overhang import OverhangFilter
 from femopt.design.robust import RobustThresholds
 from femopt.errors import MeshError
 from femopt.mesh import AXES, DofMap, Mesh, StructuredMesh, read_mesh
@@ -58,6 +59,7 @@ class Model:
     notices: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     robust: object = None  # femopt.robust.RobustSettings with design.projection.robust, else None
+    overhang: object = None  # femopt.design.overhang.OverhangFilter with design.overhang, else None
 
     @property
     def mesh(self):
@@ -71,7 +73,7 @@ class Model:
             constraints = [replace(constraints[0], limit=1.0)]
         evaluator = Evaluator(self.problem, self.solver, filter=self.filter, projection=self.projection,
                               material=self.material, objective=self.objective,
-                              constraints=constraints, timer=timer)
+                              constraints=constraints, timer=timer, overhang=self.overhang)
         if self.robust is None:
             return evaluator
         from femopt.robust import RobustEvaluator
@@ -119,7 +121,7 @@ def build(config: ProblemConfig, *, rtol: float | None = None) -> Model:
                                        penalty=schedule_value(design.penalty, 0)),
         schedules=schedules,
         optimizer=OPTIMIZERS.create(config.optimizer.type, 0.0, 1.0, **config.optimizer.options),
-        solver=solver, notices=notices, x0=x0, robust=robust,
+        solver=solver, notices=notices, x0=x0, robust=robust, overhang=build_overhang(config),
         warnings=warnings + design_warnings(config, problem))
 
 
@@ -129,6 +131,16 @@ def merged_nodes_notice(mesh) -> str | None:
         return None
     return (f"mesh.file: merged {_count(mesh.merged_nodes, 'node')} into the nodes at the same place "
             f"(an unwelded seam?); the mesh has {_count(mesh.n_nodes, 'node')}")
+
+
+def build_overhang(config: ProblemConfig):
+    """The AM filter of ``design.overhang`` on the grid, or None without it (the config
+    has rejected it on a mesh file)."""
+    overhang = config.design.overhang
+    if overhang is None:
+        return None
+    return OverhangFilter(config.mesh.grid, overhang.build_direction, overhang.support,
+                          overhang.p, overhang.epsilon)
 
 
 def robust_notice(config: ProblemConfig, dim: int) -> str | None:

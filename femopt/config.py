@@ -38,6 +38,7 @@ import numpy as np
 import yaml
 
 from .design import FILTERS, INTERPOLATIONS, PASSIVE_SHAPES, Schedule
+from .design.overhang import DIRECTIONS as OVERHANG_DIRECTIONS, SUPPORTS as OVERHANG_SUPPORTS
 from .errors import ConfigError, MeshError
 from .mesh.checks import COORDINATE_RANGE
 from .mesh.io import read_mesh
@@ -73,10 +74,11 @@ _HEAT_LOAD_KINDS = {"heat": "total, split equally over the nodes", "nodal_heat":
 _HEAT_LOAD_KEYS = ("at",) + tuple(_HEAT_LOAD_KINDS)
 _LOAD_CASE_KEYS = ("weight", "loads")
 _SPRING_KEYS = ("at", "component", "stiffness")
-_DESIGN_KEYS = ("volume_fraction", "penalty", "interpolation", "filter", "projection", "passive")
+_DESIGN_KEYS = ("volume_fraction", "penalty", "interpolation", "filter", "projection", "passive", "overhang")
 _SCHEDULE_KEYS = ("start", "end", "every", "factor", "step")
 _PROJECTION_KEYS = ("beta", "eta", "preserve_volume", "robust")
 _ROBUST_KEYS = ("delta_eta", "update_every")
+_OVERHANG_KEYS = ("build_direction", "support", "p", "epsilon")
 _OPTIMIZER_LOOP_KEYS = ("max_iterations", "tolerance")   # the loop's, whatever the optimizer
 _CHECKPOINT_KEYS = ("every", "seconds")
 
@@ -204,6 +206,16 @@ class RobustConfig:
 
 
 @dataclass(frozen=True)
+class OverhangConfig:
+    """The additive-manufacturing overhang filter (:mod:`femopt.design.overhang`)."""
+
+    build_direction: str = "+y"       # +x, -x, +y, -y (+z, -z in 3D): the part grows along it
+    support: int = 3                  # supporting elements below: 3 in 2D; 5 (cross) or 9 (square) in 3D
+    p: float = 40.0                   # the smooth maximum's exponent
+    epsilon: float = 1.0e-4           # the smooth minimum's regularization
+
+
+@dataclass(frozen=True)
 class PassiveRegionConfig:
     """Elements whose centers lie in a region, held at ``type`` (solid: ρ = 1, void: ρ = 0).
 
@@ -224,6 +236,7 @@ class DesignConfig:
     interpolation: str = "simp"       # one of INTERPOLATIONS
     projection: ProjectionConfig | None = None
     passive: tuple[PassiveRegionConfig, ...] = ()
+    overhang: OverhangConfig | None = None
 
 
 @dataclass(frozen=True)
@@ -436,6 +449,10 @@ def _parse_problem(root: _Node, source: str) -> ProblemConfig:
     if design.projection is not None and design.projection.robust is not None:
         _check_robust(config)
     _check_mg_levels(config)
+    if design.overhang is not None and mesh.file is not None:
+        _Node(None, "design.overhang").fail(
+            "the overhang filter needs a generated grid (mesh.grid): its layers are the grid's "
+            "rows of elements, which a mesh file does not have")
     return config
 
 
@@ -771,7 +788,32 @@ def _parse_design(node: _Node, dim: int) -> DesignConfig:
     projection = node.get("projection", None, _parse_projection)
     passive = node.get("passive", (), lambda n: tuple(_parse_passive(item, dim)
                                                       for item in n.items("passive region")))
-    return DesignConfig(volume_fraction, penalty, filter_, interpolation, projection, passive)
+    overhang = node.get("overhang", None, lambda n: _parse_overhang(n, dim))
+    return DesignConfig(volume_fraction, penalty, filter_, interpolation, projection, passive, overhang)
+
+
+def _parse_overhang(node: _Node, dim: int) -> OverhangConfig:
+    """``overhang: {build_direction: +y, support: 5, p: 40, epsilon: 1e-4}`` (a generated grid)."""
+    node.mapping(_OVERHANG_KEYS)
+    directions = OVERHANG_DIRECTIONS[:2 * dim]
+    direction_node = node.require("build_direction")
+    direction = direction_node.value
+    if direction in OVERHANG_DIRECTIONS and direction not in directions:
+        direction_node.fail(f"a {dim}D grid has no {direction[1]} axis (use {', '.join(directions)})")
+    direction = direction_node.choice(directions)
+    counts = OVERHANG_SUPPORTS[dim]
+    support = node.get("support", counts[0], lambda n: n.integer())
+    if support not in counts:
+        node.child("support").fail(
+            f"must be {' or '.join(map(str, counts))} on a {dim}D grid ("
+            + ("the element below and its two neighbours" if dim == 2 else
+               "5: the element below and its 4 edge neighbours, 9: and the 4 corner ones")
+            + f"), got {support}")
+    # p: Q = p − log2(support) must stay positive; beyond 100, SHIFT = 100·realmin^(1/p)
+    # stops being small. epsilon: √ε is the smooth minimum's rounding of the corner.
+    p = node.get("p", OverhangConfig.p, lambda n: n.number(ge=4, le=100))
+    epsilon = node.get("epsilon", OverhangConfig.epsilon, lambda n: n.number(gt=0, le=0.1))
+    return OverhangConfig(direction, support, p, epsilon)
 
 
 def _parse_parameter(node: _Node, *, gt=None, ge=None) -> float | Schedule:

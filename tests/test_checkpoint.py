@@ -42,7 +42,9 @@ def interrupt_at(iteration, number=signal.SIGINT):
     ("oc", {"penalty": {"start": 1.0, "end": 3.0, "step": 1.0, "every": 10},
             "projection": {"beta": {"start": 1, "end": 4, "factor": 2, "every": 12}}}),
     ("lbfgs", {}),
-], ids=["mma", "oc-continuation", "lbfgs"])
+    ("mma", {"projection": {"beta": {"start": 1, "end": 4, "factor": 2, "every": 12}},
+             "overhang": {"build_direction": "-x"}}),
+], ids=["mma", "oc-continuation", "lbfgs", "mma-overhang"])
 def test_resumed_run_reaches_the_uninterrupted_result(tmp_path, optimizer, design):
     data = small_problem(optimizer, **design)
     if optimizer == "lbfgs":

@@ -156,7 +156,10 @@ def test_check_grad_passes_on_every_config(path):
 # x[5645] 3.6e-5 against 0.70), while the values carry the solves' relative round-off (2.5e-12 of the value,
 # as for the compliance), so differences resolve such components to ~1e-5 at best (1.2e-5 at
 # step 1e-2, 5e-5 at 3e-3: round-off, not truncation). Directions agree to 1e-8.
-TOLERANCES = {"lbracket_stress.yaml": "0.0001"}
+# mbb_overhang.yaml: the AM filter leaves the top corner far from the load with derivatives
+# 2e-5 of the largest (x[4637]: -3.7e-4 against 19), which the solves' round-off resolves to
+# ~1e-5 (1.1e-5 at step 1e-2, 6e-4 at 3e-3); directions agree to 2e-7.
+TOLERANCES = {"lbracket_stress.yaml": "0.0001", "mbb_overhang.yaml": "5e-05"}
 
 
 def test_check_grad_fails_above_its_tolerance():
