@@ -121,3 +121,91 @@ def test_ctrl_c_exits_130_and_resume_matches_the_uninterrupted_run(tmp_path):
     summary = __import__("json").loads((tmp_path / "summary.json").read_text())
     assert summary["iterations"] == whole.iterations
     assert summary["objective"] == pytest.approx(whole.objective, rel=1e-9)
+
+
+# -- a run with nothing left to do, and runs resumed at or past their iteration limit ---------
+
+def published_numbers(folder):
+    """objective and the arrays (x, rho, u) of the result published in ``folder``."""
+    summary = __import__("json").loads((Path(folder) / "summary.json").read_text())
+    with np.load(Path(folder) / "result.npz") as data:
+        return summary["objective"], {name: data[name] for name in ("x", "rho", "u")}
+
+
+def assert_identical(result, other):
+    assert result.objective == other.objective and result.iterations == other.iterations
+    assert result.status == other.status and result.responses == other.responses
+    for name in ("x", "rho", "u"):
+        np.testing.assert_array_equal(getattr(result, name), getattr(other, name))
+
+
+def limited(iterations, optimizer="mma"):
+    data = small_problem(optimizer)
+    data["optimizer"]["max_iterations"] = iterations
+    return data
+
+
+@pytest.mark.parametrize("optimizer", ["oc", "mma"])
+def test_resuming_a_run_at_its_iteration_limit_republishes_the_same_result(tmp_path, optimizer):
+    data = limited(10, optimizer)
+    first = femopt.run(data, tmp_path)
+    assert first.status == "iteration_limit"
+    before = published_numbers(tmp_path)
+    again = femopt.run(data, tmp_path, resume=True)
+    assert_identical(again, first)
+    after = published_numbers(tmp_path)
+    assert after[0] == before[0]
+    for name in ("x", "rho", "u"):
+        np.testing.assert_array_equal(after[1][name], before[1][name])
+
+
+def test_the_result_at_the_iteration_limit_is_one_design(tmp_path):
+    """x, rho and u of a result belong to the design last evaluated, also at the limit."""
+    data = limited(10)
+    result = femopt.run(data)
+    evaluate = femopt.prepare(data).evaluator()
+    evaluation = evaluate(result.x)
+    np.testing.assert_array_equal(evaluation.rho, result.rho)
+    assert evaluation.objective == result.objective
+
+
+@pytest.mark.parametrize("optimizer", ["oc", "mma"])
+def test_five_iterations_resumed_to_ten_equal_ten(tmp_path, optimizer):
+    straight = femopt.run(limited(10, optimizer), tmp_path / "straight")
+    femopt.run(limited(5, optimizer), tmp_path / "resumed")
+    resumed = femopt.run(limited(10, optimizer), tmp_path / "resumed", resume=True)
+    assert_identical(resumed, straight)
+    assert [r.iteration for r in resumed.history] == list(range(1, 11))
+
+
+def test_resuming_past_the_iteration_limit_is_refused(tmp_path):
+    femopt.run(limited(10), tmp_path)
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    with pytest.raises(CheckpointError, match=r"checkpoint.npz: .*iteration 10.* limit 6") as error:
+        femopt.run(limited(6), tmp_path, resume=True)
+    assert "\n" not in str(error.value)
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+
+
+@pytest.mark.parametrize("iterations", [10, 1000], ids=["at-the-limit", "converged"])
+def test_interrupted_while_publishing_then_resumed_gives_the_uninterrupted_result(tmp_path, monkeypatch, iterations):
+    data = limited(iterations)
+    whole = femopt.run(data, tmp_path / "whole")
+    calls = []
+
+    def interrupted(*args, **kwargs):  # Ctrl-C while the result files are written
+        calls.append(1)
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch:
+        patch.setattr("femopt.output.write_files", interrupted)
+        with pytest.raises(KeyboardInterrupt):
+            femopt.run(data, tmp_path / "out")
+    assert calls and not (tmp_path / "out" / "summary.json").exists()
+    resumed = femopt.run(data, tmp_path / "out", resume=True)
+    assert_identical(resumed, whole)
+    published, expected = published_numbers(tmp_path / "out"), published_numbers(tmp_path / "whole")
+    assert published[0] == expected[0]
+    for name in ("x", "rho", "u"):
+        np.testing.assert_array_equal(published[1][name], expected[1][name])
+    assert (tmp_path / "out" / checkpoint.FILENAME).exists() == (whole.status != "converged")
