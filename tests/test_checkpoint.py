@@ -209,3 +209,23 @@ def test_interrupted_while_publishing_then_resumed_gives_the_uninterrupted_resul
     for name in ("x", "rho", "u"):
         np.testing.assert_array_equal(published[1][name], expected[1][name])
     assert (tmp_path / "out" / checkpoint.FILENAME).exists() == (whole.status != "converged")
+
+
+def test_an_edited_python_loss_is_not_resumed(tmp_path):
+    """The loss file's contents are part of the fingerprint, as a mesh file's are."""
+    import yaml
+
+    loss = tmp_path / "myloss.py"
+    loss.write_text("import numpy as np\n\ndef loss(u):\n    return float(np.sum(u**2)), 2 * u\n")
+    data = limited(10)
+    data["objective"] = {"type": "python", "function": "myloss.py:loss"}
+    config = tmp_path / "p.yaml"
+    config.write_text(yaml.safe_dump(data))
+    before = femopt.load_config(config).fingerprint
+    with pytest.raises(Interrupted):
+        femopt.run(config, tmp_path / "out", callback=interrupt_at(3))
+    loss.write_text("import numpy as np\n\ndef loss(u):\n    return float(np.sum(u**4)), 4 * u**3\n")
+    assert femopt.load_config(config).fingerprint != before
+    with pytest.raises(CheckpointError, match="different problem"):
+        femopt.run(config, tmp_path / "out", resume=True)
+    assert femopt.load_config(limited(10)).fingerprint == femopt.load_config(limited(10)).fingerprint
