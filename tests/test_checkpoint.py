@@ -229,3 +229,27 @@ def test_an_edited_python_loss_is_not_resumed(tmp_path):
     with pytest.raises(CheckpointError, match="different problem"):
         femopt.run(config, tmp_path / "out", resume=True)
     assert femopt.load_config(limited(10)).fingerprint == femopt.load_config(limited(10)).fingerprint
+
+
+@pytest.mark.parametrize("damage", ["truncated", "corrupted", "empty", "not-a-zip"])
+def test_a_damaged_checkpoint_is_one_line_exit_2_and_the_folder_is_kept(tmp_path, damage):
+    import yaml
+
+    config = tmp_path / "p.yaml"
+    config.write_text(yaml.safe_dump(limited(3)))
+    out = tmp_path / "out"
+    femopt.run(config, out)
+    path = out / checkpoint.FILENAME
+    data = path.read_bytes()
+    path.write_bytes({"truncated": data[:len(data) // 2],
+                      "corrupted": data[:len(data) // 2] + bytes(b ^ 0xFF for b in data[len(data) // 2:][:64])
+                      + data[len(data) // 2 + 64:],
+                      "empty": b"",
+                      "not-a-zip": b"hello"}[damage])
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    run = subprocess.run([sys.executable, "-m", "femopt.cli", "run", str(config), "-o", str(out), "--resume"],
+                         capture_output=True, text=True)
+    assert run.returncode == 2, run.stderr
+    assert run.stderr.startswith(f"error: {path}: unreadable checkpoint") and run.stderr.count("\n") == 1
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "p.yaml"]
