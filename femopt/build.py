@@ -14,7 +14,6 @@ from __future__ import annotations
 import difflib
 import importlib.util
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 
 import numpy as np
 

@@ -7,14 +7,12 @@ import shlex
 import signal
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import yaml
 
 from helpers import mbb_data
 
-ROOT = Path(__file__).resolve().parents[1]
 
 # Run femopt's command line with ``module:name`` patched to SIGINT the process when called.
 DRIVER = """
