@@ -109,7 +109,7 @@ def load(path, fingerprint: str, max_iterations: int | None = None) -> LoopState
             resumed_result(state, max_iterations)
         except ValueError:
             why = ("ends before it" if state.iteration > max_iterations else
-                   "ends there, at a design this checkpoint (of an older femopt) does not hold")
+                   "ends there, with a result this checkpoint does not hold")
             raise CheckpointError(
                 f"{path}: the checkpoint is after iteration {state.iteration}, and an uninterrupted run "
                 f"with the iteration limit {max_iterations} {why}; raise the limit "
