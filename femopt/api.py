@@ -82,7 +82,8 @@ def run(config: ConfigLike | Model, outdir: str | Path | None = None, *,
     with OutputFolder(outdir, expected_bytes=expected_bytes(mesh, len(config.cases))) as folder:
         model = model or build(config)
         fingerprint = config.fingerprint
-        start = checkpoint.load(folder.checkpoint, fingerprint) if resume else None
+        start = (checkpoint.load(folder.checkpoint, fingerprint, config.optimizer.max_iterations)
+                 if resume else None)
         checkpointer = checkpoint.Checkpointer(folder.checkpoint, fingerprint,
                                                config.checkpoint.every, config.checkpoint.seconds)
         with _stop_on_signals(checkpointer):

@@ -14,11 +14,10 @@ from __future__ import annotations
 import difflib
 import importlib.util
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 
 import numpy as np
 
-from femopt.config import ProblemConfig, Selection
+from femopt.config import ProblemConfig, Selection, python_file
 from femopt.design import (FILTERS, INTERPOLATIONS, Continuation, DesignSpace, HeavisideProjection,
                            IdentityProjection, region_mask)
 from femopt.design.continuation import schedule_value
@@ -513,7 +512,7 @@ class ResponseContext:
             raise self.config.error(error_path, f"expected 'module:name' or 'file.py:name', got {text!r}")
         try:
             if where.endswith(".py"):
-                path = Path(self.config.source).parent / where
+                path = python_file(self.config.source, where)  # as the fingerprint reads it
                 module_spec = importlib.util.spec_from_file_location(path.stem, path)
                 module = importlib.util.module_from_spec(module_spec)
                 module_spec.loader.exec_module(module)

@@ -4,8 +4,10 @@
 from __future__ import annotations
 
 import functools
+import shlex
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 import click
 
@@ -17,7 +19,8 @@ from femopt.solvers import SOLVERS
 
 def _user_errors(command):
     """Print a FemoptError as ``error: <message>`` on stderr and exit with its code (2 for
-    bad input), with no traceback."""
+    bad input), with no traceback; Ctrl-C anywhere in the command is :func:`_interrupted`
+    (a command with something to say catches KeyboardInterrupt itself)."""
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
@@ -26,6 +29,8 @@ def _user_errors(command):
         except FemoptError as exc:
             click.echo(f"error: {exc}", err=True)
             sys.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            _interrupted()
 
     return wrapper
 
@@ -36,6 +41,22 @@ def _not_nan(param, value):
     if value is not None and value != value:
         raise click.BadParameter("nan is not a number", param=param)
     return value
+
+
+def _interrupted(hint: str | None = None) -> NoReturn:
+    """Ctrl-C (KeyboardInterrupt): ``interrupted[; hint]`` on stderr and exit 130 (128 +
+    SIGINT, the shell's convention) — instead of click's "Aborted!" and exit 1."""
+    click.echo("interrupted" + (f"; {hint}" if hint else ""), err=True)
+    sys.exit(130)
+
+
+def _go_on(config_path, outdir, options: list[str]) -> str:
+    """The hint after an interrupted ``femopt run``: the command that goes on, with
+    ``--resume`` when OUTDIR holds a checkpoint to go on from (else it starts over)."""
+    words = ["femopt", "run", str(config_path), *(["-o", str(outdir)] if outdir else []), *options]
+    if outdir and (Path(outdir) / "checkpoint.npz").is_file():
+        words.append("--resume")
+    return f"go on with: {shlex.join(words)}"
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -83,13 +104,17 @@ def validate(config_path):
 @_user_errors
 def run(config_path, outdir, max_iterations, solver, quiet, resume, force):
     """Optimize the structure described in CONFIG and write its result files."""
-    import femopt
-    from femopt.output.checkpoint import Interrupted
-
     if outdir is not None and not outdir.strip():
         raise FemoptError("-o/--outdir: an empty folder name; leave the option out for out/<problem>")
+    options = [*(["--max-iterations", str(max_iterations)] if max_iterations is not None else []),
+               *(["--solver", solver] if solver else []), *(["--force"] if force else [])]
+    try:
+        import femopt
+        from femopt.output.checkpoint import Interrupted
 
-    config = femopt.load_config(config_path)
+        config = femopt.load_config(config_path)
+    except KeyboardInterrupt:
+        _interrupted(_go_on(config_path, outdir, options))
     projecting = config.design.projection is not None  # then a column shows β's continuation
     started = []
 
@@ -114,8 +139,10 @@ def run(config_path, outdir, max_iterations, solver, quiet, resume, force):
         result = femopt.run(config, outdir, max_iterations=max_iterations, solver=solver,
                             resume=resume, on_start=header, callback=progress, force=force)
     except Interrupted as exc:  # exit 128 + signal number, the shell's convention (130, 143)
-        click.echo(f"{exc}; go on with: femopt run {config_path} -o {outdir} --resume", err=True)
+        click.echo(f"{exc}; {_go_on(config_path, outdir, options)}", err=True)
         sys.exit(128 + exc.signal)
+    except KeyboardInterrupt:  # in start-up, setup or while writing the results
+        _interrupted(_go_on(config_path, outdir, options))
     for warning in result.warnings[len(started[0].warnings):]:  # those about the result
         click.echo(f"warning: {warning}", err=True)
     click.echo(f"{config.name}: objective {result.objective:.6g}, volume {result.volume:.4f}, "

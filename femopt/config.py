@@ -304,11 +304,36 @@ class ProblemConfig:
         essential = replace(self, source="", checkpoint=CheckpointConfig(),
                             mesh=replace(self.mesh, file=None),  # its digest stands for it
                             optimizer=replace(self.optimizer, max_iterations=0))
-        return hashlib.sha256(repr(essential).encode()).hexdigest()[:16]
+        # A user's loss file counts by its contents too (appended only when there is one, so
+        # that other problems keep their fingerprints).
+        files = "".join(f"|{name}:{digest}" for name, digest in _python_file_digests(self))
+        return hashlib.sha256((repr(essential) + files).encode()).hexdigest()[:16]
 
     def error(self, path: str, reason: str) -> ConfigError:
         """A ConfigError about ``path`` of this problem, e.g. ``error("supports[1].at", "selects no node")``."""
         return config_error(self.source, path, reason)
+
+
+def python_file(source: str, where: str) -> Path:
+    """The file of a user function ``file.py:name`` (``where`` = "file.py"): relative to the
+    problem file's folder (the current folder for a problem given as data)."""
+    return Path(source).parent / where
+
+
+def _python_file_digests(config: ProblemConfig) -> list[tuple[str, str]]:
+    """(option path, sha256 of the file's bytes, or "unreadable") of every ``file.py:name``
+    a response names (``objective: {type: python, function: "myloss.py:loss"}``)."""
+    digests = []
+    for response in (config.objective, *config.constraints):
+        for key, value in sorted(response.options.items()):
+            where = value.rpartition(":")[0] if isinstance(value, str) else ""
+            if where.endswith(".py"):
+                try:
+                    digest = hashlib.sha256(python_file(config.source, where).read_bytes()).hexdigest()
+                except OSError:
+                    digest = "unreadable"
+                digests.append((f"{response.path}.{key}", digest))
+    return digests
 
 
 def config_error(source: str | None, path: str | None, reason: str) -> ConfigError:

@@ -31,7 +31,7 @@ def test_run_writes_every_output(tmp_path):
     lines = result.output.splitlines()
     assert sum(line.split()[0].isdigit() for line in lines if line.split()) == 5  # one line per iteration
     # nothing temporary left behind; the checkpoint stays, as the run stopped at its iteration limit
-    assert sorted(p.name for p in out.iterdir()) == sorted(FILES + ("checkpoint.npz",))
+    assert sorted(p.name for p in out.iterdir()) == sorted(FILES + ("checkpoint.npz", ".femopt"))
     summary = json.loads((out / "summary.json").read_text())
     assert summary["iterations"] == 5 and summary["converged"] is False
     assert set(summary["timings_s"]) >= {"assembly", "factorization", "solve", "sensitivity", "filter", "update"}

@@ -14,7 +14,7 @@ import pytest
 
 from femopt.errors import OutputError
 from femopt.output import folder as folder_module
-from femopt.output.folder import CHECKPOINT, OutputFolder
+from femopt.output.folder import CHECKPOINT, MARKER, OutputFolder
 
 ROOT = Path(__file__).resolve().parents[1]
 OLD = {"density.png": "old", "result.npz": "old", "density.vtu": "old", "summary.json": "old"}
@@ -31,7 +31,8 @@ def writing(files):
 
 
 def contents(path):
-    return {p.name: p.read_text() for p in Path(path).iterdir()}
+    """The files of ``path`` but femopt's marker (tests/test_output_marker.py checks it)."""
+    return {p.name: p.read_text() for p in Path(path).iterdir() if p.name != MARKER}
 
 
 def published(path, files):
