@@ -60,6 +60,17 @@ def test_symmetry_with_projection_and_an_explicit_plane():
     assert np.abs(rho - rho[:, ::-1]).max() <= 1e-9 and np.abs(rho - rho[::-1]).max() <= 1e-9
 
 
+@pytest.mark.parametrize("optimizer", ["oc", "mma", "lbfgs"])
+def test_every_optimizer_runs_on_the_reduced_variables(optimizer):
+    grid = (20, 10)
+    data = cantilever(grid, iterations=5, symmetry=["y"])
+    data["optimizer"] = {"type": optimizer, "max_iterations": 5, **({"inner_iterations": 5} if optimizer == "lbfgs" else {})}
+    result = femopt.run(data)
+    rho = as_grid(result.rho, grid)
+    assert np.abs(rho - rho[:, ::-1]).max() <= 1e-9
+    assert result.volume == pytest.approx(0.4, abs=0.01)
+
+
 def test_extrusion_keeps_densities_constant_along_z():
     grid = (12, 6, 4)
     free = as_grid(femopt.run(cantilever(grid, iterations=10)).rho, grid)
@@ -131,6 +142,13 @@ def test_groups_of_two_mirrors_and_an_extrusion():
     assert average @ bar == pytest.approx(rho @ linking.average_vjp(bar))
     z = np.arange(2.0)
     np.testing.assert_array_equal(linking.reduce(linking.expand(z)), z)
+
+
+def test_elements_on_the_plane_are_their_own_partners():
+    mesh = StructuredMesh((5, 2), (5.0, 2.0))
+    linking = build_linking(mesh, [(0, None)])
+    assert linking.n_variables == 6
+    assert np.bincount(linking.group).tolist() == [2, 2, 2, 2, 1, 1]   # column x = 2.5 alone
 
 
 def test_labels_spread_over_orbits():
