@@ -2,8 +2,8 @@
 
 One evaluation, top to bottom, with the chain rule written out (:class:`Evaluator`):
 
-    x ─link (x = P z, symmetry/extrusion; optional)─embed (passive elements)→ ─filter→
-      ─group average (with the linking)→ ρ̃ ─projection→ ─fix passive→ blueprint
+    x ─link (P x: a variable per symmetry/extrusion group; optional)→ ─embed (passive)→ ─filter→
+      ─average over the linked groups→ ρ̃ ─projection→ ─fix passive→ blueprint
       ─AM overhang filter (optional), fix passive→ ρ ─SIMP/RAMP→ E
       ─assemble (+ springs)→ K ─factorize, solve→ u ─→ L(u, ρ)
     Kᵀλ = ∂L/∂u  →  dL/dE_e = −λ_eᵀ K_e u_e  →  dL/dρ  →  dL/dρ̃  →  dL/dx  →  optimizer step
