@@ -21,6 +21,7 @@ from femopt.config import ProblemConfig, Selection, python_file
 from femopt.design import (FILTERS, INTERPOLATIONS, Continuation, DesignSpace, HeavisideProjection,
                            IdentityProjection, region_mask)
 from femopt.design.continuation import schedule_value
+from femopt.design.linking import LinkingError, build_linking
 from femopt.design.overhang import OverhangFilter
 from femopt.design.robust import RobustThresholds
 from femopt.errors import MeshError
@@ -59,6 +60,7 @@ class Model:
     warnings: list[str] = field(default_factory=list)
     robust: object = None  # femopt.robust.RobustSettings with design.projection.robust, else None
     overhang: object = None  # femopt.design.overhang.OverhangFilter with design.overhang, else None
+    linking: object = None  # femopt.design.linking.Linking with design.symmetry/extrusion, else None
 
     @property
     def mesh(self):
@@ -72,7 +74,8 @@ class Model:
             constraints = [replace(constraints[0], limit=1.0)]
         evaluator = Evaluator(self.problem, self.solver, filter=self.filter, projection=self.projection,
                               material=self.material, objective=self.objective,
-                              constraints=constraints, timer=timer, overhang=self.overhang)
+                              constraints=constraints, timer=timer, overhang=self.overhang,
+                              linking=self.linking)
         if self.robust is None:
             return evaluator
         from femopt.robust import RobustEvaluator
@@ -106,6 +109,9 @@ def build(config: ProblemConfig, *, rtol: float | None = None) -> Model:
                               None if problem.mesh.structured else problem.mesh.element_volumes)
     if (merged := merged_nodes_notice(problem.mesh)) is not None:
         notices.append(merged)
+    linking = build_design_linking(config, problem)
+    if linking is not None:  # the optimizer's variables: one per linked group
+        x0 = linking.reduce(x0)
     robust = design.projection.robust if design.projection is not None else None
     if robust is not None:  # the bound formulation's extra variable, and the length scale it imposes
         from femopt.robust import RobustSettings, initial_design
@@ -121,6 +127,7 @@ def build(config: ProblemConfig, *, rtol: float | None = None) -> Model:
         schedules=schedules,
         optimizer=OPTIMIZERS.create(config.optimizer.type, 0.0, 1.0, **config.optimizer.options),
         solver=solver, notices=notices, x0=x0, robust=robust, overhang=build_overhang(config),
+        linking=linking,
         warnings=warnings + design_warnings(config, problem))
 
 
@@ -140,6 +147,19 @@ def build_overhang(config: ProblemConfig):
         return None
     return OverhangFilter(config.mesh.grid, overhang.build_direction, overhang.support,
                           overhang.p, overhang.epsilon)
+
+
+def build_design_linking(config: ProblemConfig, problem: Problem):
+    """The :class:`femopt.design.linking.Linking` of ``design.symmetry`` and
+    ``design.extrusion``, or None without them. Raises ConfigError for a mesh that is not
+    symmetric (or not extruded) and for passive regions that break the linking."""
+    design = config.design
+    symmetry = tuple((AXES.index(axis), at) for axis, at in design.symmetry)
+    extrusion = None if design.extrusion is None else AXES.index(design.extrusion)
+    try:
+        return build_linking(problem.mesh, symmetry, extrusion, problem.passive)
+    except LinkingError as e:
+        raise config.error(f"design.{e.key}", str(e)) from None
 
 
 def robust_notice(config: ProblemConfig, dim: int) -> str | None:

@@ -70,8 +70,8 @@ def main():
 @_user_errors
 def validate(config_path):
     """Check CONFIG (the YAML and its node selections) without running it."""
-    from femopt.build import (build_problem, build_responses, check_memory, design_warnings,
-                              merged_nodes_notice, robust_notice)
+    from femopt.build import (build_design_linking, build_problem, build_responses, check_memory,
+                              design_warnings, merged_nodes_notice, robust_notice)
     from femopt.config import load_config
 
     config = load_config(config_path)
@@ -79,6 +79,7 @@ def validate(config_path):
     warnings, selections = [], []
     problem = build_problem(config, warnings, selections)
     build_responses(config, problem)
+    linking = build_design_linking(config, problem)  # an asymmetric mesh stops here
     mesh = problem.mesh
     for warning in warnings + design_warnings(config, problem):
         click.echo(f"warning: {warning}", err=True)
@@ -90,6 +91,12 @@ def validate(config_path):
     for notice in (merged_nodes_notice(mesh), robust_notice(config, mesh.dim)):
         if notice is not None:
             click.echo(notice)
+    if linking is not None:
+        linked = ([f"mirror-symmetric about {', '.join(a for a, _ in config.design.symmetry)}"]
+                  * bool(config.design.symmetry)
+                  + [f"extruded along {config.design.extrusion}"] * (config.design.extrusion is not None))
+        click.echo(f"  design: {linking.n_variables} design variables for {mesh.n_elements} elements "
+                   f"({'; '.join(linked)})")
 
 
 @main.command()

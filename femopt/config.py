@@ -74,7 +74,9 @@ _HEAT_LOAD_KINDS = {"heat": "total, split equally over the nodes", "nodal_heat":
 _HEAT_LOAD_KEYS = ("at",) + tuple(_HEAT_LOAD_KINDS)
 _LOAD_CASE_KEYS = ("weight", "loads")
 _SPRING_KEYS = ("at", "component", "stiffness")
-_DESIGN_KEYS = ("volume_fraction", "penalty", "interpolation", "filter", "projection", "passive", "overhang")
+_DESIGN_KEYS = ("volume_fraction", "penalty", "interpolation", "filter", "projection", "passive", "overhang",
+                "symmetry", "extrusion")
+_SYMMETRY_KEYS = ("axis", "at")
 _SCHEDULE_KEYS = ("start", "end", "every", "factor", "step")
 _PROJECTION_KEYS = ("beta", "eta", "preserve_volume", "robust")
 _ROBUST_KEYS = ("delta_eta", "update_every")
@@ -237,6 +239,10 @@ class DesignConfig:
     projection: ProjectionConfig | None = None
     passive: tuple[PassiveRegionConfig, ...] = ()
     overhang: OverhangConfig | None = None
+    # Mirror planes (axis, at) (at None: the bounding box's centre) and the extrusion axis
+    # ("x", "y", "z" or None): :mod:`femopt.design.linking`.
+    symmetry: tuple[tuple[str, float | None], ...] = ()
+    extrusion: str | None = None
 
 
 @dataclass(frozen=True)
@@ -814,7 +820,38 @@ def _parse_design(node: _Node, dim: int) -> DesignConfig:
     passive = node.get("passive", (), lambda n: tuple(_parse_passive(item, dim)
                                                       for item in n.items("passive region")))
     overhang = node.get("overhang", None, lambda n: _parse_overhang(n, dim))
-    return DesignConfig(volume_fraction, penalty, filter_, interpolation, projection, passive, overhang)
+    symmetry = node.get("symmetry", (), lambda n: _parse_symmetry(n, dim))
+    extrusion = node.get("extrusion", None, lambda n: n.choice(AXES[:dim]))
+    if overhang is not None:
+        _check_overhang_linking(node, overhang, symmetry, extrusion)
+    return DesignConfig(volume_fraction, penalty, filter_, interpolation, projection, passive, overhang,
+                        symmetry, extrusion)
+
+
+def _parse_symmetry(node: _Node, dim: int) -> tuple[tuple[str, float | None], ...]:
+    """``symmetry: [x, y]`` or ``[{axis: x, at: 30.0}, …]`` (one plane per axis)."""
+    planes = []
+    for item in node.items("mirror plane"):
+        if isinstance(item.value, dict):
+            item.mapping(_SYMMETRY_KEYS)
+            planes.append((item.require("axis").choice(AXES[:dim]), item.get("at", None, lambda n: n.number())))
+        else:
+            planes.append((item.choice(AXES[:dim]), None))
+        if [axis for axis, _ in planes].count(planes[-1][0]) > 1:
+            item.fail(f"a second mirror plane normal to {planes[-1][0]} (one per axis)")
+    return tuple(planes)
+
+
+def _check_overhang_linking(node: _Node, overhang: OverhangConfig, symmetry, extrusion) -> None:
+    """The AM filter commutes with mirrors about planes along the build direction only, and
+    with no extrusion (its layers pad the domain's sides with void, which breaks it)."""
+    axis = overhang.build_direction[1]
+    if axis in [a for a, _ in symmetry]:
+        node.child("symmetry").fail(f"a mirror plane normal to the build direction ({axis}) cannot hold "
+                                    "with the overhang filter (it prints bottom-up)")
+    if extrusion is not None:
+        node.child("extrusion").fail("the overhang filter does not keep densities constant along an axis "
+                                     "(its smooth minimum and maximum, its void beyond the sides)")
 
 
 def _parse_overhang(node: _Node, dim: int) -> OverhangConfig:

@@ -2,7 +2,8 @@
 
 One evaluation, top to bottom, with the chain rule written out (:class:`Evaluator`):
 
-    x ─embed (passive elements)→ ─filter→ ρ̃ ─projection→ ─fix passive→ blueprint
+    x ─link (P x: a variable per symmetry/extrusion group; optional)→ ─embed (passive)→ ─filter→
+      ─average over the linked groups→ ρ̃ ─projection→ ─fix passive→ blueprint
       ─AM overhang filter (optional), fix passive→ ρ ─SIMP/RAMP→ E
       ─assemble (+ springs)→ K ─factorize, solve→ u ─→ L(u, ρ)
     Kᵀλ = ∂L/∂u  →  dL/dE_e = −λ_eᵀ K_e u_e  →  dL/dρ  →  dL/dρ̃  →  dL/dx  →  optimizer step
@@ -23,6 +24,7 @@ from threadpoolctl import ThreadpoolController
 from femopt import adjoint
 from femopt.assembly import Assembler, ElementMap
 from femopt.design import Continuation, DesignSpace, IdentityFilter, IdentityProjection, SIMP
+from femopt.design.linking import LinkedSpace
 from femopt.design.overhang import IdentityOverhang
 from femopt.errors import NonFiniteError
 from femopt.objectives import Compliance, State, Volume
@@ -176,6 +178,8 @@ class Evaluator:
     stages of :mod:`femopt.design` (default: none, none, SIMP with the problem's moduli);
     overhang: the AM filter (:mod:`femopt.design.overhang`; default none), between the
     projection and the passive elements: the analysis sees the printed design;
+    linking: a :class:`femopt.design.linking.Linking` (symmetry, extrusion; default none):
+    the variables are its reduced z, and the filtered densities are averaged over its groups;
     objective: a response of :mod:`femopt.objectives` (default: compliance);
     constraints: :class:`Constraint` s, each response ≤ limit.
 
@@ -185,7 +189,8 @@ class Evaluator:
     """
 
     def __init__(self, problem: Problem, solver, *, filter=None, projection=None, material=None,
-                 objective=None, constraints=(), timer: PhaseTimer | None = None, overhang=None):
+                 objective=None, constraints=(), timer: PhaseTimer | None = None, overhang=None,
+                 linking=None):
         mesh = problem.mesh
         self.problem = problem
         self.solver = solver
@@ -205,6 +210,9 @@ class Evaluator:
         self.assembler = (ElementMap if self._matrix_free else Assembler)(
             dofmap.element_dofs, problem.element_matrix, self.free, self.n_dofs)
         self.space = DesignSpace(problem.passive, mesh.n_elements)
+        self.linking = linking
+        if linking is not None:
+            self.space = LinkedSpace(self.space, linking)
         self._volume = Volume(None if mesh.structured else mesh.element_volumes)
         # Springs sit on the diagonal of the reduced K, which is the first stored entry of its
         # column (lower triangle, rows sorted); only the free ones act.
@@ -275,6 +283,8 @@ class Evaluator:
         part of the blueprint) and again after the AM filter (ρ holds them exactly)."""
         x_full = self.space.embed(x)
         rho_filtered = self.filter.apply(x_full)
+        if self.linking is not None:  # a filter near the boundary may break the linking: restore it
+            rho_filtered = self.linking.average(rho_filtered)
         eta = self.projection.threshold(rho_filtered)
         blueprint = self.space.fix(self.projection.apply(rho_filtered, eta))
         if not self.overhang.active:
@@ -320,7 +330,10 @@ class Evaluator:
                 rho_bar = self.space.zero_fixed(rho_bar)  # passive densities are constants
                 if self.overhang.active:  # … before and after the AM filter
                     rho_bar = self.space.zero_fixed(self.overhang.vjp(blueprint, printed, rho_bar))
-                x_bar = self.filter.vjp(self.projection.vjp(rho_filtered, eta, rho_bar))
+                rho_bar = self.projection.vjp(rho_filtered, eta, rho_bar)
+                if self.linking is not None:
+                    rho_bar = self.linking.average_vjp(rho_bar)
+                x_bar = self.filter.vjp(rho_bar)
                 if smooth and response is self.objective:
                     x_bar = self.filter.smooth_gradient(x_full, x_bar)
                 x_bar = self.space.restrict(x_bar)
