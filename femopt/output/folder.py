@@ -25,7 +25,7 @@ import shutil
 import tempfile
 import time
 from pathlib import Path
-from typing import Callable, TypeVar
+from typing import Callable, Collection, TypeVar
 
 from femopt.errors import OutputError
 
@@ -34,6 +34,11 @@ CHECKPOINT = "checkpoint.npz"  # femopt.output.checkpoint.FILENAME
 # checkpoint being written by femopt.output.atomic, the old writer's staging folders);
 # a run removes those of dead runs.
 TEMPORARY = (".femopt-",)
+# The longest name a file may have (NAME_MAX on Linux, macOS and Windows), and the longest
+# OUTDIR name: its staging folder ".NAME.femopt-staging-PID-XXXXXXXX" (a PID of up to 7
+# digits, 8 random characters) must fit in NAME_MAX bytes too.
+NAME_MAX = 255
+LONGEST_NAME = NAME_MAX - len("..femopt-staging--") - 7 - 8
 
 T = TypeVar("T")
 
@@ -49,9 +54,12 @@ class OutputFolder:
     created and left empty is removed.
     """
 
-    def __init__(self, path, expected_bytes: int = 0):
+    def __init__(self, path, expected_bytes: int = 0, allowed: Collection[str] | None = None):
         self.requested = os.fspath(path)
         self.expected_bytes = int(expected_bytes)
+        # The names femopt writes into this folder (default: a run's result files); a study
+        # holds its folder locked, with its own files, and publishes nothing into it itself.
+        self.allowed = None if allowed is None else frozenset(allowed)
         self.path: Path | None = None  # resolved, on entering
         self._lock_fd: int | None = None
         self._created: list[Path] = []  # folders this run made, deepest first
@@ -222,8 +230,9 @@ class OutputFolder:
     def _check_only_femopt_files(self) -> None:
         from femopt.output.writer import FILES, FILES_3D, HEAT_FILES, STRESS_FILES  # writer imports this module
 
-        foreign = sorted(p.name for p in self.path.iterdir()
-                         if p.name not in {*FILES, *FILES_3D, *HEAT_FILES, *STRESS_FILES, CHECKPOINT})
+        allowed = self.allowed if self.allowed is not None else {
+            *FILES, *FILES_3D, *HEAT_FILES, *STRESS_FILES, CHECKPOINT}
+        foreign = sorted(p.name for p in self.path.iterdir() if p.name not in allowed)
         if foreign:
             names = ", ".join(foreign[:3]) + (", …" if len(foreign) > 3 else "")
             raise OutputError(f"{self.path}: holds {names}, not written by femopt; femopt replaces "
@@ -249,6 +258,23 @@ class OutputFolder:
 
     def _sibling_path(self, role: str) -> Path:
         return self.path.parent / self._sibling(role)
+
+
+def check_name_lengths(path) -> None:
+    """Raise an OutputError when a folder name in ``path`` is longer than a file name may be
+    (NAME_MAX bytes), or its last one longer than LONGEST_NAME (its staging folder's name
+    must fit too). Touches nothing: a dry run checks what a run would create."""
+    parts = Path(os.path.abspath(os.fspath(path))).parts
+    for i, part in enumerate(parts[1:], 1):
+        limit = LONGEST_NAME if i == len(parts) - 1 else NAME_MAX
+        size = len(os.fsencode(part))
+        if size > limit:
+            raise OutputError(f"{_shortened(os.fspath(path), 80)}: the folder name {_shortened(part, 40)!r} "
+                              f"is {size} bytes long; femopt can use at most {limit}")
+
+
+def _shortened(text: str, width: int) -> str:
+    return text if len(text) <= width else f"{text[:width - 1]}…"
 
 
 def _read_pid(fd: int) -> str:
