@@ -128,13 +128,10 @@ def refuse_unguarded_call() -> None:
     """In a process that multiprocessing is starting and that is importing the main
     script (the script calls the study at its top level): leave a mark for the parent
     (:func:`starting_local_workers`) and exit quietly, before a second study starts."""
-    import multiprocessing
-
-    parent = multiprocessing.parent_process()
-    if parent is None or not _importing_main_script():
+    if not _importing_main_script():
         return
     try:
-        _mark(parent.pid).touch()
+        _mark(os.getppid()).touch()  # the process starting the workers
     except OSError:
         pass
     os._exit(3)  # nothing of the half-imported script may run on (no atexit, no flush)
@@ -142,7 +139,8 @@ def refuse_unguarded_call() -> None:
 
 def _importing_main_script() -> bool:
     """Whether the call comes from the top level of the main script being imported by
-    multiprocessing (as ``__mp_main__``)."""
+    multiprocessing (as ``__mp_main__``, while the process is being prepared: before
+    that import returns, multiprocessing.parent_process() is still None)."""
     frame = sys._getframe(1)
     while frame is not None:
         if frame.f_code.co_name == "<module>" and frame.f_globals.get("__name__") == "__mp_main__":
