@@ -513,7 +513,7 @@ def test_ctrl_c_during_a_study_keeps_finished_cases_and_stops_the_cluster(tmp_pa
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
     assert process.returncode == 130, stderr
-    assert stderr == "interrupted; finished cases are kept; go on with: femopt study s.yaml -o out\n"
+    assert stderr == "interrupted; finished cases are kept; go on with: femopt study s.yaml -o out\n", stderr
     assert "Aborted" not in stdout + stderr and "Traceback" not in stdout + stderr
     assert json.loads((outdir / "cases" / "short" / "summary.json").read_text())["iterations"] == 5
     assert not (outdir / "cases" / "long" / "summary.json").exists()

@@ -4,9 +4,10 @@ that call a study without ``if __name__ == "__main__":``.
 
 - :func:`check_scheduler`: distributed's handshake has no timeout of its own, so an
   address where something else listens (or nothing answers) would hang for minutes.
-- :func:`starting_local_workers`: a terminal sends SIGINT to its whole foreground process
-  group; local workers started inside it keep SIGINT blocked, so that only the study's
-  process stops (and stops them, as it shuts the cluster down).
+- :func:`starting_local_workers`: a Ctrl-C while the local cluster starts waits until
+  it exists and can be shut down; :func:`dask_setup` (the local workers' preload): a
+  terminal's Ctrl-C reaches every process of its group, and the workers leave it to the
+  study's process, which shuts them down in order.
 - :func:`signals_raise`: SIGINT and SIGTERM raise KeyboardInterrupt in the study's main
   thread and say which signal it was.
 - :func:`refuse_unguarded_call`: Dask starts its local workers with ``spawn``, which
@@ -38,9 +39,12 @@ def check_scheduler(address: str, timeout: float) -> None:
 
     from distributed.comm import connect
     from distributed.comm.addressing import parse_address, parse_host_port
+    from distributed.comm.registry import backends
 
     try:
         scheme, location = parse_address(address)
+        if scheme not in backends:
+            raise ValueError(f"unknown protocol {scheme!r} (expected tcp://HOST:PORT)")
         if scheme in ("tcp", "tls"):  # a refused or unreachable port, in words the user knows
             socket.create_connection(parse_host_port(location), timeout=timeout).close()
     except (OSError, ValueError, TypeError) as exc:
@@ -74,11 +78,10 @@ def check_scheduler(address: str, timeout: float) -> None:
 def starting_local_workers():
     """Start local workers inside this.
 
-    SIGINT is blocked in the calling thread meanwhile: the threads and processes started
-    here inherit the blocked mask, and a worker process keeps it (Python does not unblock
-    it), so a terminal's Ctrl-C stops the study's process only, which then shuts the
-    workers down; a Ctrl-C meanwhile is delivered when the block ends. A failure to
-    start, after a worker found the main script calling the study unguarded
+    SIGINT is blocked in the calling (main) thread meanwhile, so that a Ctrl-C cannot
+    leave a half-started cluster nobody closes: it is delivered when the block ends, the
+    cluster in hand. (Child processes do not inherit the block: subprocess clears it.) A
+    failure to start, after a worker found the main script calling the study unguarded
     (:func:`refuse_unguarded_call`), becomes a FemoptError saying what to add.
     """
     mark = _mark(os.getpid())
@@ -98,6 +101,14 @@ def starting_local_workers():
     finally:
         if previous is not None:
             signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+def dask_setup(worker) -> None:
+    """Run by each local worker as it starts (``LocalCluster(preload=[this module])``):
+    SIGINT ignored, so that a Ctrl-C at the terminal does not stop the worker under its
+    nanny's feet while the study shuts the cluster down (logging errors about it)."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 @contextmanager

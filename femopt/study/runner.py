@@ -283,10 +283,17 @@ def _client(scheduler: str | None, workers: int | None):
         # No dashboard; the scheduler's HTTP server (health routes) starts all the same, on
         # 8787 by default: a free port instead, so that a second study does not warn.
         with ExitStack() as stack:
+            stack.callback(logging.disable, logging.root.manager.disable)  # last: see below
             with cluster.starting_local_workers():  # a Ctrl-C waits until the cluster can be closed
                 local = stack.enter_context(LocalCluster(
                     n_workers=workers, threads_per_worker=1, processes=True, silence_logs=quiet,
-                    dashboard_address=None,
+                    dashboard_address=None, preload=[cluster.__name__],  # workers ignore Ctrl-C
                     scheduler_kwargs={"dashboard": False, "dashboard_address": "127.0.0.1:0"}))
             client = stack.enter_context(Client(local))
-            yield client, workers, f"{workers} local worker{'s' if workers != 1 else ''}"
+            try:
+                yield client, workers, f"{workers} local worker{'s' if workers != 1 else ''}"
+            except KeyboardInterrupt:
+                # Closing a cluster in the middle of its tasks logs errors (cancelled
+                # calls, workers gone) that say nothing to the user: silence until closed.
+                logging.disable(logging.CRITICAL)
+                raise

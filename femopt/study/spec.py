@@ -15,8 +15,9 @@ A study file names a base problem (``base: file.yaml`` relative to the study fil
     plot: {x: design.volume_fraction, y: objective, series: design.filter.radius}
 
 Every case is merged and validated here, before anything runs: an unknown path, a value
-the problem schema rejects, an empty product or two cases with the same name is one
-:class:`~femopt.errors.ConfigError` (exit code 2).
+the problem schema rejects, an empty product, two cases with the same name (or names
+differing only in letter case: one folder on macOS and Windows) or a name too long for
+a folder is one :class:`~femopt.errors.ConfigError` (exit code 2).
 """
 
 from __future__ import annotations
