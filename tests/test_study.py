@@ -484,6 +484,25 @@ def _env():
             "PYTHONUNBUFFERED": "1"}
 
 
+def test_an_interrupted_study_is_one_line_and_exit_130(tmp_path, monkeypatch):
+    from contextlib import contextmanager
+
+    @contextmanager
+    def interrupted_cluster(scheduler, workers):  # Ctrl-C while the cases run
+        raise KeyboardInterrupt
+        yield
+
+    monkeypatch.setattr(runner, "_client", interrupted_cluster)
+    path = write_study(tmp_path, vary=VARY)
+    result = cli(path, "-o", tmp_path / "my out")
+    assert result.exit_code == 130 and result.stdout == ""
+    assert result.stderr == f"interrupted; finished cases are kept; go on with: femopt study {path} -o '{tmp_path}/my out'\n"
+    assert not (tmp_path / "my out").exists() and not list(tmp_path.glob(".*femopt-lock"))
+    with pytest.raises(runner.StudyInterrupted) as raised:  # the Python API
+        femopt.study(path, tmp_path / "out")
+    assert raised.value.signal == 2 and raised.value.exit_code == 130
+
+
 @pytest.mark.slow
 def test_ctrl_c_during_a_study_keeps_finished_cases_and_stops_the_cluster(tmp_path):
     import signal
