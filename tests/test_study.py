@@ -428,6 +428,7 @@ def test_more_workers_than_cores_are_capped_with_a_notice(tmp_path, monkeypatch)
     assert runner.worker_count(load_study(path), load_study(path).cases, 1000) == (
         2, "--workers 1000 lowered to 2: the memory available fits 2 cases at a time")
     assert runner.worker_count(load_study(path), load_study(path).cases, 2) == (2, None)
+    assert runner.worker_count(load_study(path), load_study(path).cases) == (2, None)  # the default: no note
 
 
 class _Server:

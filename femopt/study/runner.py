@@ -129,7 +129,7 @@ def worker_count(spec: StudySpec, cases: list[Case], requested: int | None = Non
     fit = max(1, int(available_bytes() // peak)) if peak > 0 else cores
     wanted = min(cores if requested is None else requested, len(cases))
     n = max(1, min(wanted, cores, fit))
-    if n == wanted:
+    if requested is None or n == wanted:
         return n, None
     reason = (f"the memory available fits {n} case{'s' if n != 1 else ''} at a time" if fit < cores
               else f"the machine has {cores} core{'s' if cores != 1 else ''}")
