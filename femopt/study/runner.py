@@ -6,6 +6,10 @@ as Dask futures of :func:`femopt.study.case.run_case`, on a ``distributed.LocalC
 workers of an existing scheduler; results are taken as they complete
 (``distributed.as_completed``). Dask does the scheduling, the retries after a dead worker
 and the bookkeeping of running tasks; this module only records what comes back.
+
+The study's folder is an :class:`~femopt.output.folder.OutputFolder` entered for the
+whole study (preflight, refusal of foreign files, lock) whose own files are the state
+and the report; each case publishes its own run folder below it, ``cases/<case>/``.
 """
 
 from __future__ import annotations
