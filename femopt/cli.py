@@ -225,20 +225,41 @@ def study(study_path, outdir, workers, scheduler, retry_failed, dry_run, quiet):
 
     Cases with complete results in OUTDIR are not run again; exit code 1 if a case failed.
     """
-    from femopt.study.runner import local_workers, memory_estimates, run_study
+    try:
+        _study(study_path, outdir, workers, scheduler, retry_failed, dry_run, quiet)
+    except KeyboardInterrupt:  # outside the study's own handling (e.g. importing): no imports here
+        _interrupted("interrupted; finished cases are kept", 130, study_path, outdir)
+
+
+def _interrupted(message: str, exit_code: int, study_path: str, outdir: str | None) -> None:
+    """The one line of an interrupted study, and its exit code (130 for Ctrl-C)."""
+    again = f"femopt study {shlex.quote(study_path)}" + (f" -o {shlex.quote(outdir)}" if outdir else "")
+    click.echo(f"{message}; go on with: {again}", err=True)
+    sys.exit(exit_code)
+
+
+def _study(study_path, outdir_option, workers, scheduler, retry_failed, dry_run, quiet):
+    from femopt.output.folder import check_name_lengths
+    from femopt.study.runner import StudyInterrupted, memory_estimates, run_study, worker_count
     from femopt.study.spec import load_study
 
-    if outdir is not None and not outdir.strip():
+    if outdir_option is not None and not outdir_option.strip():
         raise FemoptError("-o/--outdir: an empty folder name; leave the option out for out/<study>")
     spec = load_study(study_path)
-    outdir = Path(outdir) if outdir else Path("out") / spec.name
+    outdir = Path(outdir_option) if outdir_option else Path("out") / spec.name
+    check_name_lengths(outdir)
     if dry_run:
         estimates = memory_estimates(spec)
         for case in spec.cases:
             values = ", ".join(f"{path}={value}" for path, value in case.values.items())
             click.echo(f"{case.name}: {values}; memory {estimates[case.name]}")
-        where = f"the scheduler at {scheduler}" if scheduler else \
-            f"{workers or local_workers(spec)} local workers"
+        if scheduler:
+            where = f"the scheduler at {scheduler}"
+        else:
+            n, note = worker_count(spec, spec.cases, workers)
+            if note is not None:
+                click.echo(f"note: {note}", err=True)
+            where = f"{n} local worker{'s' if n != 1 else ''}"
         click.echo(f"{spec.name}: {len(spec.cases)} cases, would run on {where} into {outdir}/")
         return
 
@@ -259,8 +280,12 @@ def study(study_path, outdir, workers, scheduler, retry_failed, dry_run, quiet):
         click.echo(f"  [{progress.done} done ({progress.failed} failed), {progress.running} running, "
                    f"{progress.queued} queued; {progress.elapsed:.1f} s{eta}]")
 
-    result = run_study(spec, outdir, workers=workers, scheduler=scheduler, retry_failed=retry_failed,
-                       on_start=started, on_case=finished)
+    try:
+        result = run_study(spec, outdir, workers=workers, scheduler=scheduler, retry_failed=retry_failed,
+                           on_start=started, on_case=finished,
+                           on_note=lambda note: click.echo(f"note: {note}", err=True))
+    except StudyInterrupted as exc:
+        _interrupted(str(exc), exc.exit_code, study_path, outdir_option)
     reused = len(result.records) - len(result.ran)
     failed = result.failed
     click.echo(f"{spec.name}: {len(result.records) - len(failed)} of {len(result.records)} cases done"

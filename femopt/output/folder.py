@@ -28,7 +28,7 @@ import shutil
 import tempfile
 import time
 from pathlib import Path
-from typing import Callable, TypeVar
+from typing import Callable, Collection, TypeVar
 
 from femopt import __version__
 from femopt.errors import OutputError
@@ -38,6 +38,11 @@ CHECKPOINT = "checkpoint.npz"  # femopt.output.checkpoint.FILENAME
 # checkpoint being written by femopt.output.atomic, the old writer's staging folders);
 # a run removes those of dead runs.
 TEMPORARY = (".femopt-",)
+# The longest name a file may have (NAME_MAX on Linux, macOS and Windows), and the longest
+# OUTDIR name: its staging folder ".NAME.femopt-staging-PID-XXXXXXXX" (a PID of up to 7
+# digits, 8 random characters) must fit in NAME_MAX bytes too.
+NAME_MAX = 255
+LONGEST_NAME = NAME_MAX - len("..femopt-staging--") - 7 - 8
 
 # femopt's mark on a folder it uses: a small JSON file {"tool": "femopt", "version", "kind"}
 # written into every result it publishes and into the empty folder a run starts in (so that
@@ -63,11 +68,16 @@ class OutputFolder:
     created and left empty is removed.
     """
 
-    def __init__(self, path, expected_bytes: int = 0, kind: str = "run"):
+    def __init__(self, path, expected_bytes: int = 0, kind: str = "run",
+                 allowed: Collection[str] | None = None):
         self.requested = os.fspath(path)
         self.expected_bytes = int(expected_bytes)
         self.kind = kind  # what the marker says the folder holds
         self._marked = False  # this run put the marker into an empty folder
+        # The names femopt writes into this folder (default: a run's result files, checked
+        # with the marker); a study holds its folder locked, with its own files and folders,
+        # and publishes nothing into it itself.
+        self.allowed = None if allowed is None else frozenset(allowed)
         self.path: Path | None = None  # resolved, on entering
         self._lock_fd: int | None = None
         self._created: list[Path] = []  # folders this run made, deepest first
@@ -254,10 +264,12 @@ class OutputFolder:
 
         entries = sorted(self.path.iterdir())
         names = {*FILES, *FILES_3D, *FILES_MESH, *HEAT_FILES, *STRESS_FILES, CHECKPOINT, MARKER}
-        foreign = [p.name for p in entries if p.name not in names]
+        foreign = [p.name for p in entries if p.name not in (self.allowed or names)]
         if foreign:
             listed = ", ".join(foreign[:3]) + (", …" if len(foreign) > 3 else "")
             raise OutputError(f"{self.path}: holds {listed}, not written by femopt; {_REPLACED}")
+        if self.allowed is not None:  # a study's folder: its own names, cases/ among them
+            return
         for entry in entries:
             if entry.is_symlink() or not entry.is_file():
                 what = ("a link" if entry.is_symlink() else "a folder" if entry.is_dir()
@@ -403,6 +415,23 @@ def _remove_empty(folders: list[Path]) -> None:
             continue
         except OSError:
             break
+
+
+def check_name_lengths(path) -> None:
+    """Raise an OutputError when a folder name in ``path`` is longer than a file name may be
+    (NAME_MAX bytes), or its last one longer than LONGEST_NAME (its staging folder's name
+    must fit too). Touches nothing: a dry run checks what a run would create."""
+    parts = Path(os.path.abspath(os.fspath(path))).parts
+    for i, part in enumerate(parts[1:], 1):
+        limit = LONGEST_NAME if i == len(parts) - 1 else NAME_MAX
+        size = len(os.fsencode(part))
+        if size > limit:
+            raise OutputError(f"{_shortened(os.fspath(path), 80)}: the folder name {_shortened(part, 40)!r} "
+                              f"is {size} bytes long; femopt can use at most {limit}")
+
+
+def _shortened(text: str, width: int) -> str:
+    return text if len(text) <= width else f"{text[:width - 1]}…"
 
 
 def _read_pid(fd: int) -> str:
