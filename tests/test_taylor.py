@@ -3,12 +3,16 @@ gradient, 1 for a wrong one, a pass at the round-off floor for a linear function
 floor measured from a noisy function's own noise."""
 
 import hashlib
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
+from femopt.gradcheck import taylor_check, verdicts
 from femopt.taylor import (ABOVE_FLOOR, HALVINGS, TaylorSeries, measure_noise, noise_level, room,
                            taylor_series)
+
+from helpers import mbb_evaluator
 
 N = 20
 RNG = np.random.default_rng(5)
@@ -122,3 +126,26 @@ def test_the_verdict_is_on_the_smallest_steps():
     s = TaylorSeries(steps, steps ** 2 * np.abs(1 - 12 * steps), floor=1e-16)
     assert s.rates[0] == pytest.approx(1.0)
     assert s.status == "ok" and s.rate == pytest.approx(2.0, abs=0.05)
+
+
+# ---------------------------------------------------------------- on an evaluator
+
+
+def test_taylor_check_passes_a_right_evaluator_and_fails_one_wrong_term():
+    """A small MBB beam, compliance and the volume constraint; then the same with the objective's
+    gradient wrapped and scaled by 1.01: only that function fails, at rate ≈ 1."""
+    evaluate = mbb_evaluator(12, 5)
+    labels = ["objective", "volume"]
+    found = verdicts(taylor_check(evaluate, evaluate.n_variables, labels, directions=2, seed=3))
+    assert [v.status for v in found] == ["ok", "floor"]
+    assert found[0].rate == pytest.approx(2.0, abs=0.05)
+
+    def wrong(x, smooth=True):
+        ev = evaluate(x, smooth)
+        return replace(ev, gradient=1.01 * ev.gradient)
+
+    results = taylor_check(wrong, evaluate.n_variables, labels, directions=2, seed=3)
+    found = verdicts(results)
+    assert [v.status for v in found] == ["FAILED", "floor"]
+    assert found[0].rate == pytest.approx(1.0, abs=0.05)
+    assert all(r.series.status == "FAILED" for r in results if r.function == "objective")
