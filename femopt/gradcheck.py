@@ -117,12 +117,13 @@ class FunctionVerdict:
 
 
 def taylor_check(evaluate, n: int, labels: list[str], directions: int = 5, seed: int = 0,
-                 min_rate: float = MIN_RATE) -> list[TaylorResult]:
+                 min_rate: float = MIN_RATE, callback=None) -> list[TaylorResult]:
     """The Taylor test of every function of ``evaluate`` along ``directions`` random
     directions d (standard normal, scaled to max |d_e| = 1) at the random design of ``seed``.
 
     For each d, h0 = FIRST_STEP × the room to the bounds (x + h d stays in [0, 1]) and h
     halves until the remainders reach the round-off floor, measured once from f's noise.
+    ``callback(result)`` hears of each :class:`TaylorResult` as it is done.
     """
     x, _, rng = random_design(n, seed)
     f0, gradients = _gradients(evaluate, x)
@@ -138,6 +139,8 @@ def taylor_check(evaluate, n: int, labels: list[str], directions: int = 5, seed:
         for label, slope, series in zip(labels, slopes, taylor_series(values, x, d, f0, slopes, noise, h0,
                                                                       min_rate=min_rate)):
             results.append(TaylorResult(label, k, float(slope), series))
+            if callback is not None:
+                callback(results[-1])
     return results
 
 
@@ -160,20 +163,22 @@ def verdicts(results: list[TaylorResult]) -> list[FunctionVerdict]:
     return out
 
 
-def taylor_lines(results: list[TaylorResult]) -> list[str]:
-    """The Taylor table: per function and direction, h0, r(h0), the floor, the rates of the
-    steps above ABOVE_FLOOR × the floor and the observed rate."""
-    lines = [f"{'function':<32} {'dir':>3} {'h0':>9} {'r(h0)':>9} {'floor':>8}  "
-             f"{'rates log2(r(h) / r(h/2)) where r > ' + format(ABOVE_FLOOR, 'g') + ' × floor':<55} {'rate':>5}"]
-    for r in results:
-        s = r.series
-        rates = " ".join(f"{q:.2f}" for q in s.valid_rates)
-        if s.status == "floor":
-            rates = f"at the floor: linear along d, ∇f·d right to ±{s.slope_error:.1e}"
-        rate = "-" if s.rate is None else f"{s.rate:.2f}"
-        lines.append(f"{r.function:<32} {r.direction:>3} {s.steps[0]:9.2e} {s.remainders[0]:9.2e} "
-                     f"{s.floor:8.1e}  {rates:<55} {rate:>5}")
-    return lines
+def taylor_header() -> str:
+    """The Taylor table's header (:func:`taylor_row`)."""
+    return (f"{'function':<32} {'dir':>3} {'h0':>9} {'r(h0)':>9} {'floor':>8}  "
+            f"{'rates log2(r(h) / r(h/2)) where r > ' + format(ABOVE_FLOOR, 'g') + ' × floor':<55} {'rate':>5}")
+
+
+def taylor_row(result: TaylorResult) -> str:
+    """One function along one direction: h0, r(h0), the floor, the counted rates and the
+    observed rate."""
+    s = result.series
+    rates = " ".join(f"{q:.2f}" for q in s.valid_rates)
+    if s.status == "floor":
+        rates = f"at the floor: linear along d, ∇f·d right to ±{s.slope_error:.1e}"
+    rate = "-" if s.rate is None else f"{s.rate:.2f}"
+    return (f"{result.function:<32} {result.direction:>3} {s.steps[0]:9.2e} {s.remainders[0]:9.2e} "
+            f"{s.floor:8.1e}  {rates:<55} {rate:>5}")
 
 
 def verdict_lines(found: list[FunctionVerdict], min_rate: float) -> list[str]:
@@ -196,3 +201,15 @@ def sample_lines(samples: list[GradientSample]) -> list[str]:
     lines += [f"{s.function:<32} {s.probe:<14} {s.adjoint:14.6e} {s.finite_difference:14.6e} "
               f"{s.scaled_error:9.2e}" for s in samples]
     return lines
+
+
+def summary_line(found: list[FunctionVerdict], tolerance: float) -> str:
+    """The last line: "Taylor test ok: …" or "Taylor test FAILED: <functions> …"."""
+    min_rate = 2.0 - tolerance
+    failed = [v for v in found if v.status == "FAILED"]
+    if failed:
+        return (f"Taylor test FAILED: {', '.join(v.function for v in failed)} converge(s) at rate "
+                f"{min(v.rate for v in failed):.2f} < {min_rate:g} (tolerance {tolerance:g})")
+    rates = [v.rate for v in found if v.rate is not None]
+    smallest = f"smallest rate {min(rates):.2f}" if rates else "every function linear to round-off"
+    return f"Taylor test ok: {smallest} (at least {min_rate:g}: tolerance {tolerance:g})"
