@@ -21,7 +21,7 @@ ABOVE_FLOOR = 100.0  # a remainder counts when ≥ this × its floor: the noise 
 HALVINGS = 12        # at most h0 / 2¹²: r falls ~7 decades at rate 2, from ~1e-3·|f| to the floor
 FIRST_STEP = 0.1     # h0 as a fraction of the room to the bounds: past the strongly nonlinear range
 LAST_RATES = 3       # the observed rate: the median of the rates of the smallest valid steps
-NOISE_POINTS = 4     # evaluations at tiny offsets that measure f's noise
+NOISE_POINTS = 5     # evaluations at tiny offsets that measure f's noise (with f(x): 4 degrees of freedom)
 NOISE_OFFSET = 1e-6  # their spacing as a fraction of h0: curvature below round-off there
 
 
