@@ -4,8 +4,8 @@ finite differences (information).
 The verdict is :mod:`femopt.taylor`'s: along random directions d the remainder
 |f(x + h d) − f(x) − h ∇f·d| must fall as h² while it is above the round-off of f. A
 per-component relative error of one finite difference cannot tell a wrong gradient from
-round-off (a component 1,500× smaller than the largest carries the difference's round-off
-1,500× magnified); a rate can.
+round-off (over a component 8,000× smaller than the largest, the difference's round-off is
+8,000× magnified); a rate can.
 """
 
 from __future__ import annotations
