@@ -17,7 +17,7 @@ import numpy as np
 
 EPS = np.finfo(float).eps
 MIN_RATE = 1.9       # default verdict: the observed rate at least this (a wrong gradient gives ≈ 1)
-ABOVE_FLOOR = 100.0  # a remainder counts when ≥ this × its floor: the noise then moves a rate by ≤ 0.03
+ABOVE_FLOOR = 100.0  # a remainder counts when ≥ this × its floor: the noise then moves a rate by ~0.02 (1 sd)
 HALVINGS = 12        # at most h0 / 2¹²: r falls ~7 decades at rate 2, from ~1e-3·|f| to the floor
 FIRST_STEP = 0.1     # h0 as a fraction of the room to the bounds: past the strongly nonlinear range
 LAST_RATES = 3       # the observed rate: the median of the rates of the smallest valid steps
