@@ -122,9 +122,9 @@ def test_check_grad_passes(tmp_path, grid, design):
     data = cantilever(grid, **design, projection={"beta": 2.0})
     data.pop("optimizer")
     result = CliRunner().invoke(main, ["check-grad", str(write_yaml(tmp_path, data)), "--samples", "3",
-                                       "--tolerance", "1e-6"])
+                                       "--tolerance", "0.1"])
     assert result.exit_code == 0, result.output
-    assert "(ok: tolerance 1e-06" in result.output.splitlines()[-1]
+    assert result.output.splitlines()[-1].startswith("Taylor test ok")
 
 
 # ---------------------------------------------------------------- the map itself

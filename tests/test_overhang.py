@@ -179,7 +179,7 @@ def test_evaluator_gradients_with_projection_and_passive_regions(direction):
                               {"type": "void", "box": {"x": [6, 8], "y": [0, 2]}}])
     evaluator = build(femopt.load_config(data)).evaluator()
     samples = check_gradients(evaluator, evaluator.n_variables, ["objective", "volume"], samples=4, step=1e-3)
-    assert max(s.relative_error for s in samples) < 1e-6
+    assert max(s.scaled_error for s in samples) < 1e-6
 
 
 def test_the_analysis_and_outputs_see_the_printed_design(tmp_path):
@@ -290,6 +290,6 @@ def test_check_grad_passes_with_the_filter(tmp_path, grid, direction, support):
     data["design"]["filter"] = {"type": "density", "radius": 1.5}
     data.pop("optimizer", None)
     path = write_yaml(tmp_path, yaml.safe_load(yaml.safe_dump(data)))
-    result = CliRunner().invoke(main, ["check-grad", str(path), "--samples", "3", "--tolerance", "1e-6"])
+    result = CliRunner().invoke(main, ["check-grad", str(path), "--samples", "3", "--tolerance", "0.1"])
     assert result.exit_code == 0, result.output
-    assert "(ok: tolerance 1e-06" in result.output.splitlines()[-1]
+    assert result.output.splitlines()[-1].startswith("Taylor test ok")
