@@ -240,10 +240,10 @@ def study(study_path, outdir, workers, scheduler, retry_failed, dry_run, quiet):
     try:
         _study(study_path, outdir, workers, scheduler, retry_failed, dry_run, quiet)
     except KeyboardInterrupt:  # outside the study's own handling (e.g. importing): no imports here
-        _interrupted("interrupted; finished cases are kept", 130, study_path, outdir)
+        _study_interrupted("interrupted; finished cases are kept", 130, study_path, outdir)
 
 
-def _interrupted(message: str, exit_code: int, study_path: str, outdir: str | None) -> None:
+def _study_interrupted(message: str, exit_code: int, study_path: str, outdir: str | None) -> None:
     """The one line of an interrupted study, and its exit code (130 for Ctrl-C)."""
     again = f"femopt study {shlex.quote(study_path)}" + (f" -o {shlex.quote(outdir)}" if outdir else "")
     click.echo(f"{message}; go on with: {again}", err=True)
@@ -297,7 +297,7 @@ def _study(study_path, outdir_option, workers, scheduler, retry_failed, dry_run,
                            on_start=started, on_case=finished,
                            on_note=lambda note: click.echo(f"note: {note}", err=True))
     except StudyInterrupted as exc:
-        _interrupted(str(exc), exc.exit_code, study_path, outdir_option)
+        _study_interrupted(str(exc), exc.exit_code, study_path, outdir_option)
     reused = len(result.records) - len(result.ran)
     failed = result.failed
     click.echo(f"{spec.name}: {len(result.records) - len(failed)} of {len(result.records)} cases done"
