@@ -264,7 +264,7 @@ class OutputFolder:
 
         entries = sorted(self.path.iterdir())
         names = {*FILES, *FILES_3D, *FILES_MESH, *HEAT_FILES, *STRESS_FILES, CHECKPOINT, MARKER}
-        foreign = [p.name for p in entries if p.name not in (self.allowed or names)]
+        foreign = [p.name for p in entries if p.name not in (names if self.allowed is None else {*self.allowed, MARKER})]
         if foreign:
             listed = ", ".join(foreign[:3]) + (", …" if len(foreign) > 3 else "")
             raise OutputError(f"{self.path}: holds {listed}, not written by femopt; {_REPLACED}")
