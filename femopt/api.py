@@ -12,9 +12,7 @@ build the objects themselves.
 from __future__ import annotations
 
 import signal
-import threading
 from collections.abc import Callable, Mapping
-from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
@@ -24,6 +22,7 @@ from femopt.build import Model, build, build_mesh, check_memory
 from femopt.config import ProblemConfig, load_config, with_overrides
 from femopt.output import checkpoint
 from femopt.output.checkpoint import CheckpointError
+from femopt.signals import handling_signals
 from femopt.topopt import IterationRecord, Result, optimize
 
 ConfigLike = str | Path | Mapping | ProblemConfig
@@ -121,25 +120,13 @@ def _with_warnings(result: Result, model: Model) -> Result:
     return replace(result, warnings=tuple(warnings))
 
 
-@contextmanager
 def _stop_on_signals(checkpointer):
     """While inside, SIGINT and SIGTERM ask ``checkpointer`` to save and stop after the
     current iteration (a second signal stops at once); the old handlers come back after."""
-    if threading.current_thread() is not threading.main_thread():
-        yield  # signal handlers can only be set from the main thread
-        return
-    handled = (signal.SIGINT, signal.SIGTERM)
-    previous = {number: signal.getsignal(number) for number in handled}
 
     def handler(number, frame):
         if checkpointer.stop_signal is not None:  # asked twice: stop now
             signal.default_int_handler(number, frame)
         checkpointer.request_stop(number)
 
-    for number in handled:
-        signal.signal(number, handler)
-    try:
-        yield
-    finally:
-        for number, old in previous.items():
-            signal.signal(number, old)
+    return handling_signals(handler)

@@ -27,6 +27,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from femopt.errors import FemoptError
+from femopt.signals import handling_signals
 
 GUARD = 'if __name__ == "__main__":'
 
@@ -111,28 +112,16 @@ def dask_setup(worker) -> None:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-@contextmanager
 def signals_raise(received: list[int]):
     """While inside, SIGINT and SIGTERM append their number to ``received`` and raise
     KeyboardInterrupt (in the main thread; elsewhere signals cannot be handled); the old
     handlers come back after."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    handled = (signal.SIGINT, signal.SIGTERM)
-    previous = {number: signal.getsignal(number) for number in handled}
 
     def handler(number, frame):
         received.append(number)
         raise KeyboardInterrupt
 
-    for number in handled:
-        signal.signal(number, handler)
-    try:
-        yield
-    finally:
-        for number, old in previous.items():
-            signal.signal(number, old)
+    return handling_signals(handler)
 
 
 def refuse_unguarded_call() -> None:
