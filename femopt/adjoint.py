@@ -28,7 +28,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from femopt import solvers
-from femopt.assembly import Assembler
+from femopt.fem.assembly import Assembler
 from femopt.errors import FemoptError, SolverError
 
 # Relative tolerance of the automatic symmetry test: max|A − Aᵀ| <= tol · max|A|.

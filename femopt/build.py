@@ -1,7 +1,7 @@
 """From a validated problem file to the objects of a run, once.
 
 :func:`build` turns a :class:`femopt.config.ProblemConfig` into a :class:`Model`: the
-mesh and its supports, loads and springs (a :class:`femopt.problem.Problem`), the
+mesh and its supports, loads and springs (a :class:`femopt.fem.problem.Problem`), the
 responses, the design stages (filter, projection, interpolation, passive elements,
 continuation), the optimizer and the linear solver — each looked up in its registry.
 Nothing below this module reads a configuration: the objects take numbers and arrays.
@@ -24,10 +24,11 @@ from femopt.design import (FILTERS, INTERPOLATIONS, Continuation, DesignSpace, H
 from femopt.design.continuation import schedule_value
 from femopt.design.robust import RobustThresholds
 from femopt.errors import MeshError
-from femopt.mesh import AXES, DofMap, Mesh, StructuredMesh, read_mesh
+from femopt.fem.dofs import DofMap
+from femopt.mesh import AXES, Mesh, StructuredMesh, read_mesh
 from femopt.objectives import RESPONSES
 from femopt.optimizers import OPTIMIZERS
-from femopt.problem import Problem, check_fixed_temperature, check_rigid_body_modes
+from femopt.fem.problem import Problem, check_fixed_temperature, check_rigid_body_modes
 from femopt.solvers import FALLBACK_NOTICE, SOLVERS, cholmod_available, make_solver, memory
 from femopt.solvers.memory import MemoryEstimate
 from femopt.topopt import Constraint, Evaluator, PhaseTimer
@@ -250,7 +251,7 @@ def load_forces(config: ProblemConfig, mesh, load) -> tuple[np.ndarray, str]:
     """((n_nodes, dim) the nodal forces of ``load``, where and how they act in words).
 
     A traction, a pressure and a total force on a facet group act on the facets
-    (consistent nodal forces, :func:`femopt.loads.facet_forces`; the force as a uniform
+    (consistent nodal forces, :func:`femopt.fem.loads.facet_forces`; the force as a uniform
     traction); other forces on the selected nodes, in equal shares or per node.
     physics: heat gives (n_nodes, 1) heat inputs (:func:`heat_loads`).
     """
@@ -264,7 +265,7 @@ def load_forces(config: ProblemConfig, mesh, load) -> tuple[np.ndarray, str]:
         nodal = np.zeros((mesh.n_nodes, mesh.dim))
         nodal[nodes] = per_node
         return nodal, f"{_count(len(nodes), 'node')}, force per node [{_numbers(per_node)}]"
-    from femopt.loads import facet_forces, facet_measure
+    from femopt.fem.loads import facet_forces, facet_measure
 
     facets = select_facets(config, mesh, load.at, path)
     thickness = config.material.thickness
@@ -288,8 +289,8 @@ def heat_loads(config: ProblemConfig, mesh, load) -> tuple[np.ndarray, str]:
     where and how it acts in words): heat on the selected nodes (a total in equal shares,
     or per node), a flux on the facets of a group, or a heat source in the cells whose
     centers lie in ``at`` (all cells without it), both integrated consistently with the
-    shape functions (:func:`femopt.loads.facet_flux`, :func:`femopt.loads.source_heat`)."""
-    from femopt.loads import facet_flux, source_heat
+    shape functions (:func:`femopt.fem.loads.facet_flux`, :func:`femopt.fem.loads.source_heat`)."""
+    from femopt.fem.loads import facet_flux, source_heat
 
     path, thickness = f"{load.path}.at", config.material.thickness
     if load.source is not None:

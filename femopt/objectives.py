@@ -7,7 +7,7 @@ Each response's ``evaluate(state)`` returns ``(value, u_bar, rho_bar)``:
 or none for self-adjoint responses, which give λ directly through ``adjoint(state)``.
 
 RESPONSES registers each type by the name a problem file uses. A factory takes
-``(context, **options)``: ``context.problem`` is the :class:`femopt.problem.Problem`,
+``(context, **options)``: ``context.problem`` is the :class:`femopt.fem.problem.Problem`,
 ``context.load_callable(text)`` imports a user function; options of kind
 "selection" arrive as the selected node numbers.
 """

@@ -8,7 +8,7 @@ For element e and load case c (Bruggi 2008; Le, Norato, Bruns, Ha & Tortorelli 2
     L       = c_N σ_PN                                       (the response, stress units)
 
 B_e: the strain-displacement matrix at the reference centroid of the cell (Voigt order,
-engineering shears; :mod:`femopt.elements`); D₀ the solid's constitutive matrix (plane
+engineering shears; :mod:`femopt.fem.elasticity`); D₀ the solid's constitutive matrix (plane
 stress in 2D); V the von Mises form: in 2D σ_vm² = σx² − σxσy + σy² + 3τxy², in 3D
 σ_vm² = ½((σx−σy)² + (σy−σz)² + (σz−σx)²) + 3(τxy² + τyz² + τzx²). ρ is the physical
 density (after filter, projection and passive regions). I: every element except passive
@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from femopt.elements import physical_gradients, plane_stress_matrix, solid_matrix, strain_displacement
+from femopt.fem.elasticity import physical_gradients, plane_stress_matrix, solid_matrix, strain_displacement
 from femopt.objectives import RESPONSES
 from femopt.registry import Option
 
@@ -102,7 +102,7 @@ def von_mises(mesh, u: np.ndarray, E: float, nu: float) -> np.ndarray:
     at each element centre for displacements u (n_dofs,) or (n_dofs, n_cases), node-major
     (:class:`CentreStress`). Not scaled by the density: this is the stress the material
     would carry were the cell solid; ρ^q times it is the relaxed stress."""
-    from femopt.mesh import DofMap
+    from femopt.fem.dofs import DofMap
 
     field = CentreStress(mesh, E, nu, DofMap(mesh, mesh.dim).element_dofs).von_mises(u)
     return field[:, 0] if np.ndim(u) == 1 else field

@@ -20,11 +20,11 @@ import numpy as np
 from threadpoolctl import ThreadpoolController
 
 from femopt import adjoint
-from femopt.assembly import Assembler, ElementMap
+from femopt.fem.assembly import Assembler, ElementMap
 from femopt.design import Continuation, DesignSpace, IdentityFilter, IdentityProjection, SIMP
 from femopt.errors import NonFiniteError
 from femopt.objectives import Compliance, State, Volume
-from femopt.problem import Problem
+from femopt.fem.problem import Problem
 
 PHASES = ("analysis", "filter", "assembly", "factorization", "solve", "sensitivity", "update")
 

@@ -25,8 +25,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from femopt.adjoint import is_symmetric, solve
-from femopt.assembly import Assembler
-from femopt.elements import q4_stiffness
+from femopt.fem.assembly import Assembler
+from femopt.fem.elasticity import q4_stiffness
 from femopt.mesh import StructuredMesh
 
 

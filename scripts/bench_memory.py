@@ -46,13 +46,13 @@ def stages(grid: tuple[int, ...], solver_name: str) -> dict:
     import numpy as np
 
     from bench import cantilever3d_config, mbb_config
-    from femopt.assembly import Assembler
+    from femopt.fem.assembly import Assembler
     from femopt.design.filters import make_filter
     from femopt.solvers import make_solver
     try:  # build_problem moves to femopt.build on main
         from femopt.build import build_problem
     except ImportError:
-        from femopt.problem import build_problem
+        from femopt.fem.problem import build_problem
 
     make = mbb_config if len(grid) == 2 else cantilever3d_config
     args = (*grid, "density", 1)

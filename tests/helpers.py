@@ -14,10 +14,10 @@ import scipy.sparse as sp
 import yaml
 
 import femopt
-from femopt.assembly import Assembler
+from femopt.fem.assembly import Assembler
 from femopt.build import build_problem
 from femopt.design import FILTERS, SIMP
-from femopt.elements import q4_stiffness
+from femopt.fem.elasticity import q4_stiffness
 from femopt.errors import ConfigError
 from femopt.mesh import StructuredMesh
 from femopt.objectives import Volume
@@ -48,7 +48,7 @@ def mbb_data(nx=60, ny=20, filter_type="sensitivity", radius=1.5, **optimizer):
 
 
 def mbb_problem(nx=60, ny=20):
-    """The half MBB beam's :class:`femopt.problem.Problem`, built from :func:`mbb_data`."""
+    """The half MBB beam's :class:`femopt.fem.problem.Problem`, built from :func:`mbb_data`."""
     return build_problem(femopt.load_config(mbb_data(nx, ny)))
 
 

@@ -11,11 +11,11 @@ import scipy.sparse as sp
 from click.testing import CliRunner
 
 import femopt
-from femopt.assembly import Assembler
+from femopt.fem.assembly import Assembler
 from femopt.build import build_problem
 from femopt.cli import main
 from femopt.config import load_config
-from femopt.elements import h8_stiffness
+from femopt.fem.elasticity import h8_stiffness
 from femopt.mesh import StructuredMesh
 from femopt.output.writer import FILES_3D
 from femopt.solvers import cholmod_available

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 import femopt.solvers
 from femopt import adjoint
 from femopt.adjoint import SparseBuilder, jacobian, solve
-from femopt.assembly import element_energy_pullback
+from femopt.fem.assembly import element_energy_pullback
 from femopt.errors import SolverError
 from femopt.solvers.superlu import SuperLUSolver
 

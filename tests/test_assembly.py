@@ -1,9 +1,10 @@
 import numpy as np
 import scipy.sparse as sp
 
-from femopt.assembly import Assembler, element_energy_pullback
-from femopt.elements import q4_stiffness
-from femopt.mesh import DofMap, StructuredMesh
+from femopt.fem.assembly import Assembler, element_energy_pullback
+from femopt.fem.elasticity import q4_stiffness
+from femopt.fem.dofs import DofMap
+from femopt.mesh import StructuredMesh
 
 from mesh_helpers import distorted
 

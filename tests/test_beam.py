@@ -14,8 +14,8 @@ import pytest
 import scipy.sparse as sp
 import scipy.sparse.linalg
 
-from femopt.loads import facet_forces, facet_measure
-from femopt.mesh import DofMap
+from femopt.fem.loads import facet_forces, facet_measure
+from femopt.fem.dofs import DofMap
 
 from mesh_helpers import boundary_facets, distorted, quadratic
 

@@ -4,9 +4,10 @@ from math import factorial
 import numpy as np
 import pytest
 
-from femopt.elements import InvertedCellError, h8_stiffness, plane_stress_matrix, q4_stiffness, solid_matrix
+from femopt.fem.elasticity import InvertedCellError, h8_stiffness, plane_stress_matrix, q4_stiffness, solid_matrix
 from femopt.errors import FemoptError
-from femopt.mesh import CELL_TYPES, Mesh
+from femopt.element import CELL_TYPES
+from femopt.mesh import Mesh
 
 import mesh_helpers
 from mesh_helpers import dense_global

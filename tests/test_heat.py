@@ -12,9 +12,9 @@ import femopt
 from femopt.build import build_problem
 from femopt.cli import main
 from femopt.errors import SingularStiffnessError
-from femopt.loads import facet_flux, facet_measure, source_heat
+from femopt.fem.loads import facet_flux, facet_measure, source_heat
 from femopt.mesh import StructuredMesh
-from femopt.problem import Problem, check_fixed_temperature
+from femopt.fem.problem import Problem, check_fixed_temperature
 from femopt.solvers import make_solver
 from femopt.solvers.iterative import near_null_space
 from femopt.topopt import Evaluator
@@ -115,7 +115,7 @@ def test_flux_and_source_are_consistent(name):
     assert heat.sum() == pytest.approx(2.5 * facet_measure(mesh, right))
     assert np.all(heat[np.setdiff1d(np.arange(mesh.n_nodes), right)] == 0)
     # the consistent shares of a flux are those of a traction along x
-    from femopt.loads import facet_forces
+    from femopt.fem.loads import facet_forces
     traction = np.eye(mesh.dim)[0] * 2.5
     np.testing.assert_allclose(heat, facet_forces(mesh, right, traction=traction)[:, 0], atol=1e-14)
     cells = np.arange(0, mesh.n_elements, 2)

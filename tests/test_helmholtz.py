@@ -8,7 +8,8 @@ from click.testing import CliRunner
 from femopt.cli import main
 from femopt.design import FILTERS, HelmholtzFilter
 from femopt.design.helmholtz import R_PDE_PER_RADIUS, element_matrices, mass_quadrature
-from femopt.mesh import H8, Q4, T3, T4, StructuredMesh
+from femopt.element import H8, Q4, T3, T4
+from femopt.mesh import StructuredMesh
 
 from helpers import central_difference, mbb_data, mbb_evaluator, run_oc, write_yaml
 from mesh_helpers import as_general, distorted

@@ -8,8 +8,8 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
 from femopt import adjoint
-from femopt.assembly import Assembler
-from femopt.elements import q4_stiffness
+from femopt.fem.assembly import Assembler
+from femopt.fem.elasticity import q4_stiffness
 from femopt.errors import SingularStiffnessError, SolverError
 from femopt.mesh import StructuredMesh
 from femopt.solvers.iterative import CGSolver, rigid_body_modes

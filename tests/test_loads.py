@@ -3,7 +3,7 @@ import pytest
 import scipy.linalg
 
 from femopt.errors import MeshError
-from femopt.loads import facet_forces, facet_measure
+from femopt.fem.loads import facet_forces, facet_measure
 from femopt.mesh import Mesh, StructuredMesh
 
 from mesh_helpers import boundary_facets, distorted, quadratic

@@ -2,7 +2,9 @@ import numpy as np
 import pytest
 
 from femopt.errors import MeshError
-from femopt.mesh import CELL_TYPES, DofMap, Mesh, StructuredMesh
+from femopt.element import CELL_TYPES
+from femopt.fem.dofs import DofMap
+from femopt.mesh import Mesh, StructuredMesh
 
 from mesh_helpers import as_general, distorted
 

@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 import femopt
-from femopt.assembly import Assembler
+from femopt.fem.assembly import Assembler
 from femopt.errors import ConfigError, SolverError
 from femopt.mesh import StructuredMesh
 from femopt.solvers import make_solver, memory

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from femopt.objectives import CallableLoss, Compliance, Displacement, DisplacementTarget, UserFunctionError, Volume
-from femopt.problem import Problem
+from femopt.fem.problem import Problem
 from femopt.solvers import make_solver
 from femopt.topopt import Constraint
 

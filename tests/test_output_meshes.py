@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from femopt.elements import plane_stress_matrix, solid_matrix
+from femopt.fem.elasticity import plane_stress_matrix, solid_matrix
 from femopt.mesh import StructuredMesh
 from femopt.output import writer
 from femopt.output.volume import isosurface_tetrahedra, solid_boundary, von_mises

@@ -1,12 +1,12 @@
-"""femopt.problem: the discretized structure and the rigid-body check of its supports."""
+"""femopt.fem.problem: the discretized structure and the rigid-body check of its supports."""
 
 import numpy as np
 import pytest
 
-from femopt.elements import q4_stiffness
+from femopt.fem.elasticity import q4_stiffness
 from femopt.errors import SingularStiffnessError
 from femopt.mesh import StructuredMesh
-from femopt.problem import Problem, check_rigid_body_modes
+from femopt.fem.problem import Problem, check_rigid_body_modes
 
 
 def dofs(mesh, nodes, components):

@@ -9,8 +9,8 @@ import pytest
 import scipy.sparse.linalg as spla
 
 import femopt.solvers as solvers
-from femopt.assembly import Assembler
-from femopt.elements import h8_stiffness
+from femopt.fem.assembly import Assembler
+from femopt.fem.elasticity import h8_stiffness
 from femopt.errors import SolverError
 from femopt.mesh import StructuredMesh
 from femopt.solvers import make_solver

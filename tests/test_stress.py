@@ -15,9 +15,10 @@ import femopt
 from femopt.cli import main
 from femopt.design import FILTERS, SIMP
 from femopt.gradcheck import check_gradients
-from femopt.mesh import DofMap, StructuredMesh
+from femopt.fem.dofs import DofMap
+from femopt.mesh import StructuredMesh
 from femopt.objectives import State, Volume
-from femopt.problem import Problem
+from femopt.fem.problem import Problem
 from femopt.solvers import make_solver
 from femopt.stress import CentreStress, Stress, included_elements, von_mises, von_mises_form
 from femopt.topopt import Constraint, Evaluator

@@ -22,10 +22,10 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from femopt.assembly import Assembler
+from femopt.fem.assembly import Assembler
 from femopt.design.filters import IdentityFilter
-from femopt.elements import physical_gradients
-from femopt.mesh import DofMap
+from femopt.fem.elasticity import physical_gradients
+from femopt.fem.dofs import DofMap
 from femopt.solvers import make_solver
 
 R_PDE_PER_RADIUS = 1 / (2 * np.sqrt(3))  # r_pde = r / (2√3), Lazarov & Sigmund (2011), eq. 20

@@ -6,19 +6,19 @@ from functools import cached_property
 
 import numpy as np
 
-from femopt.elements import plane_stress_matrix, solid_matrix
+from femopt.fem.elasticity import plane_stress_matrix, solid_matrix
 from femopt.errors import MeshError
-from femopt.mesh.cells import cell_type as _cell_type
+from femopt.element.cells import cell_type as _cell_type
 
 AXES = ("x", "y", "z")
 
 
 class Mesh:
-    """Nodes, cells of one :class:`~femopt.mesh.cells.CellType` and named groups (Ferrite.jl's ``Grid``).
+    """Nodes, cells of one :class:`~femopt.element.cells.CellType` and named groups (Ferrite.jl's ``Grid``).
 
     node_coords: (n_nodes, dim) coordinates in length units.
     cells: (n_elements, nodes per cell) node numbers of each cell, in the cell type's
-        local order (VTK's; see :mod:`femopt.mesh.cells`).
+        local order (VTK's; see :mod:`femopt.element.cells`).
     cell_type: a :class:`CellType` or its name ("Q4", "H8", "T3", "T4").
     node_groups: name → (n,) node numbers.
     facet_groups: name → (n_facets, nodes per facet) node numbers of each facet.
@@ -111,7 +111,7 @@ class Mesh:
         """Element stiffness for E = 1 and Poisson's ratio nu: (n_el, k, k), k = dim · nodes
         per cell. 2D is plane stress with ``thickness``; 3D ignores it.
 
-        :class:`femopt.assembly.Assembler` takes this or a structured mesh's shared (k, k).
+        :class:`femopt.fem.assembly.Assembler` takes this or a structured mesh's shared (k, k).
         """
         if self.dim == 2:
             return self.cell_type.stiffness(self.node_coords[self.cells], plane_stress_matrix(1.0, nu)) * thickness
@@ -120,7 +120,7 @@ class Mesh:
     def conduction_matrices(self, thickness: float = 1.0) -> np.ndarray:
         """Element conduction ∫ ∇N ∇Nᵀ dV for a unit conductivity: (n_el, n, n), n = nodes
         per cell, one DOF (temperature) per node. 2D is a plate of ``thickness``; 3D ignores
-        it. :class:`femopt.assembly.Assembler` takes this or a structured mesh's shared (n, n)."""
+        it. :class:`femopt.fem.assembly.Assembler` takes this or a structured mesh's shared (n, n)."""
         K = self.cell_type.conduction(self.node_coords[self.cells])
         return K * thickness if self.dim == 2 else K
 

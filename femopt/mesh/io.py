@@ -28,10 +28,10 @@ from pathlib import Path
 
 import numpy as np
 
-from femopt.elements import InvertedCellError
+from femopt.fem.elasticity import InvertedCellError
 from femopt.errors import MeshError
 from femopt.mesh.base import Mesh
-from femopt.mesh.cells import CELL_TYPES, CellType
+from femopt.element.cells import CELL_TYPES, CellType
 
 
 def read_mesh(path, scale: float = 1.0) -> Mesh:

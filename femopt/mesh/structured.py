@@ -20,10 +20,10 @@ from functools import cached_property
 
 import numpy as np
 
-from femopt.elements import h8_stiffness, q4_stiffness
+from femopt.fem.elasticity import h8_stiffness, q4_stiffness
 from femopt.mesh.base import Mesh
-from femopt.mesh.cells import H8, Q4, CellType
-from femopt.mesh.dofs import DofMap
+from femopt.element.cells import H8, Q4, CellType
+from femopt.fem.dofs import DofMap
 
 # Corner offsets (i, j[, k]) of an element's nodes in local order.
 _CORNERS_2D = np.array([[0, 0], [1, 0], [1, 1], [0, 1]])
@@ -113,7 +113,7 @@ class StructuredMesh(Mesh):
 
     def stiffness_matrices(self, nu: float, thickness: float = 1.0) -> np.ndarray:
         """ONE (k, k) element stiffness for E = 1, shared by every element (all are equal
-        boxes): the fast path of :class:`femopt.assembly.Assembler`. 2D is plane stress
+        boxes): the fast path of :class:`femopt.fem.assembly.Assembler`. 2D is plane stress
         with ``thickness``; 3D ignores it."""
         if self.dim == 2:
             return q4_stiffness(1.0, nu, thickness, self.element_size)

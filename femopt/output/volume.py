@@ -23,7 +23,8 @@ import numpy as np  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 from mpl_toolkits.mplot3d.art3d import Poly3DCollection  # noqa: E402
 
-from femopt.mesh import H8, T4, StructuredMesh  # noqa: E402
+from femopt.element import H8, T4  # noqa: E402
+from femopt.mesh import StructuredMesh  # noqa: E402
 
 LEVEL = 0.5             # the density drawn as the solid's surface
 LEVEL_MARGIN = 1e-3     # samples are kept this far from LEVEL (see isosurface)
@@ -42,7 +43,7 @@ def write_vtu(path, mesh, rho: np.ndarray, x: np.ndarray, u: np.ndarray,
     name → (n_elements,)."""
     import meshio
 
-    # femopt's local orders are VTK's (femopt.mesh.cells), and cells keep femopt's numbering.
+    # femopt's local orders are VTK's (femopt.element.cells), and cells keep femopt's numbering.
     if point_field == "temperature":
         temperature = np.asarray(u, float).reshape(mesh.n_nodes, -1)[:, 0]
         meshio.Mesh(points=np.pad(mesh.node_coords.astype(float), ((0, 0), (0, 3 - mesh.dim))),

@@ -36,7 +36,7 @@ from itertools import product
 
 import numpy as np
 
-from femopt.elements import conduction_by_quadrature, jacobians, stiffness_by_quadrature
+from femopt.fem.elasticity import conduction_by_quadrature, jacobians, stiffness_by_quadrature
 from femopt.registry import Registry
 
 CELL_TYPES = Registry("cell type")
@@ -92,7 +92,7 @@ class CellType:
         """(n_el, dim · n_nodes, dim · n_nodes) element stiffness ∫ Bᵀ D B dV of cells with
         node coordinates coords (n_el, n_nodes, dim), for the constitutive matrix D.
 
-        Raises :class:`femopt.elements.InvertedCellError` for a cell with a non-positive
+        Raises :class:`femopt.fem.elasticity.InvertedCellError` for a cell with a non-positive
         Jacobian determinant.
         """
         return stiffness_by_quadrature(coords, D, self.shape_gradients(self.quadrature_points),

@@ -3,7 +3,7 @@
 Matrices are for Young's modulus E; topology optimization scales them per
 element, so the assembler usually takes ``E = 1``. DOFs are ordered node-major
 (``u1x, u1y, u2x, …``) with nodes in the local order of the cell type
-(:mod:`femopt.mesh.cells`). Strains are in Voigt order with engineering shears:
+(:mod:`femopt.element.cells`). Strains are in Voigt order with engineering shears:
 (xx, yy, xy) in 2D, (xx, yy, zz, xy, yz, zx) in 3D.
 
 :func:`stiffness_by_quadrature` is the one quadrature loop of femopt: the cell
@@ -45,13 +45,13 @@ def q4_stiffness(E: float, nu: float, thickness: float = 1.0, size=(1.0, 1.0)) -
     Integrated exactly by 2×2 Gauss quadrature; for a unit square, E=1, ν=0.3
     it equals ``KE`` of the 88-line code.
     """
-    from femopt.mesh.cells import Q4  # here, not above: femopt.mesh.cells imports this module
+    from femopt.element.cells import Q4  # here, not above: femopt.element.cells imports this module
     return Q4.stiffness(Q4.box(size)[None], plane_stress_matrix(E, nu))[0] * thickness
 
 
 def h8_stiffness(E: float, nu: float, size=(1.0, 1.0, 1.0)) -> np.ndarray:
     """(24, 24) stiffness of a trilinear hexahedron with edge lengths ``size`` = (hx, hy, hz)."""
-    from femopt.mesh.cells import H8
+    from femopt.element.cells import H8
     return H8.stiffness(H8.box(size)[None], solid_matrix(E, nu))[0]
 
 

@@ -13,7 +13,8 @@ from functools import cached_property
 import numpy as np
 
 from femopt.errors import SingularStiffnessError
-from femopt.mesh import AXES, DofMap, Mesh
+from femopt.fem.dofs import DofMap
+from femopt.mesh import AXES, Mesh
 
 
 @dataclass(frozen=True)

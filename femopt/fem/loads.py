@@ -1,7 +1,7 @@
 """Consistent nodal forces of surface loads (tractions, pressure) on boundary facets.
 
 A facet is given by its node numbers in the order of the cell type's ``facet_type``
-(:mod:`femopt.mesh.cells`) or any rotation or reflection of it, as mesh files list
+(:mod:`femopt.element.cells`) or any rotation or reflection of it, as mesh files list
 them. Each facet is matched to the cell it bounds, and the cell's outward-oriented
 copy of the facet is integrated, so a facet's orientation in the file does not matter:
 pressure always pushes into the body.

@@ -1,0 +1,1 @@
+"""The discretized problem: DOF numbering, element matrices, assembly, loads."""
