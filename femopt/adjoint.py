@@ -14,7 +14,7 @@ Two layers live here:
   full Jacobians by forward or reverse mode, whichever needs fewer solves;
 
 * the **finite-element gradients**, the path the optimization driver's gradients take
-  (:class:`femopt.topopt.Evaluator`): for K(s) u = f the same adjoint gives the
+  (:class:`femopt.loop.evaluator.Evaluator`): for K(s) u = f the same adjoint gives the
   cotangent of K on its stored pattern, K̄_ij = −λ_i u_j, and through the assembly's
   scatter map dL/ds_e = −λ_eᵀ K_e u_e (:func:`adjoint_solution`,
   :func:`stiffness_pullback`, :func:`loss_gradient`).

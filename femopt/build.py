@@ -26,12 +26,12 @@ from femopt.design.robust import RobustThresholds
 from femopt.errors import MeshError
 from femopt.fem.dofs import DofMap
 from femopt.mesh import AXES, Mesh, StructuredMesh, read_mesh
-from femopt.objectives import RESPONSES
+from femopt.responses.basic import RESPONSES
 from femopt.optimizers import OPTIMIZERS
 from femopt.fem.problem import Problem, check_fixed_temperature, check_rigid_body_modes
 from femopt.solvers import FALLBACK_NOTICE, SOLVERS, cholmod_available, make_solver, memory
 from femopt.solvers.memory import MemoryEstimate
-from femopt.topopt import Constraint, Evaluator, PhaseTimer
+from femopt.loop.evaluator import Constraint, Evaluator, PhaseTimer
 
 
 @dataclass
@@ -58,7 +58,7 @@ class Model:
     x0: np.ndarray
     notices: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
-    robust: object = None  # femopt.robust.RobustSettings with design.projection.robust, else None
+    robust: object = None  # femopt.loop.robust.RobustSettings with design.projection.robust, else None
 
     @property
     def mesh(self):
@@ -66,7 +66,7 @@ class Model:
 
     def evaluator(self, timer: PhaseTimer | None = None) -> Evaluator:
         """The Evaluator of this model (runs the solver's symbolic analysis); with
-        ``robust``, a :class:`femopt.robust.RobustEvaluator` around one."""
+        ``robust``, a :class:`femopt.loop.robust.RobustEvaluator` around one."""
         constraints = self.constraints
         if self.robust is not None:  # the realizations report their volume V as V/1 − 1
             constraints = [replace(constraints[0], limit=1.0)]
@@ -75,7 +75,7 @@ class Model:
                               constraints=constraints, timer=timer)
         if self.robust is None:
             return evaluator
-        from femopt.robust import RobustEvaluator
+        from femopt.loop.robust import RobustEvaluator
         return RobustEvaluator(evaluator, self.robust.thresholds, self.constraints[0].limit,
                                self.robust.update_every)
 
@@ -106,7 +106,7 @@ def build(config: ProblemConfig, *, rtol: float | None = None) -> Model:
                               None if problem.mesh.structured else problem.mesh.element_volumes)
     robust = design.projection.robust if design.projection is not None else None
     if robust is not None:  # the bound formulation's extra variable, and the length scale it imposes
-        from femopt.robust import RobustSettings, initial_design
+        from femopt.loop.robust import RobustSettings, initial_design
         robust = RobustSettings(RobustThresholds(robust.delta_eta, design.projection.eta), robust.update_every)
         x0 = initial_design(x0)
         notices.append(robust_notice(config, problem.mesh.dim))
@@ -128,7 +128,7 @@ def robust_notice(config: ProblemConfig, dim: int) -> str | None:
     design = config.design
     if design.projection is None or design.projection.robust is None:
         return None
-    from femopt.robust import length_scale_notice
+    from femopt.loop.robust import length_scale_notice
 
     thresholds = RobustThresholds(design.projection.robust.delta_eta, design.projection.eta)
     return length_scale_notice(design.filter.type, design.filter.options.get("radius"), thresholds, dim)
@@ -474,7 +474,7 @@ def mesh_group(config: ProblemConfig, mesh, name: str, path: str, kind: str = "n
 
 @dataclass(frozen=True)
 class ResponseContext:
-    """What a response factory (femopt.objectives.RESPONSES) may use: the problem, and
+    """What a response factory (femopt.responses.basic.RESPONSES) may use: the problem, and
     a loader for user functions that reports errors against ``path``."""
 
     config: ProblemConfig

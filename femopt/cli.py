@@ -11,7 +11,7 @@ import click
 
 from femopt import __version__
 from femopt.errors import FemoptError
-from femopt.gradcheck import MAX_STEP as MAX_GRADIENT_STEP
+from femopt.loop.gradcheck import MAX_STEP as MAX_GRADIENT_STEP
 from femopt.solvers import SOLVERS
 
 
@@ -129,7 +129,7 @@ def check_grad(config_path, samples, step, seed, tolerance):
     from femopt.build import build
     from femopt.config import load_config
     from femopt.design import Schedule
-    from femopt.gradcheck import check_gradients, default_step
+    from femopt.loop.gradcheck import check_gradients, default_step
 
     if step is not None and step > MAX_GRADIENT_STEP:  # the probes must stay densities: x ± 2·step in [0, 1]
         raise FemoptError(f"--step: {step:g} would move the random design (0.2 to 0.9) outside "

@@ -37,7 +37,7 @@ import yaml
 from .design import FILTERS, INTERPOLATIONS, PASSIVE_SHAPES, Schedule
 from .errors import ConfigError, MeshError
 from .mesh.io import read_mesh
-from .objectives import RESPONSES
+from .responses.basic import RESPONSES
 from .optimizers import OPTIMIZERS
 from .registry import Entry, Option
 from .solvers import SOLVERS
@@ -183,12 +183,12 @@ class ProjectionConfig:
     beta: float | Schedule = 1.0      # sharpness, a constant or a Schedule
     eta: float = 0.5                  # threshold (first guess when preserve_volume)
     preserve_volume: bool = False     # choose η per evaluation: projected volume = filtered volume
-    robust: RobustConfig | None = None  # three realizations η ± Δη (femopt.robust)
+    robust: RobustConfig | None = None  # three realizations η ± Δη (femopt.loop.robust)
 
 
 @dataclass(frozen=True)
 class RobustConfig:
-    """The robust formulation (:mod:`femopt.robust`): eroded η + Δη, blueprint η, dilated η − Δη."""
+    """The robust formulation (:mod:`femopt.loop.robust`): eroded η + Δη, blueprint η, dilated η − Δη."""
 
     delta_eta: float = 0.2            # in (0, 0.5), and η ± Δη in (0, 1)
     update_every: int = 20            # iterations between updates of the dilated volume limit
@@ -413,7 +413,7 @@ _DISPLACEMENT_RESPONSES = ("displacement", "displacement_target", "stress")
 
 def _check_robust(config: ProblemConfig) -> None:
     """The robust formulation is the bound formulation of compliance with a volume limit,
-    solved by MMA (femopt.robust)."""
+    solved by MMA (femopt.loop.robust)."""
     if config.optimizer.type != "mma":
         _Node(config.optimizer.type, "optimizer.type").fail(
             "the robust formulation (design.projection.robust) minimizes the worst of three "

@@ -20,10 +20,10 @@ from femopt.design import FILTERS, SIMP
 from femopt.fem.elasticity import q4_stiffness
 from femopt.errors import ConfigError
 from femopt.mesh import StructuredMesh
-from femopt.objectives import Volume
+from femopt.responses.basic import Volume
 from femopt.optimizers import OC
 from femopt.solvers import make_solver
-from femopt.topopt import Constraint, Evaluator, optimize
+from femopt.loop.evaluator import Constraint, Evaluator, optimize
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ROOT / "configs"

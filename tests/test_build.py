@@ -8,9 +8,9 @@ import femopt
 from femopt.build import Model, build, build_problem, build_responses
 from femopt.design import DensityFilter, HeavisideProjection, IdentityProjection, RAMP, SensitivityFilter, Schedule
 from femopt.errors import ConfigError, SingularStiffnessError
-from femopt.objectives import Compliance, DisplacementTarget, Volume
+from femopt.responses.basic import Compliance, DisplacementTarget, Volume
 from femopt.optimizers import LBFGSB, MMA, OC
-from femopt.topopt import Evaluator
+from femopt.loop.evaluator import Evaluator
 
 from helpers import CONFIGS, mbb_data, write_yaml
 

@@ -9,9 +9,9 @@ import yaml
 import femopt
 from femopt.build import build_problem, build_responses
 from femopt.design import grayness
-from femopt.objectives import Compliance
+from femopt.responses.basic import Compliance
 from femopt.solvers import make_solver
-from femopt.topopt import Evaluator, optimize
+from femopt.loop.evaluator import Evaluator, optimize
 
 from helpers import CONFIGS, mbb_data
 

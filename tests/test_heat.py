@@ -17,7 +17,7 @@ from femopt.mesh import StructuredMesh
 from femopt.fem.problem import Problem, check_fixed_temperature
 from femopt.solvers import make_solver
 from femopt.solvers.iterative import near_null_space
-from femopt.topopt import Evaluator
+from femopt.loop.evaluator import Evaluator
 
 from helpers import CONFIGS, config_error, write_yaml
 import mesh_helpers

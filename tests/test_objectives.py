@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
-from femopt.objectives import CallableLoss, Compliance, Displacement, DisplacementTarget, UserFunctionError, Volume
+from femopt.responses.basic import CallableLoss, Compliance, Displacement, DisplacementTarget, UserFunctionError, Volume
 from femopt.fem.problem import Problem
 from femopt.solvers import make_solver
-from femopt.topopt import Constraint
+from femopt.loop.evaluator import Constraint
 
 from helpers import central_difference, mbb_evaluator, mbb_problem
 

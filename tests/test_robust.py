@@ -1,4 +1,4 @@
-"""The robust formulation (femopt.robust, femopt.design.robust): thresholds and length
+"""The robust formulation (femopt.loop.robust, femopt.design.robust): thresholds and length
 scale, the bound formulation's gradients, its configuration errors, its outputs and
 checkpoints, and the minimum length scale shown on an optimized design by morphological
 openings of its solid and its void."""

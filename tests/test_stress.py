@@ -1,4 +1,4 @@
-"""The stress response (femopt/stress.py) and its outputs (femopt/output/stress.py): the
+"""The stress response (femopt/responses/stress.py) and its outputs (femopt/output/stress.py): the
 centre stress operator, the p-norm's value and gradient (finite differences, at fixed
 normalization, on every cell type, several load cases, passive and excluded elements),
 the adaptive normalization, bad input, the result files, and a coarse L-bracket run."""
@@ -14,14 +14,14 @@ from click.testing import CliRunner
 import femopt
 from femopt.cli import main
 from femopt.design import FILTERS, SIMP
-from femopt.gradcheck import check_gradients
+from femopt.loop.gradcheck import check_gradients
 from femopt.fem.dofs import DofMap
 from femopt.mesh import StructuredMesh
-from femopt.objectives import State, Volume
+from femopt.responses.basic import State, Volume
 from femopt.fem.problem import Problem
 from femopt.solvers import make_solver
-from femopt.stress import CentreStress, Stress, included_elements, von_mises, von_mises_form
-from femopt.topopt import Constraint, Evaluator
+from femopt.responses.stress import CentreStress, Stress, included_elements, von_mises, von_mises_form
+from femopt.loop.evaluator import Constraint, Evaluator
 from helpers import CONFIGS, central_difference, write_yaml
 from mesh_helpers import distorted, quadratic
 

@@ -6,7 +6,7 @@ The filtered field ρ̃ is projected three times, with the thresholds
     eroded η + Δη,   intermediate (blueprint) η,   dilated η − Δη
 
 (η = 0.5 by default): a uniformly thinner, the nominal and a uniformly thicker version of
-one design, as an over- or under-etched part would be. :mod:`femopt.robust` optimizes
+one design, as an over- or under-etched part would be. :mod:`femopt.loop.robust` optimizes
 the worst of the three; this module holds what needs no solver.
 
 Minimum length scale (Qian & Sigmund 2013, in the limit β → ∞ for 0/1 designs). If every

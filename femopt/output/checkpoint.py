@@ -28,7 +28,7 @@ from femopt import __version__
 from femopt.errors import FemoptError
 from femopt.output.atomic import write_atomically
 from femopt.output.folder import CHECKPOINT
-from femopt.topopt import LoopState
+from femopt.loop.evaluator import LoopState
 
 FILENAME = CHECKPOINT  # in the output folder, carried across publishing (femopt.output.folder)
 FORMAT = 1

@@ -68,14 +68,14 @@ def von_mises(mesh, u: np.ndarray, E: float, nu: float) -> np.ndarray:
     """(n_elements,) von Mises stress (stress units) of the solid material at each cell's
     reference centroid for u (dim · n_nodes,) node-major displacements: σ = D₀ B u_e with
     D₀ the solid's constitutive matrix for (E, ν), plane stress in 2D, 3D elasticity
-    otherwise — :func:`femopt.stress.von_mises`, the computation the stress response uses.
+    otherwise — :func:`femopt.responses.stress.von_mises`, the computation the stress response uses.
 
     Not scaled by the interpolated stiffness E(ρ)/E: this is the stress the material
     would carry if the cell were solid — the quantity of stress-based topology
     optimization, and the model's stress in the solid cells (ρ = 1) that matter. In void
     cells it has no physical meaning (multiply by E(ρ)/E for the model's stress there).
     """
-    from femopt.stress import von_mises as centre_von_mises
+    from femopt.responses.stress import von_mises as centre_von_mises
 
     return centre_von_mises(mesh, np.asarray(u, float).ravel(), E, nu)
 

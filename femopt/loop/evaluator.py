@@ -23,7 +23,7 @@ from femopt import adjoint
 from femopt.fem.assembly import Assembler, ElementMap
 from femopt.design import Continuation, DesignSpace, IdentityFilter, IdentityProjection, SIMP
 from femopt.errors import NonFiniteError
-from femopt.objectives import Compliance, State, Volume
+from femopt.responses.basic import Compliance, State, Volume
 from femopt.fem.problem import Problem
 
 PHASES = ("analysis", "filter", "assembly", "factorization", "solve", "sensitivity", "update")
@@ -169,7 +169,7 @@ class Evaluator:
     problem: the discretized structure; solver: a fresh solver of :mod:`femopt.solvers`
     (its symbolic analysis runs here, once); filter, projection, material: the design
     stages of :mod:`femopt.design` (default: none, none, SIMP with the problem's moduli);
-    objective: a response of :mod:`femopt.objectives` (default: compliance);
+    objective: a response of :mod:`femopt.responses.basic` (default: compliance);
     constraints: :class:`Constraint` s, each response ≤ limit.
 
     The design variables x are the densities of the designable elements only
@@ -227,7 +227,7 @@ class Evaluator:
     def set_parameters(self, beta: float | None = None, penalty: float | None = None,
                        eta: float | None = None) -> None:
         """Set the projection sharpness β and the interpolation penalty (continuation), or the
-        projection threshold η (the robust formulation's realizations, :mod:`femopt.robust`)."""
+        projection threshold η (the robust formulation's realizations, :mod:`femopt.loop.robust`)."""
         if beta is not None:
             self.projection = replace(self.projection, beta=beta)
         if eta is not None:
@@ -239,7 +239,7 @@ class Evaluator:
     def start_iteration(self) -> None:
         """Mark the next call as an optimizer iteration's own evaluation: responses with a
         ``renormalize(state)`` method (the stress p-norm's adaptive normalization,
-        :mod:`femopt.stress`) update it there from that design's analysis, before they are
+        :mod:`femopt.responses.stress`) update it there from that design's analysis, before they are
         evaluated. Every other call — line searches, finite differences — leaves it fixed, so
         the responses it gives are smooth functions of x with exact gradients. Without such
         responses nothing changes (a line search's last evaluation still serves the next

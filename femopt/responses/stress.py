@@ -17,7 +17,7 @@ ones and those excluded (e.g. a load patch).
 c_N is Le et al.'s adaptive normalization: :meth:`Stress.renormalize` sets it to
 max σ_ec / σ_PN of a solved design, so that L equals the true maximum there. The
 optimization loop calls it once per iteration, at the iteration's own design, before
-the response is evaluated (:meth:`femopt.topopt.Evaluator.start_iteration`); every
+the response is evaluated (:meth:`femopt.loop.evaluator.Evaluator.start_iteration`); every
 other evaluation — line searches, finite differences, ``femopt check-grad`` — holds
 c_N fixed, and the gradient is that of L at fixed c_N. (Le et al. take c_N from the
 previous iteration, damped; taking it from the current one removes the lag, and since
@@ -32,7 +32,7 @@ from __future__ import annotations
 import numpy as np
 
 from femopt.fem.elasticity import physical_gradients, plane_stress_matrix, solid_matrix, strain_displacement
-from femopt.objectives import RESPONSES
+from femopt.responses.basic import RESPONSES
 from femopt.registry import Option
 
 

@@ -1,0 +1,2 @@
+"""The optimization loop: one evaluation with the chain rule written out, the driver, the
+robust evaluator and the gradient check."""

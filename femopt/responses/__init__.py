@@ -1,0 +1,1 @@
+"""Responses of a solved design: values and partial derivatives, never a factorization."""
