@@ -13,7 +13,7 @@ import math
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from femopt import config as config_module
+from femopt.config import sections as config_module
 from femopt.config import parse_config
 from femopt.design import FILTERS, INTERPOLATIONS, PASSIVE_SHAPES
 from femopt.errors import ConfigError

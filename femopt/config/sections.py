@@ -34,13 +34,13 @@ from typing import Any, NoReturn
 
 import yaml
 
-from .design import FILTERS, INTERPOLATIONS, PASSIVE_SHAPES, Schedule
-from .errors import ConfigError, MeshError
-from .mesh.io import read_mesh
-from .responses.basic import RESPONSES
-from .optimizers import OPTIMIZERS
-from .registry import Entry, Option
-from .solvers import SOLVERS
+from femopt.design import FILTERS, INTERPOLATIONS, PASSIVE_SHAPES, Schedule
+from femopt.errors import ConfigError, MeshError
+from femopt.mesh.io import read_mesh
+from femopt.responses.basic import RESPONSES
+from femopt.optimizers import OPTIMIZERS
+from femopt.registry import Entry, Option
+from femopt.solvers import SOLVERS
 
 AXES = ("x", "y", "z")
 PASSIVE_TYPES = ("solid", "void")
