@@ -17,7 +17,7 @@ from femopt.cli import main
 from femopt.config import load_config
 from femopt.fem.elasticity import h8_stiffness
 from femopt.mesh import StructuredMesh
-from femopt.output.writer import FILES_3D
+from femopt.output.files import FILES_3D
 from femopt.solvers import cholmod_available
 
 from helpers import CONFIGS, reuse_solver, write_yaml

@@ -9,7 +9,7 @@ import pytest
 
 from femopt.fem.elasticity import plane_stress_matrix, solid_matrix
 from femopt.mesh import StructuredMesh
-from femopt.output import writer
+from femopt.output import files, writer
 from femopt.output.volume import isosurface_tetrahedra, solid_boundary, von_mises
 
 from mesh_helpers import as_general, distorted
@@ -30,7 +30,7 @@ def test_general_mesh_results_carry_their_cells(tmp_path, small_result, grid, ce
     mesh = distorted(grid, tuple(float(n) for n in grid), cell_type=cell_type)
     result = _on_general_mesh(small_result[1], mesh)
     paths = writer.write_results(tmp_path, "general", mesh, result, material=(2.0, 0.3))
-    assert [p.name for p in paths] == list(writer.FILES_3D if mesh.dim == 3 else writer.FILES_MESH)
+    assert [p.name for p in paths] == list(files.FILES_3D if mesh.dim == 3 else files.FILES_MESH)
     vtu = meshio.read(tmp_path / "density.vtu")
     assert vtu.cells[0].type == mesh.cell_type.meshio_name
     np.testing.assert_array_equal(vtu.cells[0].data, mesh.cells)

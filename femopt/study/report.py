@@ -39,7 +39,7 @@ from femopt.study.spec import StudySpec  # noqa: E402
 RESULT_COLUMNS = ("objective", "volume", "iterations", "status", "wall_time", "error")
 #: Result columns that can be an axis of the plot (the numeric ones).
 PLOT_COLUMNS = ("objective", "volume", "iterations", "wall_time")
-#: What a case folder's density picture is called (femopt.output.writer.FILES).
+#: What a case folder's density picture is called (femopt.output.files.FILES).
 DENSITY_PICTURE = "density.png"
 
 
