@@ -47,7 +47,7 @@ def stages(grid: tuple[int, ...], solver_name: str) -> dict:
 
     from bench import cantilever3d_config, mbb_config
     from femopt.fem.assembly import Assembler
-    from femopt.design.filters import make_filter
+    from femopt.design import make_filter
     from femopt.solvers import make_solver
     try:  # build_problem moves to femopt.build on main
         from femopt.build import build_problem
