@@ -20,7 +20,7 @@ from femopt.design import FILTERS, SIMP
 from femopt.fem.elasticity import q4_stiffness
 from femopt.errors import ConfigError
 from femopt.mesh import StructuredMesh
-from femopt.responses.basic import Volume
+from femopt.responses import Volume
 from femopt.optimizers import OC
 from femopt.solvers import make_solver
 from femopt.loop.evaluator import Constraint, Evaluator, optimize

@@ -8,7 +8,7 @@ import femopt
 from femopt.build import Model, build, build_problem, build_responses
 from femopt.design import DensityFilter, HeavisideProjection, IdentityProjection, RAMP, SensitivityFilter, Schedule
 from femopt.errors import ConfigError, SingularStiffnessError
-from femopt.responses.basic import Compliance, DisplacementTarget, Volume
+from femopt.responses import Compliance, DisplacementTarget, Volume
 from femopt.optimizers import LBFGSB, MMA, OC
 from femopt.loop.evaluator import Evaluator
 

@@ -17,7 +17,7 @@ from femopt.config import sections as config_module
 from femopt.config import parse_config
 from femopt.design import FILTERS, INTERPOLATIONS, PASSIVE_SHAPES
 from femopt.errors import ConfigError
-from femopt.responses.basic import RESPONSES
+from femopt.responses import RESPONSES
 from femopt.optimizers import OPTIMIZERS
 from femopt.solvers import SOLVERS
 

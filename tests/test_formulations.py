@@ -9,7 +9,7 @@ import yaml
 import femopt
 from femopt.build import build_problem, build_responses
 from femopt.design import grayness
-from femopt.responses.basic import Compliance
+from femopt.responses import Compliance
 from femopt.solvers import make_solver
 from femopt.loop.evaluator import Evaluator, optimize
 

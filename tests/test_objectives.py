@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from femopt.responses.basic import CallableLoss, Compliance, Displacement, DisplacementTarget, UserFunctionError, Volume
+from femopt.responses import CallableLoss, Compliance, Displacement, DisplacementTarget, UserFunctionError, Volume
 from femopt.fem.problem import Problem
 from femopt.solvers import make_solver
 from femopt.loop.evaluator import Constraint

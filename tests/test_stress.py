@@ -17,7 +17,7 @@ from femopt.design import FILTERS, SIMP
 from femopt.loop.gradcheck import check_gradients
 from femopt.fem.dofs import DofMap
 from femopt.mesh import StructuredMesh
-from femopt.responses.basic import State, Volume
+from femopt.responses import State, Volume
 from femopt.fem.problem import Problem
 from femopt.solvers import make_solver
 from femopt.responses.stress import CentreStress, Stress, included_elements, von_mises, von_mises_form

@@ -26,7 +26,7 @@ from femopt.design.robust import RobustThresholds
 from femopt.errors import MeshError
 from femopt.fem.dofs import DofMap
 from femopt.mesh import AXES, Mesh, StructuredMesh, read_mesh
-from femopt.responses.basic import RESPONSES
+from femopt.responses import RESPONSES
 from femopt.optimizers import OPTIMIZERS
 from femopt.fem.problem import Problem, check_fixed_temperature, check_rigid_body_modes
 from femopt.solvers import FALLBACK_NOTICE, SOLVERS, cholmod_available, make_solver, memory

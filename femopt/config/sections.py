@@ -37,7 +37,7 @@ import yaml
 from femopt.design import FILTERS, INTERPOLATIONS, PASSIVE_SHAPES, Schedule
 from femopt.errors import ConfigError, MeshError
 from femopt.mesh.io import read_mesh
-from femopt.responses.basic import RESPONSES
+from femopt.responses import RESPONSES
 from femopt.optimizers import OPTIMIZERS
 from femopt.registry import Entry, Option
 from femopt.solvers import SOLVERS

@@ -23,7 +23,7 @@ from femopt import adjoint
 from femopt.fem.assembly import Assembler, ElementMap
 from femopt.design import Continuation, DesignSpace, IdentityFilter, IdentityProjection, SIMP
 from femopt.errors import NonFiniteError
-from femopt.responses.basic import Compliance, State, Volume
+from femopt.responses import Compliance, State, Volume
 from femopt.fem.problem import Problem
 
 PHASES = ("analysis", "filter", "assembly", "factorization", "solve", "sensitivity", "update")

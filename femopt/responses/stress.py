@@ -31,9 +31,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from femopt.fem.dofs import DofMap
 from femopt.fem.elasticity import physical_gradients, plane_stress_matrix, solid_matrix, strain_displacement
-from femopt.responses.basic import RESPONSES
-from femopt.registry import Option
 
 
 def von_mises_form(dim: int) -> np.ndarray:
@@ -102,8 +101,6 @@ def von_mises(mesh, u: np.ndarray, E: float, nu: float) -> np.ndarray:
     at each element centre for displacements u (n_dofs,) or (n_dofs, n_cases), node-major
     (:class:`CentreStress`). Not scaled by the density: this is the stress the material
     would carry were the cell solid; ρ^q times it is the relaxed stress."""
-    from femopt.fem.dofs import DofMap
-
     field = CentreStress(mesh, E, nu, DofMap(mesh, mesh.dim).element_dofs).von_mises(u)
     return field[:, 0] if np.ndim(u) == 1 else field
 
@@ -196,22 +193,3 @@ def included_elements(problem, excluded_nodes=None) -> np.ndarray:
         touched[excluded_nodes] = True
         included &= ~touched[problem.mesh.element_nodes].any(axis=1)
     return included
-
-
-def _stress_response(context, p, q, exclude):
-    """The factory of ``{type: stress, p, q, exclude}``; ``exclude`` arrives as nodes."""
-    problem = context.problem
-    if p * q < 1:
-        raise context.config.error(f"{context.path}.p", f"p·q must be >= 1 (so the gradient stays "
-                                   f"finite where ρ = 0), got p = {p:g}, q = {q:g}")
-    included = included_elements(problem, exclude)
-    if not included.any():
-        raise context.config.error(f"{context.path}.exclude", "leaves no designable element "
-                                   "whose stress the response could measure")
-    operator = CentreStress(problem.mesh, problem.E, problem.nu, problem.dofmap.element_dofs)
-    return Stress(operator, p, q, included)
-
-
-RESPONSES.register("stress", _stress_response,
-                   p=Option(8.0, bounds={"ge": 1}), q=Option(0.5, bounds={"gt": 0, "le": 1}),
-                   exclude=Option(None, kind="selection"))
