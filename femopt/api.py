@@ -24,7 +24,7 @@ from femopt.build import Model, build, build_mesh, check_memory
 from femopt.config import ProblemConfig, load_config, with_overrides
 from femopt.output import checkpoint
 from femopt.output.checkpoint import CheckpointError
-from femopt.loop.evaluator import IterationRecord, Result, optimize
+from femopt.loop.driver import IterationRecord, Result, optimize
 
 ConfigLike = str | Path | Mapping | ProblemConfig
 
@@ -45,7 +45,7 @@ def run(config: ConfigLike | Model, outdir: str | Path | None = None, *,
         on_start: Callable[[Model], None] | None = None, force: bool = False,
         extra_summary: Mapping | None = None) -> Result:
     """Optimize the problem ``config`` (path, dict, Config, or a Model from :func:`prepare`)
-    and return its :class:`femopt.loop.evaluator.Result`.
+    and return its :class:`femopt.loop.driver.Result`.
 
     outdir: write the result files there (nothing is written otherwise). The folder is
     created, proven writable and locked before anything is built
@@ -101,7 +101,7 @@ def run(config: ConfigLike | Model, outdir: str | Path | None = None, *,
 
 
 def _optimize(model: Model, on_start, callback, **options) -> Result:
-    """:func:`femopt.loop.evaluator.optimize` on the model's objects, with its warnings."""
+    """:func:`femopt.loop.driver.optimize` on the model's objects, with its warnings."""
     if on_start is not None:
         on_start(model)
     settings = model.config.optimizer

@@ -23,7 +23,8 @@ from femopt.mesh import StructuredMesh
 from femopt.responses import Volume
 from femopt.optimizers import OC
 from femopt.solvers import make_solver
-from femopt.loop.evaluator import Constraint, Evaluator, optimize
+from femopt.loop.driver import optimize
+from femopt.loop.evaluator import Constraint, Evaluator
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ROOT / "configs"

@@ -11,7 +11,8 @@ from femopt.build import build_problem, build_responses
 from femopt.design import grayness
 from femopt.responses import Compliance
 from femopt.solvers import make_solver
-from femopt.loop.evaluator import Evaluator, optimize
+from femopt.loop.driver import optimize
+from femopt.loop.evaluator import Evaluator
 
 from helpers import CONFIGS, mbb_data
 

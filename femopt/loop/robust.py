@@ -83,7 +83,7 @@ class EpigraphSpace:
 
 
 class RobustEvaluator:
-    """The bound formulation over three realizations, for :func:`femopt.loop.evaluator.optimize`.
+    """The bound formulation over three realizations, for :func:`femopt.loop.driver.optimize`.
 
     evaluator: an :class:`~femopt.loop.evaluator.Evaluator` with a Heaviside projection
     (``preserve_volume`` off), compliance as its objective and one constraint, the volume

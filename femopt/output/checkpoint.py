@@ -28,7 +28,7 @@ from femopt import __version__
 from femopt.errors import FemoptError
 from femopt.output.atomic import write_atomically
 from femopt.output.files import CHECKPOINT
-from femopt.loop.evaluator import LoopState
+from femopt.loop.driver import LoopState
 
 FILENAME = CHECKPOINT  # in the output folder (femopt.output.files)
 FORMAT = 1

@@ -50,7 +50,7 @@ def write_results(outdir, name: str, mesh, result, extra_summary: dict | None = 
 def write_files(directory, name: str, mesh, result, extra_summary: dict | None = None,
                 material: tuple[float, float] | None = None, physics: str = "elasticity",
                 stress=None) -> list[Path]:
-    """Write :func:`files_for` ``mesh`` for ``result`` (a :class:`femopt.loop.evaluator.Result`)
+    """Write :func:`files_for` ``mesh`` for ``result`` (a :class:`femopt.loop.driver.Result`)
     into the existing folder ``directory``, as they are (no temporary names).
     material: (E, ν) of the solid; given, density.vtu holds the cells' von Mises stress
     (:func:`femopt.output.volume.von_mises`). physics: "heat" when result.u holds
