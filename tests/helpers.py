@@ -1,5 +1,6 @@
 """Shared test helpers: the 88-line code's MBB beam (as YAML data and as built objects),
-fourth-order central differences, small assembled problems and a work-counting clock.
+fourth-order central differences, small assembled problems, the finite-element loss
+gradient and a work-counting clock.
 
 Imported as ``from helpers import ...`` (pyproject.toml puts tests/ on the path).
 """
@@ -14,6 +15,7 @@ import scipy.sparse as sp
 import yaml
 
 import femopt
+from femopt import adjoint
 from femopt.fem.assembly import Assembler
 from femopt.build import build_problem
 from femopt.design import FILTERS, SIMP
@@ -91,6 +93,16 @@ def mbb_assembler(nx=6, ny=3, seed=0):
     assembler = Assembler(mesh.element_dofs, q4_stiffness(1.0, 0.3), free, mesh.n_dofs)
     scales = np.random.default_rng(seed).uniform(0.1, 1.0, mesh.n_elements)
     return mesh, assembler, scales
+
+
+def loss_gradient(assembler, solver, u, u_bar, lam=None):
+    """(n_elements,) dL/ds through K(s) u = f for any loss with ∂L/∂u = ``u_bar``, by the
+    driver's path: :func:`femopt.adjoint.adjoint_solution` (one solve with the factor in
+    ``solver``; skipped when ``lam`` is known, e.g. λ = u for compliance), then
+    :func:`femopt.adjoint.stiffness_pullback`. u, u_bar: (n_dofs[, n_cases]) full length."""
+    if lam is None:
+        lam = adjoint.adjoint_solution(assembler, solver, u_bar)
+    return adjoint.stiffness_pullback(assembler, lam, u)
 
 
 def full_symmetric(lower):
