@@ -6,6 +6,8 @@
     result.objective, result.iterations, result.status   # 203.19…, 94, "converged"
 """
 
+import importlib
+
 __version__ = "0.1.0"
 
 # The API is imported on first use, so that ``import femopt`` and ``femopt --version``
@@ -29,8 +31,6 @@ __all__ = [*_API, "__version__"]
 def __getattr__(name: str):
     if name not in _API:
         raise AttributeError(f"module 'femopt' has no attribute {name!r}")
-    import importlib
-
     return getattr(importlib.import_module(_API[name]), name)
 
 

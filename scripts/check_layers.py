@@ -8,8 +8,8 @@ each, and exits 1 when any is found:
 - an import circle between modules, counting imports inside functions too (a circle held
   together by an import in a function is still a circle);
 - a module of more than MAX_LINES lines;
-- an import inside a function or class without a comment on its line or the line above
-  saying why it is not at the top (start-up time, an optional dependency).
+- an import inside a function or class without a comment on its line or above its group
+  of imports saying why it is not at the top (start-up time, an optional dependency).
 
 Run by tests/test_layers.py.
 """
@@ -111,8 +111,12 @@ def nested_imports(path: Path):
         if isinstance(scope, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             found.update(node.lineno for node in ast.walk(scope) if isinstance(node, (ast.Import, ast.ImportFrom)))
     for line in sorted(found):
-        here, above = lines[line - 1], lines[line - 2] if line > 1 else ""
-        if "#" not in here and not above.strip().startswith("#"):
+        # A comment on the import's line, or on the line above its group of imports.
+        above = line - 1
+        while above > 0 and lines[above - 1].strip().startswith(("import ", "from ")):
+            above -= 1
+        here = lines[line - 1]
+        if "#" not in here and not (above > 0 and "#" in lines[above - 1]):
             yield line, here.strip()
 
 

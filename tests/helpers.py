@@ -27,6 +27,7 @@ from femopt.optimizers import OC
 from femopt.solvers import make_solver
 from femopt.loop.driver import optimize
 from femopt.loop.evaluator import Constraint, Evaluator
+from femopt.fem.dofs import DofMap
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ROOT / "configs"
@@ -87,10 +88,11 @@ def mbb_assembler(nx=6, ny=3, seed=0):
     """(mesh, assembler, element scales in [0.1, 1]) of a small MBB half-beam: x fixed on
     the left edge, y at the bottom-right node."""
     mesh = StructuredMesh((nx, ny), (float(nx), float(ny)))
+    dofmap = DofMap(mesh, mesh.dim)
     left = mesh.select_nodes([("x", 0.0, 0.0)])
     corner = mesh.select_nodes([("x", nx, nx), ("y", 0.0, 0.0)])
-    free = np.setdiff1d(np.arange(mesh.n_dofs), np.union1d(2 * left, 2 * corner + 1))
-    assembler = Assembler(mesh.element_dofs, q4_stiffness(1.0, 0.3), free, mesh.n_dofs)
+    free = np.setdiff1d(np.arange(dofmap.n_dofs), np.union1d(2 * left, 2 * corner + 1))
+    assembler = Assembler(dofmap.element_dofs, q4_stiffness(1.0, 0.3), free, dofmap.n_dofs)
     scales = np.random.default_rng(seed).uniform(0.1, 1.0, mesh.n_elements)
     return mesh, assembler, scales
 
@@ -141,6 +143,35 @@ def reuse_solver(factorization_cost: float = 50.0, **options):
 
     factor.solve = counted
     return solver
+
+
+# ---------------------------------------------------------------- robust designs: member widths
+
+
+def ball(radius: float, dim: int) -> np.ndarray:
+    """(2k+1,)*dim bool: the grid points within ``radius`` (in elements) of the centre, a
+    digital disk (2D) or ball (3D) of real radius."""
+    reach = int(np.floor(radius))
+    offsets = np.meshgrid(*[np.arange(-reach, reach + 1)] * dim, indexing="ij")
+    return sum(o**2 for o in offsets) <= radius**2 + 1e-9
+
+
+def opening_loss(phase: np.ndarray, radius: float) -> float:
+    """The share of ``phase`` (a bool image or volume of one material, one pixel per element)
+    that a morphological opening with a disk (ball) of ``radius`` elements removes: 0 when
+    every member of the phase is at least 2·radius wide (scikit-image, a dependency).
+
+    The domain's edges do not erode (scikit-image's mode "ignore"): the filter there is
+    renormalized over the elements inside, so a member along an edge is as if cut from a
+    wider one.
+    """
+    from skimage.morphology import opening  # slow to import: only the tests that use it pay
+
+    phase = np.asarray(phase, bool)
+    if not phase.any():
+        return 0.0
+    opened = opening(phase, ball(radius, phase.ndim), mode="ignore")
+    return float(np.count_nonzero(phase & ~opened) / np.count_nonzero(phase))
 
 
 # ---------------------------------------------------------------- files and messages

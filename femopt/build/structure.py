@@ -16,6 +16,8 @@ from femopt.config import ProblemConfig, Selection
 from femopt.design import region_mask
 from femopt.errors import MeshError
 from femopt.fem.dofs import DofMap
+from femopt.fem.elasticity import stiffness_matrices
+from femopt.fem.heat import conduction_matrices
 from femopt.fem.loads import facet_flux, facet_forces, facet_measure, source_heat
 from femopt.fem.problem import Problem, check_fixed_temperature, check_rigid_body_modes
 from femopt.mesh import AXES, Mesh, StructuredMesh, read_mesh
@@ -51,8 +53,8 @@ def build_problem(config: ProblemConfig, warnings: list | None = None,
     material = config.material
     heat = config.physics == "heat"  # one DOF per node, the temperature (README: Heat conduction)
     dofmap = DofMap(mesh, 1 if heat else mesh.dim)
-    ke = (mesh.conduction_matrices(material.thickness) if heat
-          else mesh.stiffness_matrices(material.nu, material.thickness))
+    ke = (conduction_matrices(mesh, material.thickness) if heat
+          else stiffness_matrices(mesh, material.nu, material.thickness))
 
     fixed = []
     for support in config.supports:

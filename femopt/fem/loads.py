@@ -27,6 +27,7 @@ from __future__ import annotations
 import numpy as np
 
 from femopt.errors import MeshError
+from femopt.fem.heat import source_integrals
 
 
 def facet_forces(mesh, facets: np.ndarray, traction=None, pressure=None,
@@ -82,7 +83,7 @@ def source_heat(mesh, cells: np.ndarray, source: float, thickness: float = 1.0) 
     """(n_nodes,) consistent nodal heat inputs f_a = Q ∫ N_a dV (power units) of a uniform
     heat source Q (power per unit volume) in ``cells`` (n,) of mesh (a 2D plate of
     ``thickness``)."""
-    shares = mesh.source_integrals(thickness)[cells] * float(source)      # (n, nodes per cell)
+    shares = source_integrals(mesh, thickness)[cells] * float(source)      # (n, nodes per cell)
     return np.bincount(mesh.cells[cells].ravel(), shares.ravel(), minlength=mesh.n_nodes)
 
 

@@ -42,7 +42,7 @@ class Result:
 
     x, rho: (n_elements,) design variables (passive elements at their fixed density) and
     physical densities.
-    u: (n_dofs, n_cases) displacements.
+    u: (n_dofs, n_cases) the solution: displacements, or temperatures with physics: heat.
     status: "converged", "iteration_limit" or "stopped" (a callback raised StopIteration);
     message: the same for people.
     responses: the value of every response by its place in the problem: "objective",

@@ -53,7 +53,7 @@ def write_files(directory, name: str, mesh, result, extra_summary: dict | None =
     """Write :func:`files_for` ``mesh`` for ``result`` (a :class:`femopt.loop.driver.Result`)
     into the existing folder ``directory``, as they are (no temporary names).
     material: (E, ν) of the solid; given, density.vtu holds the cells' von Mises stress
-    (:func:`femopt.output.volume.von_mises`). physics: "heat" when result.u holds
+    (:func:`femopt.responses.stress.centre_von_mises`). physics: "heat" when result.u holds
     temperatures (n_nodes, n_cases): result.npz and density.vtu then hold ``temperature``
     instead of ``u``, and 2D meshes get temperature.png. stress: a
     :class:`femopt.output.stress.StressField` (a run with a stress response): its arrays,

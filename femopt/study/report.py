@@ -120,7 +120,7 @@ def parquet_column(values: list) -> list:
 def write_parquet(path: Path, columns: list[str], rows: list[list]) -> Path | None:
     """study.parquet, the table of study.csv, when pyarrow is installed; None (and
     nothing written) otherwise, since parquet is an extra, not a requirement."""
-    try:
+    try:  # pyarrow is optional (the test extra)
         import pyarrow as pa
         import pyarrow.parquet as pq
     except ImportError:

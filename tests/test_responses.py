@@ -38,7 +38,7 @@ class CountingSolver:
 def two_load_cases():
     """The 12×5 MBB problem with a second load case (a horizontal pull at the top right)."""
     problem = mbb_problem(12, 5)
-    second = np.zeros(problem.mesh.n_dofs)
+    second = np.zeros(problem.dofmap.n_dofs)
     node = problem.mesh.select_nodes([("x", 12.0, 12.0), ("y", 5.0, 5.0)])[0]
     second[2 * node] = 0.5
     return Problem(problem.mesh, problem.element_matrix, problem.fixed_dofs,
