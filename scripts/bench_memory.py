@@ -52,7 +52,7 @@ def stages(grid: tuple[int, ...], solver_name: str) -> dict:
     try:  # build_problem moves to femopt.build on main
         from femopt.build import build_problem
     except ImportError:
-        from femopt.fem.problem import build_problem
+        from femopt.problem import build_problem
 
     make = mbb_config if len(grid) == 2 else cantilever3d_config
     args = (*grid, "density", 1)

@@ -58,7 +58,7 @@ class CellValues:
     N (n_q, n_nodes): shape functions at the points (the same in every cell).
     dV (n_el, n_q): det J · w, the volume (area in 2D) each point stands for.
     gradients (n_q, n_el, n_nodes, dim): dN/dx = dN/dξ · J⁻¹; ``gradients[q]`` holds point
-    q's for every cell (computed on first use).
+    q's for every cell (computed on first use, then kept).
     points (n_el, n_q, dim): the points' physical positions (computed on first use).
 
     Raises :class:`InvertedCellError`, naming the first cell, when a determinant is not
@@ -70,8 +70,11 @@ class CellValues:
         self.coords = coords
         self.N = cell_type.shape_functions(points)                        # (n_q, n_nodes)
         self.reference_gradients = cell_type.shape_gradients(points)      # (n_q, n_nodes, dim)
-        self._jacobians = [jacobians(coords, g) for g in self.reference_gradients]
-        self.dV = np.stack([w * det for w, (_, det) in zip(self.weights, self._jacobians)], axis=1)
+        # Only dV is kept: the Jacobians (n_q · n_el · dim² numbers) would outweigh it when
+        # only volumes are asked for, and gradients recompute them in a tenth of the work
+        # of a stiffness matrix.
+        self.dV = np.stack([w * jacobians(coords, g)[1] for w, g in zip(self.weights, self.reference_gradients)],
+                           axis=1)
 
     @property
     def n_points(self) -> int:
@@ -80,8 +83,8 @@ class CellValues:
     @cached_property
     def gradients(self) -> np.ndarray:
         """(n_q, n_el, n_nodes, dim) physical shape-function gradients."""
-        return np.stack([np.matmul(g, np.linalg.inv(J))
-                         for g, (J, _) in zip(self.reference_gradients, self._jacobians)])
+        return np.stack([np.matmul(g, np.linalg.inv(jacobians(self.coords, g)[0]))
+                         for g in self.reference_gradients])
 
     @cached_property
     def points(self) -> np.ndarray:
