@@ -13,7 +13,7 @@ import click
 
 from femopt import __version__
 from femopt.errors import FemoptError
-from femopt.gradcheck import MAX_STEP as MAX_GRADIENT_STEP
+from femopt.loop.gradcheck import MAX_STEP as MAX_GRADIENT_STEP
 from femopt.solvers import SOLVERS
 
 
@@ -70,6 +70,7 @@ def main():
 @_user_errors
 def validate(config_path):
     """Check CONFIG (the YAML and its node selections) without running it."""
+    # Imported here, not at the top: `femopt --version` and `--help` stay fast.
     from femopt.build import (build_design_linking, build_problem, build_responses, check_memory,
                               design_warnings, merged_nodes_notice, robust_notice)
     from femopt.config import load_config
@@ -115,7 +116,7 @@ def run(config_path, outdir, max_iterations, solver, quiet, resume, force):
         raise FemoptError("-o/--outdir: an empty folder name; leave the option out for out/<problem>")
     options = [*(["--max-iterations", str(max_iterations)] if max_iterations is not None else []),
                *(["--solver", solver] if solver else []), *(["--force"] if force else [])]
-    try:
+    try:  # imported here, not at the top: `femopt --version` and `--help` stay fast
         import femopt
         from femopt.output.checkpoint import Interrupted
 
@@ -174,11 +175,12 @@ def run(config_path, outdir, max_iterations, solver, quiet, resume, force):
 def check_grad(config_path, samples, step, seed, tolerance):
     """Test the adjoint gradients of CONFIG's objective and constraints: the Taylor remainder
     |f(x + h d) - f(x) - h grad f . d| must fall as h^2 along random directions d."""
+    # Imported here, not at the top: `femopt --version` and `--help` stay fast.
     from femopt.build import build
     from femopt.config import load_config
     from femopt.design import Schedule
-    from femopt.gradcheck import (check_gradients, default_step, sample_lines, summary_line, taylor_check,
-                                  taylor_header, taylor_row, verdict_lines, verdicts)
+    from femopt.loop.gradcheck import (check_gradients, default_step, sample_lines, summary_line, taylor_check,
+                                       taylor_header, taylor_row, verdict_lines, verdicts)
 
     if not 0 <= tolerance < 1:  # nan passes FloatRange; 1 or more would pass a wrong gradient (rate 1)
         raise FemoptError(f"--tolerance: must be in (0, 1), got {tolerance:g}")
@@ -251,6 +253,7 @@ def _study_interrupted(message: str, exit_code: int, study_path: str, outdir: st
 
 
 def _study(study_path, outdir_option, workers, scheduler, retry_failed, dry_run, quiet):
+    # Imported here, not at the top: `femopt --version` and `--help` stay fast.
     from femopt.output.folder import check_name_lengths
     from femopt.study.runner import StudyInterrupted, memory_estimates, run_study, worker_count
     from femopt.study.spec import load_study

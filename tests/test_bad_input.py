@@ -132,11 +132,12 @@ def test_mg_at_its_most_levels_runs():
 
 def test_mg_solver_refuses_more_levels_than_the_grid_has():
     from femopt.errors import SolverError
+    from femopt.fem.elasticity import stiffness_matrices
     from femopt.mesh import StructuredMesh
     from femopt.solvers.multigrid import MGSolver
 
     mesh = StructuredMesh((12, 4), (12.0, 4.0))
-    ke = mesh.stiffness_matrices(0.3)
+    ke = stiffness_matrices(mesh, 0.3)
     with pytest.raises(SolverError, match=r"solver: mg levels must be at most 5 for the 12 × 4 grid, got 1000"):
         MGSolver((12, 4), ke, np.arange(10, 130), levels=1000)
 

@@ -200,7 +200,7 @@ def test_interrupted_while_publishing_then_resumed_gives_the_uninterrupted_resul
         raise KeyboardInterrupt
 
     with monkeypatch.context() as patch:
-        patch.setattr("femopt.output.write_files", interrupted)
+        patch.setattr("femopt.api.write_files", interrupted)
         with pytest.raises(KeyboardInterrupt):
             femopt.run(data, tmp_path / "out")
     assert calls and not (tmp_path / "out" / "summary.json").exists()

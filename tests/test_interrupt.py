@@ -17,7 +17,7 @@ from helpers import mbb_data
 # Run femopt's command line with ``module:name`` patched to SIGINT the process when called.
 DRIVER = """
 import importlib, os, signal, sys
-module_name, _, attribute = sys.argv[1].partition(":")  # "femopt.topopt:Evaluator.volume"
+module_name, _, attribute = sys.argv[1].partition(":")  # "femopt.loop.evaluator:Evaluator.volume"
 *owners, name = attribute.split(".")
 module = importlib.import_module(module_name)
 for owner in owners:
@@ -87,7 +87,7 @@ def test_ctrl_c_while_the_results_are_written_then_the_hint_gives_the_same_resul
 def test_sigint_during_the_iterations_still_checkpoints_and_says_how_to_go_on(tmp_path, config):
     # The first Ctrl-C lets the iteration finish (femopt.api._stop_on_signals).
     out = tmp_path / "out"
-    run = femopt_interrupted_in("femopt.topopt:Evaluator.volume", "run", config, "-o", out, cwd=tmp_path)
+    run = femopt_interrupted_in("femopt.loop.evaluator:Evaluator.volume", "run", config, "-o", out, cwd=tmp_path)
     assert run.returncode == 128 + signal.SIGINT and run.stderr.count("\n") == 1, run.stderr
     assert run.stderr.startswith("interrupted after iteration 1; checkpoint written to ")
     assert run.stderr.endswith(f"; go on with: femopt run {config} -o {out} --resume\n")
@@ -97,7 +97,7 @@ def test_sigint_during_the_iterations_still_checkpoints_and_says_how_to_go_on(tm
     ("validate", "femopt.config:load_config"),
     ("validate", "femopt.build:build_problem"),
     ("check-grad", "femopt.config:load_config"),
-    ("check-grad", "femopt.gradcheck:check_gradients"),
+    ("check-grad", "femopt.loop.gradcheck:check_gradients"),
 ])
 def test_ctrl_c_in_validate_and_check_grad(tmp_path, config, command, target):
     assert one_line(femopt_interrupted_in(target, command, config, cwd=tmp_path)) == "interrupted"

@@ -157,7 +157,7 @@ def test_separate_parts_each_supported_run(tmp_path):
 
 def test_a_spring_holds_a_part():
     from femopt.mesh import Mesh
-    from femopt.problem import check_parts
+    from femopt.fem.problem import check_parts
 
     coords = np.array([[0, 0], [1, 0], [1, 1], [0, 1], [3, 0], [4, 0], [4, 1], [3, 1]], float)
     mesh = Mesh(coords, [[0, 1, 2, 3], [4, 5, 6, 7]], "Q4")
@@ -171,7 +171,7 @@ def test_a_spring_holds_a_part():
 def test_the_parts_check_is_fast_on_many_islands():
     """Vectorized: 20,000 one-cell islands take no per-part Python loop before the refusal."""
     from femopt.mesh import Mesh
-    from femopt.problem import check_parts
+    from femopt.fem.problem import check_parts
 
     n = 20000
     corners = np.array([[0, 0], [1, 0], [0, 1]], float)

@@ -13,7 +13,7 @@ import pytest
 from femopt.errors import OutputError
 from femopt.output import checkpoint
 from femopt.output.folder import CHECKPOINT, MARKER, OutputFolder
-from femopt.topopt import LoopState
+from femopt.loop.driver import LoopState
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULT = {"density.png": "png", "result.npz": "npz", "summary.json": "{}"}

@@ -15,7 +15,7 @@ import yaml
 import femopt
 from femopt.build import build
 from femopt.design.overhang import DIRECTIONS, IdentityOverhang, OverhangFilter
-from femopt.gradcheck import check_gradients
+from femopt.loop.gradcheck import check_gradients
 
 from helpers import central_difference, config_error as error_of, mbb_data, write_yaml
 

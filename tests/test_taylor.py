@@ -1,4 +1,4 @@
-"""The Taylor remainder test (femopt.taylor) on analytic functions: rate 2 for a right
+"""The Taylor remainder test (femopt.loop.taylor) on analytic functions: rate 2 for a right
 gradient, 1 for a wrong one, a pass at the round-off floor for a linear function, and a
 floor measured from a noisy function's own noise."""
 
@@ -8,8 +8,8 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from femopt.gradcheck import taylor_check, verdicts
-from femopt.taylor import (ABOVE_FLOOR, HALVINGS, TaylorSeries, measure_noise, noise_level, room,
+from femopt.loop.gradcheck import taylor_check, verdicts
+from femopt.loop.taylor import (ABOVE_FLOOR, HALVINGS, TaylorSeries, measure_noise, noise_level, room,
                            taylor_series)
 
 from helpers import mbb_evaluator
@@ -28,7 +28,7 @@ def quadratic(x):
 
 def series(fun, gradient_scale=1.0, noise=None, seed=0):
     """The Taylor series of fun (x → (value, gradient)) at a random x in [0.2, 0.9]ᴺ along a
-    random d (max |d_e| = 1), as :func:`femopt.gradcheck.taylor_check` runs it."""
+    random d (max |d_e| = 1), as :func:`femopt.loop.gradcheck.taylor_check` runs it."""
     rng = np.random.default_rng(seed)
     x = rng.uniform(0.2, 0.9, N)
     d = rng.standard_normal(N)

@@ -12,6 +12,9 @@
 from __future__ import annotations
 
 import numpy as np
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+from scipy.spatial import cKDTree
 
 from femopt.errors import MeshError
 
@@ -72,10 +75,6 @@ def merge_coincident_nodes(coords: np.ndarray, cells: np.ndarray, node_groups: d
     facet_groups: name → (n, nodes per facet). Returns (coords, cells, node_groups,
     facet_groups, how many nodes were merged away); the inputs themselves when none were.
     """
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import connected_components
-    from scipy.spatial import cKDTree
-
     n = len(coords)
     pairs = cKDTree(coords).query_pairs(merge_tolerance(coords, cells), output_type="ndarray")
     if not len(pairs):
@@ -99,9 +98,6 @@ def parts(cells: np.ndarray, n_nodes: int) -> tuple[int, np.ndarray, np.ndarray]
     """(number of parts, (n_cells,) the part of each cell, (n_nodes,) the part of each node,
     -1 for nodes no cell uses): cells sharing a node are in one part, numbered in the order
     of their first cells."""
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import connected_components
-
     first = np.repeat(cells[:, :1], cells.shape[1] - 1, axis=1).ravel()
     graph = coo_matrix((np.ones(len(first)), (first, cells[:, 1:].ravel())), shape=(n_nodes, n_nodes))
     _, label = connected_components(graph, directed=False)

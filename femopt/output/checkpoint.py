@@ -27,10 +27,10 @@ import numpy as np
 from femopt import __version__
 from femopt.errors import FemoptError
 from femopt.output.atomic import write_atomically
-from femopt.output.folder import CHECKPOINT
-from femopt.topopt import IterationRecord, LoopState, Result, resumed_result
+from femopt.loop.driver import IterationRecord, LoopState, Result, resumed_result
+from femopt.output.files import CHECKPOINT
 
-FILENAME = CHECKPOINT  # in the output folder, carried across publishing (femopt.output.folder)
+FILENAME = CHECKPOINT  # in the output folder (femopt.output.files)
 FORMAT = 1
 
 
@@ -76,7 +76,7 @@ def save(path, state: LoopState, fingerprint: str) -> None:
 def load(path, fingerprint: str, max_iterations: int | None = None) -> LoopState:
     """The LoopState saved at ``path``; CheckpointError when it is missing, unreadable, was
     written for a problem with another fingerprint, or (given ``max_iterations``) cannot
-    give the result of a run with that iteration limit (:func:`femopt.topopt.resumed_result`)."""
+    give the result of a run with that iteration limit (:func:`femopt.loop.driver.resumed_result`)."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: no checkpoint to resume from (run without --resume to start)")

@@ -32,12 +32,8 @@ from typing import Callable, Collection, TypeVar
 
 from femopt import __version__
 from femopt.errors import OutputError
+from femopt.output.files import CHECKPOINT, TEMPORARY, femopt_file
 
-CHECKPOINT = "checkpoint.npz"  # femopt.output.checkpoint.FILENAME
-# The prefix of femopt's temporary files inside OUTDIR (probes, files such as the
-# checkpoint being written by femopt.output.atomic, the old writer's staging folders);
-# a run removes those of dead runs.
-TEMPORARY = (".femopt-",)
 # The longest name a file may have (NAME_MAX on Linux, macOS and Windows), and the longest
 # OUTDIR name: its staging folder ".NAME.femopt-staging-PID-XXXXXXXX" (a PID of up to 7
 # digits, 8 random characters) must fit in NAME_MAX bytes too.
@@ -260,11 +256,9 @@ class OutputFolder:
         folder ``history.csv/``, a link), a marker that is not femopt's or of another kind,
         or, without a marker, anything but a result or checkpoint femopt wrote before it
         marked its folders (:meth:`_check_unmarked`)."""
-        from femopt.output.writer import FILES, FILES_3D, FILES_MESH, HEAT_FILES, STRESS_FILES  # writer imports us
-
         entries = sorted(self.path.iterdir())
-        names = {*FILES, *FILES_3D, *FILES_MESH, *HEAT_FILES, *STRESS_FILES, CHECKPOINT, MARKER}
-        foreign = [p.name for p in entries if p.name not in (names if self.allowed is None else {*self.allowed, MARKER})]
+        allowed = femopt_file if self.allowed is None else self.allowed.__contains__
+        foreign = [p.name for p in entries if p.name != MARKER and not allowed(p.name)]
         if foreign:
             listed = ", ".join(foreign[:3]) + (", …" if len(foreign) > 3 else "")
             raise OutputError(f"{self.path}: holds {listed}, not written by femopt; {_REPLACED}")
@@ -361,7 +355,7 @@ def read_marker(folder: Path) -> dict | None:
 def _is_checkpoint(path: Path) -> bool:
     """Whether ``path`` is a checkpoint femopt wrote: an npz whose ``meta`` is a JSON
     object with the checkpoint's format and fingerprint (femopt.output.checkpoint)."""
-    import numpy as np
+    import numpy as np  # here: only pre-marker folders need it, and numpy takes a while to import
 
     try:
         with np.load(path, allow_pickle=False) as data:

@@ -35,9 +35,9 @@ GUARD = 'if __name__ == "__main__":'
 def check_scheduler(address: str, timeout: float) -> None:
     """Raise a FemoptError (``--scheduler: ...``) unless a Dask scheduler answers at
     ``address`` within ``timeout`` seconds."""
+    # Imported here, not at the top: distributed takes seconds to import, and only --scheduler needs it.
     import asyncio
     from concurrent.futures import ThreadPoolExecutor
-
     from distributed.comm import connect
     from distributed.comm.addressing import parse_address, parse_host_port
     from distributed.comm.registry import backends

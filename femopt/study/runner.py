@@ -24,12 +24,15 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from femopt.build import memory_estimate
 from femopt.config import ProblemConfig, parse_config
 from femopt.errors import FemoptError
 from femopt.output.folder import OutputFolder, check_name_lengths
 from femopt.study import cluster
+from femopt.solvers import memory
 from femopt.study.case import run_case
 from femopt.study.records import CaseRecord
+from femopt.study.report import write_study_outputs
 from femopt.study.spec import Case, StudySpec
 from femopt.study.state import FOLDER_FILES, SUMMARY_KEY, StudyState, case_hash, failed_record
 
@@ -91,7 +94,7 @@ class StudyResult:
     def to_pandas(self):
         """The records as a pandas DataFrame, one row per case, the varied paths as
         columns (needs pandas)."""
-        import pandas as pd
+        import pandas as pd  # optional (the test extra), so imported only here
 
         return pd.DataFrame([{"name": r.name, **r.parameters, "objective": r.objective, "volume": r.volume,
                               "iterations": r.iterations, "status": r.status, "wall_time": r.wall_time,
@@ -109,8 +112,6 @@ def case_source(spec: StudySpec, case: Case) -> str:
 
 def memory_estimates(spec: StudySpec) -> dict[str, object]:
     """Case name → its :class:`femopt.solvers.memory.MemoryEstimate`."""
-    from femopt.build import memory_estimate
-
     return {case.name: memory_estimate(case_config(spec, case)) for case in spec.cases}
 
 
@@ -125,12 +126,9 @@ def worker_count(spec: StudySpec, cases: list[Case], requested: int | None = Non
     requested number (default: one per core), no more than the cases, the cores, and what
     the largest case's memory estimate fits into the memory available (at least one:
     femopt.run then says whether that one fits)."""
-    from femopt.build import memory_estimate
-    from femopt.solvers.memory import available_bytes
-
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     peak = max(memory_estimate(case_config(spec, case)).total_bytes for case in cases)
-    fit = max(1, int(available_bytes() // peak)) if peak > 0 else cores
+    fit = max(1, int(memory.available_bytes() // peak)) if peak > 0 else cores
     wanted = min(cores if requested is None else requested, len(cases))
     n = max(1, min(wanted, cores, fit))
     if requested is None or n == wanted:
@@ -176,8 +174,6 @@ def run_study(spec: StudySpec, outdir: str | Path, *, workers: int | None = None
 
 def _run_locked(spec, outdir, workers, scheduler, retry_failed, on_start, on_case, on_note) -> StudyResult:
     """:func:`run_study` once ``outdir`` is checked and locked."""
-    from femopt.study.report import write_study_outputs
-
     state = StudyState(outdir)
     hashes = {case.name: case_hash(case, case_config(spec, case)) for case in spec.cases}
     records: dict[str, CaseRecord] = {}
@@ -213,7 +209,7 @@ def _run_locked(spec, outdir, workers, scheduler, retry_failed, on_start, on_cas
 
 def _run(client, spec: StudySpec, todo: list[Case], state: StudyState, hashes: dict, n_workers: int):
     """Submit ``todo`` and yield (record, details, progress) as each completes."""
-    from distributed import as_completed
+    from distributed import as_completed  # here, not at the top: distributed takes seconds to import
 
     token = uuid.uuid4().hex[:8]  # a fresh key each run: a scheduler may remember old ones
     started = time.perf_counter()
@@ -241,7 +237,7 @@ def _run(client, spec: StudySpec, todo: list[Case], state: StudyState, hashes: d
 
 def _record(future, case: Case, folder: Path) -> tuple[CaseRecord, str | None]:
     """The record of a finished future, and the details of its failure."""
-    from distributed import KilledWorker
+    from distributed import KilledWorker  # here, not at the top: see _run
 
     if future.status == "finished":
         out = future.result()
@@ -264,6 +260,8 @@ def _record(future, case: Case, folder: Path) -> tuple[CaseRecord, str | None]:
 def _client(scheduler: str | None, workers: int | None):
     """(a distributed.Client, its number of workers, a description) on the scheduler at
     ``scheduler``, or on a new LocalCluster of ``workers`` single-threaded processes."""
+    # Here, not at the top: dask and distributed take seconds to import, which only a
+    # study that runs cases pays (femopt study --dry-run, memory estimates do not).
     import dask
     from distributed import Client, LocalCluster
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from femopt.taylor import ABOVE_FLOOR, FIRST_STEP, MIN_RATE, TaylorSeries, measure_noise, room, taylor_series
+from femopt.loop.taylor import ABOVE_FLOOR, FIRST_STEP, MIN_RATE, TaylorSeries, measure_noise, room, taylor_series
 
 # The random design lies in [0.2, 0.9] and the table's probes go ±2 steps along unit
 # directions: a larger step leaves [0, 1], where densities mean nothing (and K may lose
@@ -71,7 +71,7 @@ class GradientSample:
 
 def check_gradients(evaluate, n: int, labels: list[str], samples: int = 5, step: float = 1e-3,
                     seed: int = 0) -> list[GradientSample]:
-    """The table: d/dx of every function of ``evaluate`` (a :class:`femopt.topopt.Evaluator`)
+    """The table: d/dx of every function of ``evaluate`` (a :class:`femopt.loop.evaluator.Evaluator`)
     at the random design of ``seed`` (:func:`random_design`), adjoint against a fourth-order
     central difference of step ``step`` along ``samples`` random components and ``samples``
     random unit directions. labels: names of [objective, constraint 0, …]."""
