@@ -40,6 +40,7 @@ LAYERS = (
     ("femopt.api",),
     ("femopt.study",),
     ("femopt.cli",),
+    ("femopt.launcher", "femopt.__main__"),
 )
 RANK = {prefix: rank for rank, prefixes in enumerate(LAYERS) for prefix in prefixes}
 

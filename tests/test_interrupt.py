@@ -101,3 +101,31 @@ def test_sigint_during_the_iterations_still_checkpoints_and_says_how_to_go_on(tm
 ])
 def test_ctrl_c_in_validate_and_check_grad(tmp_path, config, command, target):
     assert one_line(femopt_interrupted_in(target, command, config, cwd=tmp_path)) == "interrupted"
+
+
+# The launcher of the `femopt` command, with a real SIGINT while femopt.cli is being imported.
+LAUNCHER = """
+import builtins, os, signal
+real_import = builtins.__import__
+
+def importing(name, *args, **kwargs):
+    if name == "femopt.cli":
+        os.kill(os.getpid(), signal.SIGINT)  # Python raises KeyboardInterrupt here
+    return real_import(name, *args, **kwargs)
+
+builtins.__import__ = importing
+from femopt.launcher import main
+main()
+"""
+
+
+def test_ctrl_c_while_the_command_line_imports(tmp_path):
+    run = subprocess.run([sys.executable, "-c", LAUNCHER, "--version"], capture_output=True, text=True,
+                         cwd=tmp_path, timeout=300)
+    assert one_line(run) == "interrupted"
+
+
+def test_python_m_femopt_is_the_command(tmp_path):
+    run = subprocess.run([sys.executable, "-m", "femopt", "--version"], capture_output=True, text=True,
+                         cwd=tmp_path, timeout=300)
+    assert run.returncode == 0 and run.stdout.startswith("femopt, version"), run.stderr

@@ -34,11 +34,9 @@ from femopt import __version__
 from femopt.errors import OutputError
 from femopt.output.files import CHECKPOINT, TEMPORARY, femopt_file
 
-# The longest name a file may have (NAME_MAX on Linux, macOS and Windows), and the longest
-# OUTDIR name: its staging folder ".NAME.femopt-staging-PID-XXXXXXXX" (a PID of up to 7
-# digits, 8 random characters) must fit in NAME_MAX bytes too.
+# The longest name a file may have on Linux, macOS and Windows (check_name_lengths asks the
+# file system for its own).
 NAME_MAX = 255
-LONGEST_NAME = NAME_MAX - len("..femopt-staging--") - 7 - 8
 
 # femopt's mark on a folder it uses: a small JSON file {"tool": "femopt", "version", "kind"}
 # written into every result it publishes and into the empty folder a run starts in (so that
@@ -49,6 +47,8 @@ MARKER = ".femopt"
 # PIDs up to 4194304) and to OUTDIR's path for the files inside it.
 _SIBLING_EXTRA = len("..femopt-staging-4194304-XXXXXXXX")
 _INSIDE_EXTRA = len(f"/{TEMPORARY[0]}{CHECKPOINT}.XXXXXXXX")
+# The longest OUTDIR name (or a study's case folder): its staging folder must fit in NAME_MAX too.
+LONGEST_NAME = NAME_MAX - _SIBLING_EXTRA
 
 T = TypeVar("T")
 
@@ -159,7 +159,7 @@ class OutputFolder:
             path = self.path = Path(self.requested).resolve()
         except (OSError, RuntimeError) as exc:  # RuntimeError: a symlink loop
             raise OutputError(f"{self.requested}: cannot resolve the output folder: {exc}") from exc
-        _check_name_lengths(path)  # before anything is created (or stat()ed: ENAMETOOLONG)
+        check_name_lengths(path)  # before anything is created (or stat()ed: ENAMETOOLONG)
         for folder in (path, *path.parents):  # the nearest existing one must be a folder
             if folder.exists():
                 if not folder.is_dir():
@@ -365,9 +365,11 @@ def _is_checkpoint(path: Path) -> bool:
     return isinstance(meta, dict) and {"format", "fingerprint", "iteration"} <= set(meta)
 
 
-def _check_name_lengths(path: Path) -> None:
-    """OutputError unless every name of ``path`` fits the file system, with room for the
-    siblings femopt puts beside it and the files it writes into it."""
+def check_name_lengths(path) -> None:
+    """OutputError unless every name of ``path`` (an output folder, made absolute) fits the
+    file system, with room for the siblings femopt puts beside it and the files it writes
+    into it. Touches nothing: a dry run checks what a run would create."""
+    path = Path(os.path.abspath(os.fspath(path)))
     existing = next(folder for folder in (path, *path.parents) if os.path.exists(folder))
     name_max = _pathconf(existing, "PC_NAME_MAX", 255)
     path_max = _pathconf(existing, "PC_PATH_MAX", 4096)
@@ -409,23 +411,6 @@ def _remove_empty(folders: list[Path]) -> None:
             continue
         except OSError:
             break
-
-
-def check_name_lengths(path) -> None:
-    """Raise an OutputError when a folder name in ``path`` is longer than a file name may be
-    (NAME_MAX bytes), or its last one longer than LONGEST_NAME (its staging folder's name
-    must fit too). Touches nothing: a dry run checks what a run would create."""
-    parts = Path(os.path.abspath(os.fspath(path))).parts
-    for i, part in enumerate(parts[1:], 1):
-        limit = LONGEST_NAME if i == len(parts) - 1 else NAME_MAX
-        size = len(os.fsencode(part))
-        if size > limit:
-            raise OutputError(f"{_shortened(os.fspath(path), 80)}: the folder name {_shortened(part, 40)!r} "
-                              f"is {size} bytes long; femopt can use at most {limit}")
-
-
-def _shortened(text: str, width: int) -> str:
-    return text if len(text) <= width else f"{text[:width - 1]}…"
 
 
 def _read_pid(fd: int) -> str:
