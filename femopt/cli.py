@@ -57,6 +57,12 @@ def validate(config_path):
                f"memory {estimate} with solver {estimate.solver}")
     for path, description in selections:
         click.echo(f"  {path}: {description}")
+    if config.mesh.cad:  # the CAD faces, to choose `at: {group: face-N}` from
+        from femopt.mesh.cad import describe_faces
+
+        click.echo(f"faces of {Path(config.mesh.file).name} (groups for `at: {{group: ...}}`):")
+        for line in describe_faces(config.mesh.file, **config.mesh.cad_options, scale=config.mesh.scale):
+            click.echo(f"  {line}")
     if (notice := robust_notice(config, mesh.dim)) is not None:
         click.echo(notice)
 

@@ -36,6 +36,7 @@ import yaml
 
 from .design import FILTERS, INTERPOLATIONS, PASSIVE_SHAPES, Schedule
 from .errors import ConfigError, MeshError
+from .mesh.cad import CAD_SUFFIXES, is_cad
 from .mesh.io import read_mesh
 from .objectives import RESPONSES
 from .optimizers import OPTIMIZERS
@@ -49,7 +50,7 @@ PHYSICS = ("elasticity", "heat")   # what the field is: displacements, or a temp
 # Allowed keys per section, in the order they are documented.
 _TOP_KEYS = ("problem", "physics", "mesh", "material", "supports", "loads", "load_cases", "springs", "design",
              "objective", "constraints", "optimizer", "solver", "checkpoint")
-_MESH_KEYS = ("grid", "size", "file", "scale")
+_MESH_KEYS = ("grid", "size", "file", "scale", "min_size", "order")
 _MATERIAL_KEYS = ("E", "nu", "Emin", "thickness")
 _HEAT_MATERIAL_KEYS = ("k", "kmin", "thickness")   # physics: heat
 _SUPPORT_KEYS = ("at", "fix")
@@ -106,6 +107,14 @@ class MeshConfig:
     scale: float = 1.0            # the file's coordinates are multiplied by it (0.001: mm -> m)
     file_dim: int = 0             # the file mesh's dimension, read when the problem is parsed
     digest: str = ""              # sha256 of the file's bytes: the fingerprint follows its contents
+    # A CAD file's mesh options {size, min_size, order} (femopt.mesh.cad); out of the repr so
+    # that the fingerprints of other meshes stay as they were (fingerprint adds it when set).
+    cad: tuple = field(default=(), repr=False)
+
+    @property
+    def cad_options(self) -> dict:
+        """Keyword arguments of :func:`femopt.mesh.read_mesh` for a CAD file ({} otherwise)."""
+        return dict(self.cad)
 
     @property
     def dim(self) -> int:
@@ -282,7 +291,8 @@ class ProblemConfig:
         essential = replace(self, source="", checkpoint=CheckpointConfig(),
                             mesh=replace(self.mesh, file=None),  # its digest stands for it
                             optimizer=replace(self.optimizer, max_iterations=0))
-        return hashlib.sha256(repr(essential).encode()).hexdigest()[:16]
+        cad = repr(self.mesh.cad) if self.mesh.cad else ""  # a CAD file's mesh options
+        return hashlib.sha256((repr(essential) + cad).encode()).hexdigest()[:16]
 
     def error(self, path: str, reason: str) -> ConfigError:
         """A ConfigError about ``path`` of this problem, e.g. ``error("supports[1].at", "selects no node")``."""
@@ -479,8 +489,12 @@ def _parse_mesh(node: _Node, source: str) -> MeshConfig:
     if ("grid" in node.value) == ("file" in node.value):
         node.fail("give exactly one of 'grid' (a generated grid of elements) or 'file' (a mesh file)")
     misplaced, owner = ("scale", "file") if "grid" in node.value else ("size", "grid")
-    if misplaced in node.value:
+    cad_file = "file" in node.value and is_cad(str(node.value["file"]))  # size: its element size
+    if misplaced in node.value and not cad_file:
         node.child(misplaced).fail(f"only applies to a mesh given by '{owner}'")
+    for key in ("min_size", "order"):
+        if key in node.value and not cad_file:
+            node.child(key).fail(f"only applies to a mesh from a CAD file ({', '.join(CAD_SUFFIXES)})")
     if "file" in node.value:
         return _parse_mesh_file(node, source)
     grid = node.require("grid").int_list(counts=(2, 3), positive=True)
@@ -503,14 +517,29 @@ def _parse_mesh_file(node: _Node, source: str) -> MeshConfig:
     scale = node.get("scale", 1.0, lambda n: n.positive())
     folder = Path(source).parent if not source.startswith("<") else Path.cwd()
     path = folder / Path(text).expanduser()
+    cad = _parse_cad_options(node) if is_cad(path) else ()
     try:
-        mesh = read_mesh(path, scale)
+        mesh = read_mesh(path, scale, **dict(cad))
         digest = hashlib.sha256(path.read_bytes()).hexdigest()
     except MeshError as e:
         file_node.fail(str(e))
     except OSError as e:  # changed or removed after meshio read it
         file_node.fail(f"{path}: cannot read the mesh file: {e.strerror or e}")
-    return MeshConfig(file=str(path.resolve()), scale=scale, file_dim=mesh.dim, digest=digest)
+    return MeshConfig(file=str(path.resolve()), scale=scale, file_dim=mesh.dim, digest=digest, cad=cad)
+
+
+def _parse_cad_options(node: _Node) -> tuple:
+    """A CAD file's mesh options as ((key, value), ...): ``size`` (the element size gmsh
+    aims at, in the file's units; required), ``min_size`` (0: none) and ``order`` (1: T4/T3,
+    2: T10/T6)."""
+    size = node.require("size").positive()
+    min_size = node.get("min_size", 0.0, lambda n: n.number(ge=0))
+    if min_size > size:
+        node.child("min_size").fail(f"{min_size:g} is larger than size ({size:g})")
+    order = node.get("order", 1, lambda n: n.integer(ge=1))
+    if order > 2:
+        node.child("order").fail(f"must be 1 (linear elements) or 2 (quadratic), got {order}")
+    return (("size", size), ("min_size", min_size), ("order", order))
 
 
 def _parse_material(node: _Node, dim: int, physics: str = "elasticity") -> MaterialConfig:

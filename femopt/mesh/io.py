@@ -31,11 +31,13 @@ import numpy as np
 from femopt.elements import InvertedCellError
 from femopt.errors import MeshError
 from femopt.mesh.base import Mesh
+from femopt.mesh.cad import is_cad, read_cad
 from femopt.mesh.cells import CELL_TYPES, CellType
 
 
-def read_mesh(path, scale: float = 1.0) -> Mesh:
-    """The :class:`Mesh` of the file ``path``, coordinates multiplied by ``scale``.
+def read_mesh(path, scale: float = 1.0, **cad_options) -> Mesh:
+    """The :class:`Mesh` of the file ``path``, coordinates multiplied by ``scale``; a CAD
+    file (STEP, IGES, BREP) is meshed by :func:`femopt.mesh.cad.read_cad` with ``cad_options``.
 
     Reading the same unchanged file again with the same scale returns the same
     (immutable) Mesh without parsing it twice: the problem file's reader asks for
@@ -44,6 +46,8 @@ def read_mesh(path, scale: float = 1.0) -> Mesh:
     cell types, no cells of dimension 2 or 3, inverted or degenerate cells).
     """
     path = Path(path)
+    if is_cad(path):
+        return read_cad(path, scale, **cad_options)
     try:
         stat = path.stat()
     except OSError as e:

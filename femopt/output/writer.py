@@ -28,6 +28,7 @@ FILES_MESH = FILES[:-1] + ("density.vtu", "summary.json")
 HEAT_FILES = ("temperature.png",)
 # A run with a stress response adds its picture (femopt.output.stress).
 STRESS_FILES = ("stress.png",)
+CAD_FILES = ("mesh.msh",)  # a mesh made from a CAD file: gmsh's mesh of it (femopt.mesh.cad)
 
 
 def files_for(mesh, physics: str = "elasticity", stress: bool = False) -> tuple[str, ...]:
