@@ -26,10 +26,12 @@ coordinates afterwards, as for any mesh file.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import shutil
+import sys
 import threading
 from pathlib import Path
 
@@ -115,7 +117,7 @@ def _mesh(path: Path, msh: Path, size: float, min_size: float, order: int) -> No
     (a temporary name, then a rename: parallel runs of the same part may race)."""
     import gmsh
 
-    with _LOCK:
+    with _LOCK, _quiet_output():
         owner = not gmsh.isInitialized()
         if owner:  # interruptible=False: no SIGINT handler of gmsh's
             gmsh.initialize(["-noenv"], readConfigFiles=False, interruptible=False)
@@ -128,6 +130,7 @@ def _mesh(path: Path, msh: Path, size: float, min_size: float, order: int) -> No
             gmsh.option.setNumber("Mesh.MeshSizeMax", size if size > 0 else 1e22)
             gmsh.option.setNumber("Mesh.MeshSizeMin", min_size)
             gmsh.option.setNumber("Mesh.ElementOrder", order)
+            gmsh.option.setNumber("Mesh.HighOrderOptimize", 2)  # untangle curved T10 near small holes
             gmsh.option.setNumber("Mesh.MshFileVersion", 4.1)
             gmsh.option.setNumber("Mesh.Binary", 0)
             try:
@@ -147,6 +150,25 @@ def _mesh(path: Path, msh: Path, size: float, min_size: float, order: int) -> No
                 gmsh.finalize()
 
 
+@contextlib.contextmanager
+def _quiet_output():
+    """File descriptors 1 and 2 to /dev/null: OpenCASCADE's STEP reader and writer print
+    their statistics and parse errors there themselves, whatever gmsh's General.Terminal."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = [os.dup(fd) for fd in (1, 2)]
+    null = os.open(os.devnull, os.O_WRONLY)
+    try:
+        for fd in (1, 2):
+            os.dup2(null, fd)
+        yield
+    finally:
+        for fd, copy in zip((1, 2), saved):
+            os.dup2(copy, fd)
+            os.close(copy)
+        os.close(null)
+
+
 def _import(gmsh, path: Path) -> int:
     """Import the CAD file into the current model; the mesh's dimension (3, or 2 for
     planar faces in z = 0). Raises MeshError for an unreadable or non-solid file."""
@@ -162,8 +184,9 @@ def _import(gmsh, path: Path) -> int:
         raise MeshError(f"{path}: the CAD file has no solid and no faces (femopt needs a solid part, "
                         "or planar faces in z = 0 for a 2D problem)")
     flat = all(gmsh.model.getType(2, f).lower() == "plane" for f in faces)
-    box = gmsh.model.getBoundingBox(-1, -1)
-    if not flat or abs(box[2]) > 1e-9 or abs(box[5]) > 1e-9:
+    box = gmsh.model.getBoundingBox(-1, -1)  # OpenCASCADE widens it by its tolerance (1e-7)
+    tolerance = 1e-6 * max(1.0, box[3] - box[0], box[4] - box[1])
+    if not flat or abs(box[2]) > tolerance or abs(box[5]) > tolerance:
         raise MeshError(f"{path}: the CAD file has {len(faces)} faces but no solid: a surface model? "
                         "femopt needs a solid part, or planar faces in z = 0 for a 2D problem")
     return 2
