@@ -15,7 +15,8 @@ Groups follow one convention, which meshes/README.md lists per part:
 - passive regions (rings of material around holes): further cell groups;
 - supports and loaded boundaries: facet groups (curves in 2D, surfaces in 3D).
 
-femopt itself never imports gmsh: it reads the written files with meshio. The results
+femopt reads the written files with meshio (it imports gmsh only to mesh CAD parts such as
+``plate_hole``, which is written as a STEP file: femopt.mesh.cad). The results
 are deterministic for a given gmsh version (one thread, fixed sizes), so regenerating
 with the same version reproduces the committed files; another version may move nodes.
 """
