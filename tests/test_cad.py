@@ -16,6 +16,7 @@ from click.testing import CliRunner
 
 from femopt.cli import main
 from femopt.config import load_config
+from femopt.errors import MeshError
 from femopt.mesh import cad, read_mesh
 
 from helpers import CONFIGS, ROOT
@@ -148,6 +149,8 @@ def test_plate_with_bolt_hole_optimizes_to_a_closed_stl(step, tmp_path):
     assert stl_edges_are_closed(out / "density.stl")
     written = read_mesh(out / "mesh.msh")  # gmsh's mesh of the part, with its groups
     assert written.n_elements == len(np.load(out / "result.npz")["rho"])
+    again = invoke("run", plate_config(tmp_path, step), "-o", out, "-q", "--max-iterations", "1")
+    assert again.exit_code == 0, again.output  # mesh.msh is femopt's: the folder is replaced
     assert "face-7" in written.facet_groups
 
 
@@ -198,6 +201,14 @@ def test_bad_cad_files_are_one_line_exit_2(tmp_path, case):
     expected = {"missing": "cannot read the CAD file", "garbage": "cannot read the CAD file",
                 "surface": "no solid", "folder": "it is a folder"}[case]
     assert expected in stderr
+
+
+def test_an_unwritable_cache_is_one_line(step, tmp_path, monkeypatch):
+    blocked = tmp_path / "file"
+    blocked.write_text("")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(blocked))  # a file where the folder should be
+    with pytest.raises(MeshError, match="cannot write its mesh into the cache"):
+        cad.read_cad(step, size=4.0)
 
 
 @pytest.mark.parametrize("mesh, message", [

@@ -74,8 +74,12 @@ def cached_mesh(path, size: float = 0.0, min_size: float = 0.0, order: int = 1) 
         raise MeshError(f"{path}: cannot read the CAD file: {e.strerror or e}") from None
     msh = cache_dir() / f"{_key(data, size, min_size, order)}.msh"
     if not msh.exists() or not msh.with_suffix(".json").exists():
-        msh.parent.mkdir(parents=True, exist_ok=True)
-        _mesh(path, msh, size, min_size, order)
+        try:
+            msh.parent.mkdir(parents=True, exist_ok=True)
+            _mesh(path, msh, size, min_size, order)
+        except OSError as e:
+            raise MeshError(f"{path}: cannot write its mesh into the cache {msh.parent}: "
+                            f"{e.strerror or e} (XDG_CACHE_HOME chooses another folder)") from None
     return msh
 
 
@@ -136,7 +140,7 @@ def _mesh(path: Path, msh: Path, size: float, min_size: float, order: int) -> No
             try:
                 gmsh.model.mesh.generate(dim)
             except Exception as e:
-                raise MeshError(f"{path}: gmsh cannot mesh the part: {_reason(gmsh, e)}") from None
+                raise MeshError(f"{path}: gmsh cannot mesh the part: {_reason(e)}") from None
             stem = f"{msh.stem}.{os.getpid()}.{threading.get_ident()}.tmp"
             tmp = msh.with_name(stem + ".msh")
             gmsh.write(str(tmp))
@@ -176,7 +180,7 @@ def _import(gmsh, path: Path) -> int:
         gmsh.model.occ.importShapes(str(path))
         gmsh.model.occ.synchronize()
     except Exception as e:
-        raise MeshError(f"{path}: cannot read the CAD file: {_reason(gmsh, e)}") from None
+        raise MeshError(f"{path}: cannot read the CAD file: {_reason(e)}") from None
     if gmsh.model.getEntities(3):
         return 3
     faces = [tag for _, tag in gmsh.model.getEntities(2)]
@@ -187,7 +191,8 @@ def _import(gmsh, path: Path) -> int:
     box = gmsh.model.getBoundingBox(-1, -1)  # OpenCASCADE widens it by its tolerance (1e-7)
     tolerance = 1e-6 * max(1.0, box[3] - box[0], box[4] - box[1])
     if not flat or abs(box[2]) > tolerance or abs(box[5]) > tolerance:
-        raise MeshError(f"{path}: the CAD file has {len(faces)} faces but no solid: a surface model? "
+        count = f"{len(faces)} face{'s' if len(faces) > 1 else ''}"
+        raise MeshError(f"{path}: the CAD file has {count} but no solid: a surface model? "
                         "femopt needs a solid part, or planar faces in z = 0 for a 2D problem")
     return 2
 
@@ -217,7 +222,7 @@ def _name_groups(gmsh, dim: int) -> dict:
     return {"dimension": dim, "faces": faces}
 
 
-def _reason(gmsh, error: Exception) -> str:
+def _reason(error: Exception) -> str:
     """gmsh's last error message (its exception's text), on one line."""
     text = " ".join(str(error).split()) or type(error).__name__
     return text[:300]
