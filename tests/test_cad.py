@@ -74,7 +74,7 @@ def invoke(*args):
 
 
 def test_step_meshes_to_tetrahedra_with_a_group_per_face_and_volume(step):
-    mesh = cad.read_cad(step, size=4.0)
+    mesh = read_mesh(step, size=4.0)
     assert mesh.cell_type.name == "T4" and mesh.dim == 3
     assert sorted(mesh.facet_groups) == [f"face-{k}" for k in range(1, 8)]
     assert "volume-1" in mesh.cell_groups and len(mesh.cell_groups["volume-1"]) == mesh.n_elements
@@ -86,7 +86,7 @@ def test_step_meshes_to_tetrahedra_with_a_group_per_face_and_volume(step):
 
 
 def test_order_2_gives_t10_and_scale_multiplies_coordinates(step):
-    mesh = cad.read_cad(step, scale=0.001, size=4.0, order=2)
+    mesh = read_mesh(step, scale=0.001, size=4.0, order=2)
     assert mesh.cell_type.name == "T10"
     # Midside nodes on the cylinder: the volume is the exact one to a fraction of a percent.
     assert mesh.element_volumes.sum() == pytest.approx(PLATE * 1e-9, rel=1e-3)
@@ -165,7 +165,7 @@ def test_a_planar_face_set_in_z_0_gives_a_2d_triangle_mesh(tmp_path):
         gmsh.write(str(tmp_path / "sheet.brep"))
     finally:
         gmsh.finalize()
-    mesh = cad.read_cad(tmp_path / "sheet.brep", size=2.0)
+    mesh = read_mesh(tmp_path / "sheet.brep", size=2.0)
     assert mesh.dim == 2 and mesh.cell_type.name == "T3"
     assert "face-1" in mesh.cell_groups and sorted(mesh.facet_groups) == [f"curve-{k}" for k in range(1, 5)]
     assert mesh.element_volumes.sum() == pytest.approx(300.0)
@@ -175,7 +175,7 @@ def test_gmsh_leaves_femopts_sigint_handler_and_no_session(step):
     import gmsh
 
     before = signal.getsignal(signal.SIGINT)
-    cad.read_cad(step, size=3.5)  # a new key: gmsh meshes
+    read_mesh(step, size=3.5)  # a new key: gmsh meshes
     assert signal.getsignal(signal.SIGINT) is before and not gmsh.isInitialized()
 
 
@@ -208,7 +208,7 @@ def test_an_unwritable_cache_is_one_line(step, tmp_path, monkeypatch):
     blocked.write_text("")
     monkeypatch.setenv("XDG_CACHE_HOME", str(blocked))  # a file where the folder should be
     with pytest.raises(MeshError, match="cannot write its mesh into the cache"):
-        cad.read_cad(step, size=4.0)
+        read_mesh(step, size=4.0)
 
 
 @pytest.mark.parametrize("mesh, message", [

@@ -1,8 +1,8 @@
 """Meshes of CAD parts: STEP, IGES and BREP files meshed with gmsh's OpenCASCADE kernel.
 
 ``mesh: {file: part.step, size: 2.5}`` (optional ``min_size``, ``order: 2``) makes
-:func:`read_cad` import the part, mesh it and read the mesh like any other mesh file
-(:func:`femopt.mesh.io.read_mesh`):
+:func:`femopt.mesh.io.read_mesh` ask :func:`cached_mesh` for gmsh's mesh of the part and
+read that like any other mesh file:
 
 - a part with volumes gives tetrahedra (T4, or T10 with ``order: 2``); a part of
   planar faces only, in the plane z = 0, gives triangles (T3, T6) in 2D; anything else
@@ -46,20 +46,6 @@ _LOCK = threading.Lock()  # gmsh is one global session per process
 def is_cad(path) -> bool:
     """Whether ``path`` names a CAD file (by its suffix)."""
     return Path(path).suffix.lower() in CAD_SUFFIXES
-
-
-def read_cad(path, scale: float = 1.0, size: float = 0.0, min_size: float = 0.0, order: int = 1):
-    """The :class:`~femopt.mesh.Mesh` of the CAD part ``path``: elements of about ``size``
-    (at least ``min_size``; 0: gmsh's choice) and polynomial ``order`` (1 or 2),
-    coordinates multiplied by ``scale``. Raises MeshError (missing, unreadable or
-    non-solid file)."""
-    from femopt.mesh.io import read_mesh
-
-    msh = cached_mesh(path, size, min_size, order)
-    try:
-        return read_mesh(msh, scale)
-    except MeshError as e:
-        raise MeshError(str(e).replace(str(msh), f"{path} (meshed as {msh})", 1)) from None
 
 
 def cached_mesh(path, size: float = 0.0, min_size: float = 0.0, order: int = 1) -> Path:
@@ -119,7 +105,7 @@ def _key(data: bytes, size: float, min_size: float, order: int) -> str:
 def _mesh(path: Path, msh: Path, size: float, min_size: float, order: int) -> None:
     """Import ``path`` with gmsh, mesh it and write ``msh`` and its face table atomically
     (a temporary name, then a rename: parallel runs of the same part may race)."""
-    import gmsh
+    import gmsh  # here, not at the top: it takes a second to import, and only meshing needs it
 
     with _LOCK, _quiet_output():
         owner = not gmsh.isInitialized()
