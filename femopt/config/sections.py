@@ -3,7 +3,8 @@ dataclasses of :mod:`femopt.config.schema`: :func:`parse_config` reads them all,
 :func:`load_config` a file.
 
 A new key of a fixed section is one line in the section's ``_parse_*`` function plus its
-name in the section's key tuple; the names of filters, optimizers, interpolations,
+declaration in :mod:`femopt.config.keys` (kind, default, bounds, description: what this
+module checks and ``femopt schema`` documents); the names of filters, optimizers, interpolations,
 responses, solvers and passive shapes, and the options each takes, come from their
 registries (:mod:`femopt.config.options`), so a new implementation or option is
 registered beside the others in its package, not here.
@@ -17,8 +18,10 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from femopt.config.keys import (CHECKPOINT, CONSTRAINT, DESIGN, LOAD, LOAD_CASE, MATERIAL, MESH, OPTIMIZER,
+                                PROBLEM, PROJECTION, ROBUST, SPRING, SUPPORT, Section)
 from femopt.config.options import (_parse_component, _parse_option, _parse_options,
-                                   _parse_parameter, _parse_selection, _parse_spec)
+                                   _parse_selection, _parse_spec)
 from femopt.config.reader import YamlNode, _alternatives, _describe, _Invalid, _num, _show, config_error, read_yaml
 from femopt.config.schema import (AXES, PASSIVE_TYPES, PHYSICS, CheckpointConfig, DesignConfig, LoadCaseConfig,
                                   LoadConfig, MaterialConfig, MeshConfig, OptimizerConfig, PassiveRegionConfig,
@@ -31,14 +34,13 @@ from femopt.optimizers import OPTIMIZERS
 from femopt.responses import RESPONSES
 from femopt.solvers import SOLVERS
 
-# Allowed keys per section, in the order they are documented.
-_TOP_KEYS = ("problem", "physics", "mesh", "material", "supports", "loads", "load_cases", "springs", "design",
-             "objective", "constraints", "optimizer", "solver", "checkpoint")
-_MESH_KEYS = ("grid", "size", "file", "scale")
-_MATERIAL_KEYS = ("E", "nu", "Emin", "thickness")
-_HEAT_MATERIAL_KEYS = ("k", "kmin", "thickness")   # physics: heat
-_SUPPORT_KEYS = ("at", "fix")
-_LOAD_KEYS = ("at", "force", "nodal_force", "traction", "pressure")
+# Allowed keys per section, in the order they are documented (declared in femopt.config.keys).
+_TOP_KEYS = PROBLEM.names()
+_MESH_KEYS = MESH.names()
+_MATERIAL_KEYS = MATERIAL.names("elasticity")
+_HEAT_MATERIAL_KEYS = MATERIAL.names("heat")   # physics: heat
+_SUPPORT_KEYS = SUPPORT.names()
+_LOAD_KEYS = LOAD.names("elasticity")
 # What each kind of load is, for messages (the keys of _LOAD_KEYS after "at").
 _LOAD_KINDS = {"force": "total", "nodal_force": "per node", "traction": "per unit area of a facet group",
                "pressure": "normal, on a facet group"}
@@ -48,17 +50,28 @@ _LOAD_KINDS = {"force": "total", "nodal_force": "per node", "traction": "per uni
 # 1-entry traction, heat_source as source); ``at`` may be left out for a heat_source.
 _HEAT_LOAD_KINDS = {"heat": "total, split equally over the nodes", "nodal_heat": "per node",
                     "flux": "per unit area of a facet group", "heat_source": "per unit volume of the cells"}
-_HEAT_LOAD_KEYS = ("at",) + tuple(_HEAT_LOAD_KINDS)
-_LOAD_CASE_KEYS = ("weight", "loads")
-_SPRING_KEYS = ("at", "component", "stiffness")
-_DESIGN_KEYS = ("volume_fraction", "penalty", "interpolation", "filter", "projection", "passive")
-_PROJECTION_KEYS = ("beta", "eta", "preserve_volume", "robust")
-_ROBUST_KEYS = ("delta_eta", "update_every")
-_OPTIMIZER_LOOP_KEYS = ("max_iterations", "tolerance")   # the loop's, whatever the optimizer
-_CHECKPOINT_KEYS = ("every", "seconds")
+_HEAT_LOAD_KEYS = LOAD.names("heat")
+_LOAD_CASE_KEYS = LOAD_CASE.names()
+_SPRING_KEYS = SPRING.names()
+_DESIGN_KEYS = DESIGN.names()
+_PROJECTION_KEYS = PROJECTION.names()
+_ROBUST_KEYS = ROBUST.names()
+_OPTIMIZER_LOOP_KEYS = OPTIMIZER.names()   # the loop's, whatever the optimizer
+_CHECKPOINT_KEYS = CHECKPOINT.names()
 
 
 _DISPLACEMENT_RESPONSES = ("displacement", "displacement_target", "stress")
+
+
+def _read(node: YamlNode, section: Section, key: str, dim: int | None = None) -> Any:
+    """The value of ``node``'s child ``key`` as ``section`` declares it (a kind of
+    registered option): its default when absent, a message when required and absent."""
+    return _parse_option(node, key, section.keys[key], dim)
+
+
+def _bounds(section: Section, key: str) -> dict:
+    """The bounds ``section`` declares for ``key`` (gt, ge, lt, le)."""
+    return dict(section.keys[key].bounds)
 
 
 def load_config(path: str | Path | Mapping) -> ProblemConfig:
@@ -84,7 +97,7 @@ def with_overrides(config: ProblemConfig, max_iterations: int | None = None,
     """A copy of ``config`` with command-line overrides applied (None = keep).  Raises ConfigError."""
     try:
         if max_iterations is not None:
-            n = YamlNode(max_iterations, "optimizer.max_iterations").integer(ge=1)
+            n = YamlNode(max_iterations, "optimizer.max_iterations").integer(**_bounds(OPTIMIZER, "max_iterations"))
             config = replace(config, optimizer=replace(config.optimizer, max_iterations=n))
         if solver is not None:  # the file's options stay where the new solver takes them
             entry = SOLVERS[YamlNode(solver, "solver").choice(SOLVERS.names)]
@@ -176,7 +189,7 @@ def _parse_loading(root: YamlNode, dim: int,
         node.mapping(_LOAD_CASE_KEYS)
         cases.append(LoadCaseConfig(
             loads=tuple(_parse_load(n, dim, physics) for n in node.require("loads").items("load")),
-            weight=node.get("weight", 1.0, lambda n: n.number(gt=0)),
+            weight=_read(node, LOAD_CASE, "weight"),
             path=node.path))
     return (), tuple(cases)
 
@@ -185,7 +198,7 @@ def _parse_spring(node: YamlNode, dim: int) -> SpringConfig:
     node.mapping(_SPRING_KEYS)
     return SpringConfig(at=_parse_selection(node.require("at"), dim),
                         component=_parse_component(node.require("component"), dim),
-                        stiffness=node.require("stiffness").number(gt=0), path=node.path)
+                        stiffness=_read(node, SPRING, "stiffness"), path=node.path)
 
 
 def _parse_name(node: YamlNode) -> str:
@@ -215,7 +228,7 @@ def _parse_mesh(node: YamlNode, source: str) -> MeshConfig:
     if size_node is None:
         size = tuple(float(n) for n in grid)
     else:
-        size = tuple(n.number(gt=0) for n in size_node.vector(len(grid), "positive numbers"))
+        size = tuple(n.number(**_bounds(MESH, "size")) for n in size_node.vector(len(grid), "positive numbers"))
     return MeshConfig(grid, size)
 
 
@@ -227,7 +240,7 @@ def _parse_mesh_file(node: YamlNode, source: str) -> MeshConfig:
     text = file_node.string()
     if not text.strip():
         file_node.fail("expected the path of a mesh file, got an empty string")
-    scale = node.get("scale", 1.0, lambda n: n.positive())
+    scale = _read(node, MESH, "scale")
     folder = Path(source).parent if not source.startswith("<") else Path.cwd()
     path = folder / Path(text).expanduser()
     try:
@@ -246,19 +259,20 @@ def _parse_material(node: YamlNode, dim: int, physics: str = "elasticity") -> Ma
     if isinstance(node.value, Mapping):
         _reject_other_physics(node, [k for k in _HEAT_MATERIAL_KEYS if k not in _MATERIAL_KEYS], "heat")
     node.mapping(_MATERIAL_KEYS)
-    d = MaterialConfig()
-    E = node.get("E", d.E, lambda n: n.number(gt=0))
-    nu = node.get("nu", d.nu, lambda n: n.number(gt=-1, lt=0.5))
-    Emin = node.get("Emin", d.Emin, lambda n: n.number(ge=0))
+    E, nu, Emin = (_read(node, MATERIAL, key) for key in ("E", "nu", "Emin"))
     if Emin >= E:
         node.child("Emin").fail(f"must be smaller than E ({_num(E)}), got {_num(Emin)}")
-    thickness_node = node.optional("thickness")
-    thickness = d.thickness
-    if thickness_node is not None:
-        if dim != 2:
-            thickness_node.fail(f"only applies to 2D meshes; this mesh is {dim}D")
-        thickness = thickness_node.number(gt=0)
-    return MaterialConfig(E, nu, Emin, thickness)
+    return MaterialConfig(E, nu, Emin, _parse_thickness(node.optional("thickness"), dim))
+
+
+def _parse_thickness(node: YamlNode | None, dim: int) -> float:
+    """material.thickness (2D meshes only); its default when ``node`` is None."""
+    key = MATERIAL.keys["thickness"]
+    if node is None:
+        return key.default
+    if dim not in key.dims:
+        node.fail(f"only applies to 2D meshes; this mesh is {dim}D")
+    return node.number(**key.bounds)
 
 
 def _parse_heat_material(node: YamlNode, dim: int) -> MaterialConfig:
@@ -266,16 +280,10 @@ def _parse_heat_material(node: YamlNode, dim: int) -> MaterialConfig:
     if isinstance(node.value, Mapping):
         _reject_other_physics(node, [k for k in _MATERIAL_KEYS if k not in _HEAT_MATERIAL_KEYS], "elasticity")
     node.mapping(_HEAT_MATERIAL_KEYS)
-    d = MaterialConfig()
-    k = node.get("k", d.k, lambda n: n.number(gt=0))
-    kmin = node.get("kmin", d.kmin, lambda n: n.number(gt=0))
+    k, kmin = _read(node, MATERIAL, "k"), _read(node, MATERIAL, "kmin")
     if kmin >= k:
         node.child("kmin").fail(f"must be smaller than k ({_num(k)}), got {_num(kmin)}")
-    thickness_node = node.optional("thickness")
-    if thickness_node is not None and dim != 2:
-        thickness_node.fail(f"only applies to 2D meshes; this mesh is {dim}D")
-    thickness = thickness_node.number(gt=0) if thickness_node is not None else d.thickness
-    return MaterialConfig(k=k, kmin=kmin, thickness=thickness)
+    return MaterialConfig(k=k, kmin=kmin, thickness=_parse_thickness(node.optional("thickness"), dim))
 
 
 def _reject_other_physics(node: YamlNode, keys, physics: str) -> None:
@@ -384,7 +392,7 @@ def _parse_components(node: YamlNode, dim: int) -> tuple[int, ...]:
 def _parse_design(node: YamlNode, dim: int) -> DesignConfig:
     node.mapping(_DESIGN_KEYS)
     d = DesignConfig(volume_fraction=1.0)
-    volume_fraction = node.require("volume_fraction").number(gt=0, le=1)
+    volume_fraction = _read(node, DESIGN, "volume_fraction")
     interpolation = node.get("interpolation", d.interpolation, lambda n: n.choice(INTERPOLATIONS.names))
     penalty = _parse_option(node, "penalty", INTERPOLATIONS[interpolation].options["penalty"], dim)
     filter_ = node.get("filter", d.filter, lambda n: _parse_spec(n, FILTERS, dim, default=d.filter.type))
@@ -396,12 +404,10 @@ def _parse_design(node: YamlNode, dim: int) -> DesignConfig:
 
 def _parse_projection(node: YamlNode) -> ProjectionConfig:
     node.mapping(_PROJECTION_KEYS)
-    d = ProjectionConfig()
-    beta = node.get("beta", d.beta, lambda n: _parse_parameter(n, gt=0))
-    eta = node.get("eta", d.eta, lambda n: n.number(gt=0, lt=1))
+    beta, eta = _read(node, PROJECTION, "beta"), _read(node, PROJECTION, "eta")
     return ProjectionConfig(
         beta=beta, eta=eta,
-        preserve_volume=node.get("preserve_volume", d.preserve_volume, lambda n: n.boolean()),
+        preserve_volume=_read(node, PROJECTION, "preserve_volume"),
         robust=node.get("robust", None, lambda n: _parse_robust(n, eta)),
     )
 
@@ -409,12 +415,11 @@ def _parse_projection(node: YamlNode) -> ProjectionConfig:
 def _parse_robust(node: YamlNode, eta: float) -> RobustConfig:
     """``robust: {delta_eta: 0.2, update_every: 20}``; the thresholds η ± Δη must lie in (0, 1)."""
     node.mapping(_ROBUST_KEYS)
-    d = RobustConfig()
-    delta_eta = node.get("delta_eta", d.delta_eta, lambda n: n.number(gt=0, lt=0.5))
+    delta_eta = _read(node, ROBUST, "delta_eta")
     if not (0.0 < eta - delta_eta and eta + delta_eta < 1.0):
         node.child("delta_eta").fail(f"the thresholds eta ± delta_eta ({_num(eta)} ± {_num(delta_eta)}) "
                                      "must lie in (0, 1)")
-    return RobustConfig(delta_eta, node.get("update_every", d.update_every, lambda n: n.integer(ge=1)))
+    return RobustConfig(delta_eta, _read(node, ROBUST, "update_every"))
 
 
 def _parse_passive(node: YamlNode, dim: int) -> PassiveRegionConfig:
@@ -446,7 +451,7 @@ def _parse_response(node: YamlNode, dim: int, constraint: bool, n_cases: int = 1
     extra = ("limit",) if constraint else ()
     spec = _parse_spec(node, RESPONSES, dim, extra_keys=extra, n_cases=n_cases)
     return ResponseConfig(spec.type, spec.options, path=node.path,
-                          limit=node.require("limit").number(gt=0) if constraint else None)
+                          limit=_read(node, CONSTRAINT, "limit") if constraint else None)
 
 
 def _parse_solver(node: YamlNode) -> Spec:
@@ -456,9 +461,7 @@ def _parse_solver(node: YamlNode) -> Spec:
 
 def _parse_checkpoint(node: YamlNode) -> CheckpointConfig:
     node.mapping(_CHECKPOINT_KEYS)
-    d = CheckpointConfig()
-    return CheckpointConfig(every=node.get("every", d.every, lambda n: n.integer(ge=1)),
-                            seconds=node.get("seconds", d.seconds, lambda n: n.number(gt=0)))
+    return CheckpointConfig(every=_read(node, CHECKPOINT, "every"), seconds=_read(node, CHECKPOINT, "seconds"))
 
 
 def _parse_optimizer(node: YamlNode) -> OptimizerConfig:
@@ -467,9 +470,5 @@ def _parse_optimizer(node: YamlNode) -> OptimizerConfig:
         node.fail(f"expected a mapping (type, max_iterations, tolerance and the optimizer's "
                   f"options), got {_describe(node.value)}")
     spec = _parse_spec(node, OPTIMIZERS, extra_keys=_OPTIMIZER_LOOP_KEYS, default="oc")
-    d = OptimizerConfig()
-    return OptimizerConfig(
-        type=spec.type, options=spec.options,
-        max_iterations=node.get("max_iterations", d.max_iterations, lambda n: n.integer(ge=1)),
-        tolerance=node.get("tolerance", d.tolerance, lambda n: n.number(gt=0)),
-    )
+    return OptimizerConfig(type=spec.type, options=spec.options, max_iterations=_read(node, OPTIMIZER, "max_iterations"),
+                           tolerance=_read(node, OPTIMIZER, "tolerance"))
