@@ -20,6 +20,7 @@ from typing import Any
 
 from femopt.config.schema import (PASSIVE_TYPES, PHYSICS, CheckpointConfig, DesignConfig, LoadCaseConfig,
                                   MaterialConfig, MeshConfig, OptimizerConfig, ProjectionConfig, RobustConfig)
+from femopt.element import CELL_TYPES
 from femopt.design import FILTERS, INTERPOLATIONS, PASSIVE_SHAPES, Schedule
 from femopt.optimizers import OPTIMIZERS
 from femopt.registry import KINDS, REQUIRED, Registry
@@ -112,8 +113,8 @@ MESH = Section("A generated grid (grid, size) or a mesh file (file, scale).", {
     "grid": Key("grid", "elements along x, y (and z): a generated structured grid"),
     "size": Key("vector", "the grid's physical extent per axis", None, {"gt": 0}, needs="grid",
                 default_text="grid (one length unit per element)"),
-    "file": Key("path", "a mesh file (gmsh .msh, any format meshio reads) or a CAD part (.step, .iges) "
-                "meshed by gmsh"),
+    "file": Key("path", "a mesh file meshio reads (gmsh .msh with physical groups, .vtu, …) whose "
+                f"cells are of one type: {', '.join(CELL_TYPES.names)}"),
     "scale": Key("number", "the file's coordinates are multiplied by it (0.001: mm to m)", MeshConfig.scale,
                  {"gt": 0}, needs="file"),
 }, exactly_one=("grid", "file"))
@@ -196,7 +197,7 @@ DESIGN = Section("The design parameterization: x → passive regions → filter 
                            REQUIRED, {"gt": 0, "le": 1}),
     "penalty": Key("parameter", "SIMP exponent p or RAMP q: a number or a continuation schedule",
                    DesignConfig.penalty, of=INTERPOLATIONS),
-    "interpolation": Key("entry", "E(ρ): simp is Emin + ρ^p (E − Emin), ramp Emin + ρ/(1 + q(1 − ρ)) (E − Emin)",
+    "interpolation": Key("entry", "the material interpolation E(ρ)",
                          DesignConfig.interpolation, of=INTERPOLATIONS),
     "filter": Key("section", "NAME or {type: NAME, radius}", of=FILTER,
                   default_text=f"{{type: {DesignConfig.filter.type}, radius: {DesignConfig.filter.options['radius']}}}"),
@@ -236,7 +237,7 @@ PROBLEM = Section("A problem file: one YAML mapping of these sections.", {
     "material": Key("section", "the material", of=MATERIAL, default_text="the defaults of its keys"),
     "supports": Key("list", "the supports (fixed components)", REQUIRED, of=SUPPORT),
     "loads": Key("list", "the loads of the one load case", of=LOAD),
-    "load_cases": Key("list", "several load cases, instead of loads", of=LOAD_CASE, default_text="none"),
+    "load_cases": Key("list", "several load cases, instead of loads", of=LOAD_CASE),
     "springs": Key("list", "grounded springs", of=SPRING, physics="elasticity", default_text="none"),
     "design": Key("section", "the design parameterization", REQUIRED, of=DESIGN),
     "objective": Key("section", "the response to minimize", "compliance", of=OBJECTIVE),
