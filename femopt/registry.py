@@ -28,6 +28,7 @@ REQUIRED = object()  # the default of an option that has none: the file must giv
 # What an option's value is, as a problem file spells it (femopt.config.options reads each kind):
 KINDS = (
     "number",       # a finite real number within ``bounds`` (gt, ge, lt, le)
+    "magnitude",    # a number whose size lies in femopt.config.MAGNITUDES, or 0 (not with bounds {"gt": 0})
     "integer",      # an integer within ``bounds`` (ge)
     "count",        # an integer within ``bounds`` (ge), or the word auto
     "boolean",

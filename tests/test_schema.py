@@ -120,9 +120,14 @@ CONSTRAINED = {**mbb_data(nx=12, ny=4), "constraints": [{"type": "volume", "limi
                "optimizer": {"type": "mma"}}
 MESH_FILE = {**mbb_data(), "mesh": {"file": str(ROOT / "meshes" / "lbracket.msh"), "scale": 1.0},
              "supports": [{"at": {"group": "clamp"}, "fix": "all"}], "loads": [{"at": {"x": 0}, "force": [0, -1]}]}
+OVERHANG = {**mbb_data(nx=12, ny=4), "design": {"volume_fraction": 0.5, "filter": "density", "overhang": {
+    "build_direction": "+y", "p": 40.0, "epsilon": 1e-4}}}
 HEAT = {"physics": "heat", "mesh": {"grid": [8, 8]}, "material": {"k": 1.0, "kmin": 0.001},
         "supports": [{"at": {"x": 0}, "fix": ["t"]}], "loads": [{"heat_source": 1.0}],
         "design": {"volume_fraction": 0.4}}
+
+
+BOUNDED = ("number", "integer", "magnitude")
 
 
 def _bounded(section, data, path, found):
@@ -131,7 +136,7 @@ def _bounded(section, data, path, found):
         if name not in data:
             continue
         here = f"{path}.{name}" if path else name
-        if key.kind in ("number", "integer") and key.bounds:
+        if key.kind in BOUNDED and key.bounds:
             found.append((here, key, section))
         elif key.kind == "section" and key.of.keys:
             _bounded(key.of, data[name], here, found)
@@ -157,21 +162,22 @@ def _set(data, path, value):
 
 
 def test_parser_and_schema_agree_on_every_declared_bound(validator):
-    cases = [(base, *found) for base in (ELASTIC, CONSTRAINED, MESH_FILE, HEAT)
+    cases = [(base, *found) for base in (ELASTIC, CONSTRAINED, MESH_FILE, OVERHANG, HEAT)
              for found in _bounded(keys.PROBLEM, base, "", [])]
     declared = {(id(s), name) for s in vars(keys).values() if isinstance(s, keys.Section)
-                for name, k in s.keys.items() if k.kind in ("number", "integer") and k.bounds}
+                for name, k in s.keys.items() if k.kind in BOUNDED and k.bounds}
     assert {(id(section), path.rsplit(".", 1)[-1]) for _, path, _, section in cases} == declared
     for base, path, key, _ in cases:
         load_config(base)
         assert validator.is_valid(base)
-        for bound, value in key.bounds.items():
+        outside = [_outside(bound, value, key.kind == "integer") for bound, value in key.bounds.items()]
+        for value in outside + ([1e31] if key.kind == "magnitude" else []):   # beyond femopt.config.MAGNITUDES
             data = copy.deepcopy(base)
-            _set(data, path, _outside(bound, value, key.kind == "integer"))
+            _set(data, path, value)
             with pytest.raises(ConfigError) as error:
                 load_config(data)
-            assert error.value.path == path, (path, bound, str(error.value))
-            assert not validator.is_valid(data), (path, bound)
+            assert error.value.path == path, (path, value, str(error.value))
+            assert not validator.is_valid(data), (path, value)
 
 
 def test_cli_schema_prints_text_json_and_markdown():

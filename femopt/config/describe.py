@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from femopt.config.keys import PROBLEM, SCHEDULE, Key, Section
-from femopt.config.reader import _bounds_text
+from femopt.config.reader import MAGNITUDES, _bounds_text
 from femopt.config.schema import AXES, PHYSICS
+from femopt.mesh.checks import COORDINATE_RANGE
 from femopt.registry import Entry, Option
 
 SCHEMA_FILE = "docs/problem-file.schema.json"   # the committed JSON Schema, relative to the repository
@@ -54,6 +55,8 @@ def _type(item: Key | Option) -> str:
         return f"number or schedule ({per_entry})"
     words = {
         "number": f"number {bounds}".strip(),
+        "magnitude": _magnitude_text(item.bounds),
+        "length": f"number from {_num(COORDINATE_RANGE[0])} to {_num(COORDINATE_RANGE[1])}",
         "integer": f"integer {bounds}".strip(),
         "count": f"integer {bounds} or auto".replace("  ", " "),
         "boolean": "true | false",
@@ -68,7 +71,7 @@ def _type(item: Key | Option) -> str:
         "name": "plain name (no /)",
         "path": "file path",
         "grid": "[nx, ny] or [nx, ny, nz], integers > 0",
-        "vector": "a number per axis" + (f", each {bounds}" if bounds else ""),
+        "vector": f"a number per axis, each {_magnitude_text({}) if of == 'magnitude' else 'from ' + _num(COORDINATE_RANGE[0]) + ' to ' + _num(COORDINATE_RANGE[1])}",
         "fix": "x | y | z | a list of them | all; heat: t",
         "section": "mapping",
         "list": "list of mappings",
@@ -76,8 +79,13 @@ def _type(item: Key | Option) -> str:
     if kind == "entry":
         return " | ".join(of.names)
     if kind == "section" and of.registry is not None:
-        return "NAME or mapping" if of.bare_name else "mapping"
+        return "NAME or mapping" if of.bare else "mapping"
     return words[kind]
+
+
+def _magnitude_text(bounds) -> str:
+    lo, hi = map(_num, MAGNITUDES)
+    return f"number from {lo} to {hi}" if bounds else f"0 or a number from {lo} to {hi} in size"
 
 
 def _name_in(entry: Entry) -> str:
@@ -147,7 +155,7 @@ def _blocks(section: Section, path: str, seen: dict | None = None) -> list[_Bloc
     prefix = f"{path}." if path else ""
     rows, below, notes = [], [], []
     if section.registry is not None:
-        default = section.type_default or ("required" if not section.bare_name else "")
+        default = section.type_default
         rows.append(_Row(prefix + "type", " | ".join(section.registry.names), default or "required",
                          f"the {section.registry.kind}"))
     for name, key in section.keys.items():
@@ -159,8 +167,9 @@ def _blocks(section: Section, path: str, seen: dict | None = None) -> list[_Bloc
         rows.append(_Row(prefix + name, _type(key), _default(key, name in section.exactly_one), doc))
     if section.exactly_one:
         notes.append("Exactly one of " + ", ".join(section.exactly_one) + ".")
-    if section.bare_name:
-        notes.append(f"`{path}: NAME` is short for `{{type: NAME}}`.")
+    if section.bare is not None:
+        value = "NAME" if section.registry is not None else section.bare.upper()
+        notes.append(f"`{path}: {value}` is short for `{{{section.bare}: {value}}}`.")
     entries = ()
     if section.registry is not None and id(section.registry) in seen:
         notes.append(f"The types and their options are those of {seen[id(section.registry)]}.")
@@ -292,6 +301,15 @@ def _number(bounds) -> dict:
     return {"type": "number", **{names[b]: v for b, v in bounds.items()}}
 
 
+def _magnitude(bounds) -> dict:
+    """A number whose size lies in MAGNITUDES, or 0 unless ``bounds`` is {gt: 0}."""
+    lo, hi = MAGNITUDES
+    positive = {"type": "number", "minimum": lo, "maximum": hi}
+    if bounds.get("gt") == 0:
+        return positive
+    return {"anyOf": [{"const": 0}, positive, {"type": "number", "minimum": -hi, "maximum": -lo}]}
+
+
 def _schedule(bounds) -> dict:
     keys = SCHEDULE.keys
     properties = {name: _with_doc(_number(bounds) if name in ("start", "end") else _plain(key), key)
@@ -324,6 +342,8 @@ def _plain(item: Key | Option, physics: str | None = None) -> dict:
     if kind in ("section", "list"):
         section = _section_schema(of, physics)
         return section if kind == "section" else {"type": "array", "items": section, "minItems": 1}
+    if kind == "vector":
+        return {"type": "array", "items": _plain(Key(of, "")), "minItems": 2, "maxItems": 3}
     axes = list(AXES)
     components = {"elasticity": axes, "heat": ["t"], None: axes + ["t"]}[physics]
     return {
@@ -338,7 +358,8 @@ def _plain(item: Key | Option, physics: str | None = None) -> dict:
         "name": {"type": "string", "pattern": r"^[^/\\\n]*\S[^/\\\n]*$"},
         "path": {"type": "string", "minLength": 1},
         "grid": {"type": "array", "items": {"type": "integer", "minimum": 1}, "minItems": 2, "maxItems": 3},
-        "vector": {"type": "array", "items": _number(bounds), "minItems": 2, "maxItems": 3},
+        "magnitude": _magnitude(bounds),
+        "length": {"type": "number", "minimum": COORDINATE_RANGE[0], "maximum": COORDINATE_RANGE[1]},
         "fix": {"anyOf": [{"enum": components + ["all"]},
                           {"type": "array", "items": {"enum": components}, "minItems": 1}]},
     }[kind] if kind != "entry" else {"enum": list(of.names)}
@@ -377,21 +398,27 @@ def _section_schema(section: Section, physics: str | None) -> dict:
     if section.registry is not None:
         return {"description": section.doc, "anyOf": _registry_branches(section, properties, required)}
     schema = {"type": "object", "description": section.doc}
-    schema.update(properties=properties, additionalProperties=False)
+    if section.bare is not None:   # the bare key's value alone, or the mapping
+        bare = {key: value for key, value in _key_schema(keys[section.bare], physics).items() if key != "description"}
+        schema = {"description": section.doc, "anyOf": [bare, {**schema, "description": section.doc}]}
+        target = schema["anyOf"][1]
+    else:
+        target = schema
+    target.update(properties=properties, additionalProperties=False)
     if required:
-        schema["required"] = required
+        target["required"] = required
     if depends:
-        schema["dependencies"] = depends
+        target["dependencies"] = depends
     if rules:
-        schema["allOf"] = rules
+        target["allOf"] = rules
     return schema
 
 
 def _registry_branches(section: Section, fixed: dict, required: list) -> list:
     """One branch per entry of ``section.registry`` (type, its options, the fixed keys),
-    and the entry's name alone where ``bare_name``."""
+    and the entry's name alone where ``bare``."""
     registry = section.registry
-    branches = [{"enum": list(registry.names)}] if section.bare_name else []
+    branches = [{"enum": list(registry.names)}] if section.bare else []
     for entry in registry:
         properties = {"type": {"const": entry.name, "description": entry.doc},
                       **{name: _key_schema(o, None) for name, o in entry.options.items()}, **fixed}

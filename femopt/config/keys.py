@@ -18,10 +18,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from femopt.config.schema import (PASSIVE_TYPES, PHYSICS, CheckpointConfig, DesignConfig, LoadCaseConfig,
-                                  MaterialConfig, MeshConfig, OptimizerConfig, ProjectionConfig, RobustConfig)
+from femopt.config.schema import (AXES, PASSIVE_TYPES, PHYSICS, CheckpointConfig, DesignConfig, LoadCaseConfig,
+                                  MaterialConfig, MeshConfig, OptimizerConfig, OverhangConfig, ProjectionConfig,
+                                  RobustConfig)
 from femopt.element import CELL_TYPES
 from femopt.design import FILTERS, INTERPOLATIONS, PASSIVE_SHAPES, Schedule
+from femopt.design.overhang import DIRECTIONS as OVERHANG_DIRECTIONS, SUPPORTS as OVERHANG_SUPPORTS
 from femopt.optimizers import OPTIMIZERS
 from femopt.registry import KINDS, REQUIRED, Registry
 from femopt.responses import RESPONSES
@@ -33,7 +35,8 @@ KEY_KINDS = KINDS + (
     "name",       # a plain name usable as a folder name
     "path",       # a file path, relative to the problem file's folder
     "grid",       # 2 or 3 positive integers (elements per axis)
-    "vector",     # one number per axis of the mesh, each within ``bounds``
+    "length",     # a positive length within femopt.mesh.checks.COORDINATE_RANGE
+    "vector",     # one value per axis of the mesh, each of the kind ``of`` ("magnitude", "length")
     "fix",        # components: x, y, z, a list of them, or all (physics: heat: t)
     "entry",      # the name of an entry of the registry ``of``
     "section",    # a mapping: the Section ``of``
@@ -50,8 +53,9 @@ class Key:
     is not a plain value. physics: the only physics it applies to (None: every one).
     needs: another key of the section without which it is not allowed. unless: for a
     required key, another key whose presence makes it optional. dims: the mesh
-    dimensions it applies to. of: the Section or Registry of "section", "list", "entry";
-    for "parameter" a Registry whose chosen entry's option of this name gives the bounds.
+    dimensions it applies to. of: the Section or Registry of "section", "list", "entry",
+    the kind of a "vector"'s entries; for "parameter" a Registry whose chosen entry's
+    option of this name gives the bounds.
     """
 
     kind: str
@@ -81,7 +85,8 @@ class Section:
 
     exactly_one: keys of which exactly one must be given. registry: ``{type: NAME, …}``
     of that registry, the entry's options beside ``keys`` (``type`` may be left out when
-    there is a ``type_default``; ``NAME`` alone is allowed when ``bare_name``). shapes: a
+    there is a ``type_default``). bare: a key whose value alone may stand for the mapping
+    (``NAME`` for ``{type: NAME}``, ``x`` for ``{axis: x}``). shapes: a
     registry whose entry names are keys, exactly one given, each holding the entry's
     options (or the one option itself when it has the entry's name, as box: {x: …}).
     """
@@ -91,7 +96,7 @@ class Section:
     exactly_one: tuple[str, ...] = ()
     registry: Registry | None = None
     type_default: str | None = None
-    bare_name: bool = False
+    bare: str | None = None
     shapes: Registry | None = None
 
     def names(self, physics: str | None = None) -> tuple[str, ...]:
@@ -111,7 +116,7 @@ SCHEDULE = Section("A continuation schedule: the parameter starts at start and i
 
 MESH = Section("A generated grid (grid, size) or a mesh file (file, scale).", {
     "grid": Key("grid", "elements along x, y (and z): a generated structured grid"),
-    "size": Key("vector", "the grid's physical extent per axis", None, {"gt": 0}, needs="grid",
+    "size": Key("vector", "the grid's physical extent per axis", of="length", needs="grid",
                 default_text="grid (one length unit per element)"),
     "file": Key("path", "a mesh file meshio reads (gmsh .msh with physical groups, .vtu, …) whose "
                 f"cells are of one type: {', '.join(CELL_TYPES.names)}"),
@@ -120,14 +125,15 @@ MESH = Section("A generated grid (grid, size) or a mesh file (file, scale).", {
 }, exactly_one=("grid", "file"))
 
 MATERIAL = Section("The solid's material; the void's is Emin (kmin). Every key may be left out.", {
-    "E": Key("number", "Young's modulus of the solid", MaterialConfig.E, {"gt": 0}, physics="elasticity"),
+    "E": Key("magnitude", "Young's modulus of the solid", MaterialConfig.E, {"gt": 0}, physics="elasticity"),
     "nu": Key("number", "Poisson's ratio", MaterialConfig.nu, {"gt": -1, "lt": 0.5}, physics="elasticity"),
-    "Emin": Key("number", "Young's modulus of void (must be < E; > 0 keeps K nonsingular)", MaterialConfig.Emin,
+    "Emin": Key("number", "Young's modulus of void: 0, or < E and at least 1e-30 × E", MaterialConfig.Emin,
                 {"ge": 0}, physics="elasticity"),
-    "k": Key("number", "conductivity of the solid (power / (length · temperature))", MaterialConfig.k,
+    "k": Key("magnitude", "conductivity of the solid (power / (length · temperature))", MaterialConfig.k,
              {"gt": 0}, physics="heat"),
-    "kmin": Key("number", "conductivity of void (must be < k)", MaterialConfig.kmin, {"gt": 0}, physics="heat"),
-    "thickness": Key("number", "out-of-plane thickness (plane stress)", MaterialConfig.thickness, {"gt": 0},
+    "kmin": Key("number", "conductivity of void: < k and at least 1e-30 × k", MaterialConfig.kmin, {"gt": 0},
+                physics="heat"),
+    "thickness": Key("magnitude", "out-of-plane thickness (plane stress)", MaterialConfig.thickness, {"gt": 0},
                      dims=(2,)),
 })
 
@@ -140,21 +146,23 @@ SUPPORT = Section("Fixed components of the selected nodes.", {
 LOAD = Section("One load on the selected nodes or facets: exactly one kind.", {
     "at": Key("selection", "the nodes (a facet group for traction, pressure and flux)", REQUIRED,
               unless="heat_source"),
-    "force": Key("vector", "a total force, split equally over the selected nodes (on a facet group: a "
+    "force": Key("vector", of="magnitude", doc="a total force, split equally over the selected nodes (on a facet group: a "
                  "uniform traction of that total)", physics="elasticity"),
-    "nodal_force": Key("vector", "this force on each selected node", physics="elasticity"),
-    "traction": Key("vector", "force per unit area of the facets of a facet group", physics="elasticity"),
-    "pressure": Key("number", "force per unit area normal to the facets of a facet group, into the body",
+    "nodal_force": Key("vector", "this force on each selected node", of="magnitude", physics="elasticity"),
+    "traction": Key("vector", "force per unit area of the facets of a facet group", of="magnitude",
                     physics="elasticity"),
-    "heat": Key("number", "a total heat input, split equally over the selected nodes", physics="heat"),
-    "nodal_heat": Key("number", "this heat input on each selected node", physics="heat"),
-    "flux": Key("number", "heat per unit area flowing in through the facets of a facet group", physics="heat"),
-    "heat_source": Key("number", "power per unit volume in the cells of at (the whole mesh without at)",
+    "pressure": Key("magnitude", "force per unit area normal to the facets of a facet group, into the body",
+                    physics="elasticity"),
+    "heat": Key("magnitude", "a total heat input, split equally over the selected nodes", physics="heat"),
+    "nodal_heat": Key("magnitude", "this heat input on each selected node", physics="heat"),
+    "flux": Key("magnitude", "heat per unit area flowing in through the facets of a facet group", physics="heat"),
+    "heat_source": Key("magnitude", "power per unit volume in the cells of at (the whole mesh without at)",
                        physics="heat"),
 }, exactly_one=("force", "nodal_force", "traction", "pressure", "heat", "nodal_heat", "flux", "heat_source"))
 
 LOAD_CASE = Section("One load case: its loads act together.", {
-    "weight": Key("number", "compliance sums weight × the case's compliance", LoadCaseConfig.weight, {"gt": 0}),
+    "weight": Key("magnitude", "compliance sums weight × the case's compliance", LoadCaseConfig.weight,
+                  {"gt": 0}),
     "loads": Key("list", "the case's loads", REQUIRED, of=LOAD),
 })
 
@@ -162,11 +170,11 @@ SPRING = Section("A grounded linear spring on one component of each selected nod
                  "(independent of the design).", {
     "at": Key("selection", "the nodes", REQUIRED),
     "component": Key("component", "the component it acts on", REQUIRED),
-    "stiffness": Key("number", "force per length unit, on each selected node", REQUIRED, {"gt": 0}),
+    "stiffness": Key("magnitude", "force per length unit, on each selected node", REQUIRED, {"gt": 0}),
 })
 
 FILTER = Section("The density or sensitivity filter (radius in length units).", registry=FILTERS,
-                 type_default=DesignConfig.filter.type, bare_name=True)
+                 type_default=DesignConfig.filter.type, bare="type")
 
 ROBUST = Section("The robust formulation: eroded (η + Δη), blueprint (η) and dilated (η − Δη) designs; "
                  "needs optimizer type mma.", {
@@ -187,6 +195,21 @@ PROJECTION = Section("Heaviside projection of the filtered densities (a density 
                   default_text="none"),
 })
 
+OVERHANG = Section("The overhang filter (Langelaar's AM filter): every element is supported from below, "
+                   "along the build direction, so the part prints without support structures.", {
+    "build_direction": Key("choice", "the direction the part grows along", REQUIRED, choices=OVERHANG_DIRECTIONS),
+    "support": Key("choice", "the supporting elements below: 3 in 2D; 5 (a cross) or 9 (a square) in 3D",
+                   choices=tuple(sorted({n for counts in OVERHANG_SUPPORTS.values() for n in counts})),
+                   default_text=" in 2D, ".join(str(c[0]) for c in OVERHANG_SUPPORTS.values()) + " in 3D"),
+    "p": Key("number", "the smooth maximum's exponent", OverhangConfig.p, {"ge": 4, "le": 100}),
+    "epsilon": Key("number", "the smooth minimum's regularization", OverhangConfig.epsilon, {"gt": 0, "le": 0.1}),
+})
+
+SYMMETRY = Section("A mirror plane normal to an axis.", {
+    "axis": Key("choice", "the plane's normal", REQUIRED, choices=AXES),
+    "at": Key("number", "the plane's coordinate on that axis", default_text="the bounding box's centre"),
+}, bare="axis")
+
 PASSIVE = Section("Elements held at ρ = 1 (solid) or ρ = 0 (void), not design variables: those whose centers "
                   "lie in one shape, or a group of cells.", {
     "type": Key("choice", "what the region holds", REQUIRED, choices=PASSIVE_TYPES),
@@ -203,10 +226,16 @@ DESIGN = Section("The design parameterization: x → passive regions → filter 
                   default_text=f"{{type: {DesignConfig.filter.type}, radius: {DesignConfig.filter.options['radius']}}}"),
     "projection": Key("section", "Heaviside projection", of=PROJECTION, default_text="none"),
     "passive": Key("list", "passive regions", of=PASSIVE, default_text="none"),
+    "overhang": Key("section", "the additive-manufacturing overhang filter (a generated grid only)", of=OVERHANG,
+                    default_text="none"),
+    "symmetry": Key("list", "mirror planes: the design is symmetric about each (one per axis)", of=SYMMETRY,
+                    default_text="none"),
+    "extrusion": Key("choice", "the densities are constant along this axis (a prismatic part)", choices=AXES,
+                     default_text="none"),
 })
 
 OBJECTIVE = Section("The response to minimize: NAME or {type: NAME, <its options>}.", registry=RESPONSES,
-                    bare_name=True)
+                    bare="type")
 
 CONSTRAINT = Section("A constraint response ≤ limit: {type: NAME, limit, <its options>}.", {
     "limit": Key("number", "the response's upper limit", REQUIRED, {"gt": 0}),
@@ -219,8 +248,7 @@ OPTIMIZER = Section("The optimizer and the loop's stopping rule; oc handles comp
                      OptimizerConfig.tolerance, {"gt": 0}),
 }, registry=OPTIMIZERS, type_default=OptimizerConfig.type)
 
-SOLVER = Section("The linear solver: NAME or {type: NAME, <its options>}.", registry=SOLVERS, type_default=None,
-                 bare_name=True)
+SOLVER = Section("The linear solver: NAME or {type: NAME, <its options>}.", registry=SOLVERS, bare="type")
 
 CHECKPOINT = Section("A run with an output folder writes a checkpoint every `every` iterations or `seconds` "
                      "seconds, whichever comes first.", {
@@ -249,5 +277,5 @@ PROBLEM = Section("A problem file: one YAML mapping of these sections.", {
 }, exactly_one=("loads", "load_cases"))
 
 __all__ = ["CHECKPOINT", "CONSTRAINT", "DESIGN", "FILTER", "KEY_KINDS", "Key", "LOAD", "LOAD_CASE",
-           "MATERIAL", "MESH", "OBJECTIVE", "OPTIMIZER", "PASSIVE", "PROBLEM", "PROJECTION", "ROBUST",
-           "SCHEDULE", "SOLVER", "SPRING", "SUPPORT", "Section"]
+           "MATERIAL", "MESH", "OBJECTIVE", "OPTIMIZER", "OVERHANG", "PASSIVE", "PROBLEM", "PROJECTION", "ROBUST",
+           "SCHEDULE", "SOLVER", "SPRING", "SUPPORT", "SYMMETRY", "Section"]

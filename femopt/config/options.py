@@ -57,6 +57,7 @@ def _parse_option(node: YamlNode, key: str, option: Option, dim: int, n_cases: i
 # How each kind of option (femopt.registry.KINDS) is read: (node, option, dim, n_cases) -> value.
 _OPTION_READERS = {
     "number": lambda n, o, dim, cases: n.number(**o.bounds),
+    "magnitude": lambda n, o, dim, cases: n.magnitude(positive=o.bounds.get("gt") == 0),
     "integer": lambda n, o, dim, cases: n.integer(**o.bounds),
     "count": lambda n, o, dim, cases: _parse_count(n, **o.bounds),
     "boolean": lambda n, o, dim, cases: n.boolean(),
