@@ -1,4 +1,4 @@
-"""Command line: ``femopt run``, ``validate``, ``check-grad``, ``study``: printers over the Python API
+"""Command line: ``femopt run``, ``validate``, ``check-grad``, ``study``, ``schema``: printers over the Python API
 (:mod:`femopt.api`). Errors become one line and exit code 2."""
 
 from __future__ import annotations
@@ -319,6 +319,20 @@ def _study(study_path, outdir_option, workers, scheduler, retry_failed, dry_run,
         if not retry_failed and any(name not in result.ran for name in (r.name for r in failed)):
             click.echo("note: failures recorded before are not run again without --retry-failed", err=True)
         sys.exit(1)
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON Schema (draft-07) for editors (yaml-language-server).")
+@click.option("--markdown", is_flag=True, help="Print the reference page (docs/problem-file.md).")
+@_user_errors
+def schema(as_json, markdown):
+    """Print every key of a problem file with its type, default, bounds and allowed names."""
+    # Imported here, not at the top: `femopt --version` and `--help` stay fast.
+    from femopt.config import describe
+
+    if as_json and markdown:
+        raise FemoptError("--json and --markdown: give at most one")
+    click.echo(describe.json_text() if as_json else describe.markdown() if markdown else describe.text(), nl=False)
 
 
 def _print_notes(model) -> None:

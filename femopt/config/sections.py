@@ -3,7 +3,8 @@ dataclasses of :mod:`femopt.config.schema`: :func:`parse_config` reads them all,
 :func:`load_config` a file.
 
 A new key of a fixed section is one line in the section's ``_parse_*`` function plus its
-name in the section's key tuple; the names of filters, optimizers, interpolations,
+declaration in :mod:`femopt.config.keys` (kind, default, bounds, description: what this
+module checks and ``femopt schema`` documents); the names of filters, optimizers, interpolations,
 responses, solvers and passive shapes, and the options each takes, come from their
 registries (:mod:`femopt.config.options`), so a new implementation or option is
 registered beside the others in its package, not here.
@@ -20,7 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from femopt.config.design import _parse_design
-from femopt.config.options import _parse_component, _parse_selection, _parse_spec
+from femopt.config.keys import (CHECKPOINT, CONSTRAINT, LOAD, LOAD_CASE, MATERIAL, MESH, OPTIMIZER, PROBLEM,
+                                SPRING, SUPPORT, Section)
+from femopt.config.options import _parse_component, _parse_option, _parse_selection, _parse_spec
 from femopt.config.reader import (MAGNITUDES, YamlNode, _describe, _Invalid, _num, _python_value, _show,
                                   config_error, read_yaml, yaml_data)
 from femopt.config.schema import (AXES, PHYSICS, CheckpointConfig, LoadCaseConfig, LoadConfig, MaterialConfig,
@@ -35,14 +38,13 @@ from femopt.responses import RESPONSES
 from femopt.solvers import SOLVERS
 from femopt.solvers.mg_hierarchy import max_levels
 
-# Allowed keys per section, in the order they are documented.
-_TOP_KEYS = ("problem", "physics", "mesh", "material", "supports", "loads", "load_cases", "springs", "design",
-             "objective", "constraints", "optimizer", "solver", "checkpoint")
-_MESH_KEYS = ("grid", "size", "file", "scale", "min_size", "order")
-_MATERIAL_KEYS = ("E", "nu", "Emin", "thickness")
-_HEAT_MATERIAL_KEYS = ("k", "kmin", "thickness")   # physics: heat
-_SUPPORT_KEYS = ("at", "fix")
-_LOAD_KEYS = ("at", "force", "nodal_force", "traction", "pressure")
+# Allowed keys per section, in the order they are documented (declared in femopt.config.keys).
+_TOP_KEYS = PROBLEM.names()
+_MESH_KEYS = MESH.names()
+_MATERIAL_KEYS = MATERIAL.names("elasticity")
+_HEAT_MATERIAL_KEYS = MATERIAL.names("heat")   # physics: heat
+_SUPPORT_KEYS = SUPPORT.names()
+_LOAD_KEYS = LOAD.names("elasticity")
 # What each kind of load is, for messages (the keys of _LOAD_KEYS after "at").
 _LOAD_KINDS = {"force": "total", "nodal_force": "per node", "traction": "per unit area of a facet group",
                "pressure": "normal, on a facet group"}
@@ -52,14 +54,20 @@ _LOAD_KINDS = {"force": "total", "nodal_force": "per node", "traction": "per uni
 # 1-entry traction, heat_source as source); ``at`` may be left out for a heat_source.
 _HEAT_LOAD_KINDS = {"heat": "total, split equally over the nodes", "nodal_heat": "per node",
                     "flux": "per unit area of a facet group", "heat_source": "per unit volume of the cells"}
-_HEAT_LOAD_KEYS = ("at",) + tuple(_HEAT_LOAD_KINDS)
-_LOAD_CASE_KEYS = ("weight", "loads")
-_SPRING_KEYS = ("at", "component", "stiffness")
-_OPTIMIZER_LOOP_KEYS = ("max_iterations", "tolerance")   # the loop's, whatever the optimizer
-_CHECKPOINT_KEYS = ("every", "seconds")
+_HEAT_LOAD_KEYS = LOAD.names("heat")
+_LOAD_CASE_KEYS = LOAD_CASE.names()
+_SPRING_KEYS = SPRING.names()
+_OPTIMIZER_LOOP_KEYS = OPTIMIZER.names()   # the loop's, whatever the optimizer
+_CHECKPOINT_KEYS = CHECKPOINT.names()
 
 
 _DISPLACEMENT_RESPONSES = ("displacement", "displacement_target", "stress")
+
+
+def _read(node: YamlNode, section: Section, key: str, dim: int | None = None) -> Any:
+    """The value of ``node``'s child ``key`` as ``section`` declares it (a kind of
+    registered option): its default when absent, a message when required and absent."""
+    return _parse_option(node, key, section.keys[key], dim)
 
 
 def load_config(path: str | Path | Mapping) -> ProblemConfig:
@@ -90,7 +98,7 @@ def with_overrides(config: ProblemConfig, max_iterations: int | None = None,
     """A copy of ``config`` with command-line overrides applied (None = keep).  Raises ConfigError."""
     try:
         if max_iterations is not None:
-            n = YamlNode(max_iterations, "optimizer.max_iterations").integer(ge=1)
+            n = YamlNode(max_iterations, "optimizer.max_iterations").integer(**OPTIMIZER.keys["max_iterations"].bounds)
             config = replace(config, optimizer=replace(config.optimizer, max_iterations=n))
         if solver is not None:  # the file's options stay where the new solver takes them
             entry = SOLVERS[YamlNode(solver, "solver").choice(SOLVERS.names)]
@@ -205,7 +213,7 @@ def _parse_loading(root: YamlNode, dim: int,
         node.mapping(_LOAD_CASE_KEYS)
         cases.append(LoadCaseConfig(
             loads=tuple(_parse_load(n, dim, physics) for n in node.require("loads").items("load")),
-            weight=node.get("weight", 1.0, lambda n: n.magnitude(positive=True)),
+            weight=_read(node, LOAD_CASE, "weight"),
             path=node.path))
     return (), tuple(cases)
 
@@ -214,7 +222,7 @@ def _parse_spring(node: YamlNode, dim: int) -> SpringConfig:
     node.mapping(_SPRING_KEYS)
     return SpringConfig(at=_parse_selection(node.require("at"), dim),
                         component=_parse_component(node.require("component"), dim),
-                        stiffness=node.require("stiffness").magnitude(positive=True), path=node.path)
+                        stiffness=_read(node, SPRING, "stiffness"), path=node.path)
 
 
 def _parse_name(node: YamlNode) -> str:
@@ -269,7 +277,7 @@ def _parse_mesh_file(node: YamlNode, source: str) -> MeshConfig:
     text = file_node.string()
     if not text.strip():
         file_node.fail("expected the path of a mesh file, got an empty string")
-    scale = node.get("scale", 1.0, lambda n: n.positive())
+    scale = _read(node, MESH, "scale")
     folder = Path(source).parent if not source.startswith("<") else Path.cwd()
     path = folder / Path(text).expanduser()
     cad = _parse_cad_options(node) if is_cad(path) else ()
@@ -303,20 +311,18 @@ def _parse_material(node: YamlNode, dim: int, physics: str = "elasticity") -> Ma
     if isinstance(node.value, Mapping):
         _reject_other_physics(node, [k for k in _HEAT_MATERIAL_KEYS if k not in _MATERIAL_KEYS], "heat")
     node.mapping(_MATERIAL_KEYS)
-    d = MaterialConfig()
-    E = node.get("E", d.E, lambda n: n.magnitude(positive=True))
-    nu = node.get("nu", d.nu, lambda n: n.number(gt=-1, lt=0.5))
-    Emin = node.get("Emin", d.Emin, lambda n: n.number(ge=0))
+    E, nu, Emin = (_read(node, MATERIAL, key) for key in ("E", "nu", "Emin"))
     if Emin >= E:
         node.child("Emin").fail(f"must be smaller than E ({_num(E)}), got {_num(Emin)}")
     _check_void_ratio(node, "Emin", Emin, "E", E, zero_ok=True, typical="1e-9")
-    thickness_node = node.optional("thickness")
-    thickness = d.thickness
-    if thickness_node is not None:
-        if dim != 2:
-            thickness_node.fail(f"only applies to 2D meshes; this mesh is {dim}D")
-        thickness = thickness_node.magnitude(positive=True)
-    return MaterialConfig(E, nu, Emin, thickness)
+    return MaterialConfig(E, nu, Emin, _parse_thickness(node, dim))
+
+
+def _parse_thickness(node: YamlNode, dim: int) -> float:
+    """The thickness of the material mapping ``node`` (2D meshes only)."""
+    if "thickness" in node.value and dim not in MATERIAL.keys["thickness"].dims:
+        node.child("thickness").fail(f"only applies to 2D meshes; this mesh is {dim}D")
+    return _read(node, MATERIAL, "thickness")
 
 
 def _parse_heat_material(node: YamlNode, dim: int) -> MaterialConfig:
@@ -324,17 +330,11 @@ def _parse_heat_material(node: YamlNode, dim: int) -> MaterialConfig:
     if isinstance(node.value, Mapping):
         _reject_other_physics(node, [k for k in _MATERIAL_KEYS if k not in _HEAT_MATERIAL_KEYS], "elasticity")
     node.mapping(_HEAT_MATERIAL_KEYS)
-    d = MaterialConfig()
-    k = node.get("k", d.k, lambda n: n.magnitude(positive=True))
-    kmin = node.get("kmin", d.kmin, lambda n: n.number(gt=0))
+    k, kmin = _read(node, MATERIAL, "k"), _read(node, MATERIAL, "kmin")
     if kmin >= k:
         node.child("kmin").fail(f"must be smaller than k ({_num(k)}), got {_num(kmin)}")
     _check_void_ratio(node, "kmin", kmin, "k", k, zero_ok=False, typical="1e-3")
-    thickness_node = node.optional("thickness")
-    if thickness_node is not None and dim != 2:
-        thickness_node.fail(f"only applies to 2D meshes; this mesh is {dim}D")
-    thickness = thickness_node.magnitude(positive=True) if thickness_node is not None else d.thickness
-    return MaterialConfig(k=k, kmin=kmin, thickness=thickness)
+    return MaterialConfig(k=k, kmin=kmin, thickness=_parse_thickness(node, dim))
 
 
 def _check_void_ratio(node: YamlNode, key: str, value: float, solid_key: str, solid: float,
@@ -458,7 +458,7 @@ def _parse_response(node: YamlNode, dim: int, constraint: bool, n_cases: int = 1
     extra = ("limit",) if constraint else ()
     spec = _parse_spec(node, RESPONSES, dim, extra_keys=extra, n_cases=n_cases)
     return ResponseConfig(spec.type, spec.options, path=node.path,
-                          limit=node.require("limit").number(gt=0) if constraint else None)
+                          limit=_read(node, CONSTRAINT, "limit") if constraint else None)
 
 
 def _parse_solver(node: YamlNode) -> Spec:
@@ -468,9 +468,7 @@ def _parse_solver(node: YamlNode) -> Spec:
 
 def _parse_checkpoint(node: YamlNode) -> CheckpointConfig:
     node.mapping(_CHECKPOINT_KEYS)
-    d = CheckpointConfig()
-    return CheckpointConfig(every=node.get("every", d.every, lambda n: n.integer(ge=1)),
-                            seconds=node.get("seconds", d.seconds, lambda n: n.number(gt=0)))
+    return CheckpointConfig(every=_read(node, CHECKPOINT, "every"), seconds=_read(node, CHECKPOINT, "seconds"))
 
 
 def _parse_optimizer(node: YamlNode) -> OptimizerConfig:
@@ -479,9 +477,5 @@ def _parse_optimizer(node: YamlNode) -> OptimizerConfig:
         node.fail(f"expected a mapping (type, max_iterations, tolerance and the optimizer's "
                   f"options), got {_describe(node.value)}")
     spec = _parse_spec(node, OPTIMIZERS, extra_keys=_OPTIMIZER_LOOP_KEYS, default="oc")
-    d = OptimizerConfig()
-    return OptimizerConfig(
-        type=spec.type, options=spec.options,
-        max_iterations=node.get("max_iterations", d.max_iterations, lambda n: n.integer(ge=1)),
-        tolerance=node.get("tolerance", d.tolerance, lambda n: n.number(gt=0)),
-    )
+    return OptimizerConfig(type=spec.type, options=spec.options, max_iterations=_read(node, OPTIMIZER, "max_iterations"),
+                           tolerance=_read(node, OPTIMIZER, "tolerance"))

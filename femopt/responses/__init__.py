@@ -31,25 +31,34 @@ def _stress(context, p, q, exclude):
 
 
 RESPONSES = Registry("response")
-_AT, _COMPONENT, _CASE = Option(kind="selection"), Option(0, "component"), Option(0, "case")
-RESPONSES.register("compliance", lambda context: Compliance(context.problem.case_weights))
+_AT = Option(kind="selection", doc="the nodes")
+_COMPONENT = Option(0, "component", doc="the displacement component")
+_CASE = Option(0, "case", doc="the load case (from 0)")
+RESPONSES.register("compliance", lambda context: Compliance(context.problem.case_weights),
+                   doc="fᵀu (the weighted sum over load cases; physics: heat: thermal compliance)")
 RESPONSES.register("volume", lambda context: Volume(
-    None if context.problem.mesh.structured else context.problem.mesh.element_volumes))
+    None if context.problem.mesh.structured else context.problem.mesh.element_volumes),
+    doc="the volume fraction of material")
 RESPONSES.register(
     "displacement",
     lambda context, at, component, weight, case: Displacement(
         context.problem.dofs(at, component), np.full(len(at), weight), case),
-    at=_AT, component=_COMPONENT, weight=Option(1.0), case=_CASE)
+    at=_AT, component=_COMPONENT, weight=Option(1.0, doc="multiplies each displacement"), case=_CASE,
+    doc="weight · Σ u_component over the selected nodes")
 RESPONSES.register(
     "displacement_target",
     lambda context, at, component, target, case: DisplacementTarget(
         context.problem.dofs(at, component), np.full(len(at), target), case),
-    at=_AT, component=_COMPONENT, target=Option(0.0), case=_CASE)
+    at=_AT, component=_COMPONENT, target=Option(0.0, doc="the target displacement"), case=_CASE,
+    doc="Σ (u_component − target)² over the selected nodes")
 RESPONSES.register("python", lambda context, function: CallableLoss(context.load_callable(function), function),
-                   function=Option(kind="string"))
+                   function=Option(kind="string", doc="FILE.py:NAME, loss(u) -> (value, dL/du)"),
+                   doc="a Python function of the displacements")
 RESPONSES.register("stress", _stress,
-                   p=Option(8.0, bounds={"ge": 1}), q=Option(0.5, bounds={"gt": 0, "le": 1}),
-                   exclude=Option(None, kind="selection"))
+                   p=Option(8.0, bounds={"ge": 1}, doc="the p-norm's exponent (p·q >= 1)"),
+                   q=Option(0.5, bounds={"gt": 0, "le": 1}, doc="the stress relaxation exponent"),
+                   exclude=Option(None, kind="selection", doc="elements touching these nodes are not measured (a load patch)"),
+                   doc="the p-norm of the von Mises stresses (qp-relaxed)")
 
 __all__ = ["RESPONSES", "CallableLoss", "CentreStress", "Compliance", "Displacement", "DisplacementTarget",
            "State", "Stress", "UserFunctionError", "Volume"]
