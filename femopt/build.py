@@ -58,6 +58,7 @@ class Model:
     notices: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     robust: object = None  # femopt.robust.RobustSettings with design.projection.robust, else None
+    eigen: object = None   # femopt.eigen_evaluator.EigenSettings with a frequency or buckling response
 
     @property
     def mesh(self):
@@ -66,6 +67,9 @@ class Model:
     def evaluator(self, timer: PhaseTimer | None = None) -> Evaluator:
         """The Evaluator of this model (runs the solver's symbolic analysis); with
         ``robust``, a :class:`femopt.robust.RobustEvaluator` around one."""
+        if self.eigen is not None:
+            from femopt.eigen_build import eigen_evaluator
+            return eigen_evaluator(self, timer)
         constraints = self.constraints
         if self.robust is not None:  # the realizations report their volume V as V/1 − 1
             constraints = [replace(constraints[0], limit=1.0)]
@@ -109,6 +113,10 @@ def build(config: ProblemConfig, *, rtol: float | None = None) -> Model:
         robust = RobustSettings(RobustThresholds(robust.delta_eta, design.projection.eta), robust.update_every)
         x0 = initial_design(x0)
         notices.append(robust_notice(config, problem.mesh.dim))
+    from femopt.eigen_build import eigen_settings, with_bound
+    eigen = eigen_settings(config, problem, select_nodes)
+    if eigen is not None:  # an eigenvalue objective's bound is one more variable
+        x0 = with_bound(x0, objective)
     return Model(
         config=config, problem=problem, objective=objective, constraints=constraints,
         filter=FILTERS.create(design.filter.type, problem.mesh, **design.filter.options),
@@ -117,7 +125,7 @@ def build(config: ProblemConfig, *, rtol: float | None = None) -> Model:
                                        penalty=schedule_value(design.penalty, 0)),
         schedules=schedules,
         optimizer=OPTIMIZERS.create(config.optimizer.type, 0.0, 1.0, **config.optimizer.options),
-        solver=solver, notices=notices, x0=x0, robust=robust,
+        solver=solver, notices=notices, x0=x0, robust=robust, eigen=eigen,
         warnings=warnings + design_warnings(config, problem))
 
 
@@ -225,7 +233,7 @@ def build_problem(config: ProblemConfig, warnings: list | None = None,
             if dropped:
                 warnings.append(f"{load.path}: {dropped:.1%} of the load acts on fixed DOFs "
                                 "(supported nodes) and is dropped")
-        if not forces[free, c].any():
+        if case.loads and not forces[free, c].any():  # no loads at all: a frequency problem
             raise config.error(case.path if config.load_cases else "loads",
                                "every load acts on fixed DOFs or is zero; nothing to optimize")
 

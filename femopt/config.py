@@ -35,6 +35,7 @@ from typing import Any, NoReturn
 import yaml
 
 from .design import FILTERS, INTERPOLATIONS, PASSIVE_SHAPES, Schedule
+from .eigen_responses import LOWER_BOUNDS
 from .errors import ConfigError, MeshError
 from .mesh.io import read_mesh
 from .objectives import RESPONSES
@@ -48,9 +49,9 @@ PHYSICS = ("elasticity", "heat")   # what the field is: displacements, or a temp
 
 # Allowed keys per section, in the order they are documented.
 _TOP_KEYS = ("problem", "physics", "mesh", "material", "supports", "loads", "load_cases", "springs", "design",
-             "objective", "constraints", "optimizer", "solver", "checkpoint")
+             "objective", "constraints", "optimizer", "solver", "checkpoint", "point_masses")
 _MESH_KEYS = ("grid", "size", "file", "scale")
-_MATERIAL_KEYS = ("E", "nu", "Emin", "thickness")
+_MATERIAL_KEYS = ("E", "nu", "Emin", "thickness", "density")
 _HEAT_MATERIAL_KEYS = ("k", "kmin", "thickness")   # physics: heat
 _SUPPORT_KEYS = ("at", "fix")
 _LOAD_KEYS = ("at", "force", "nodal_force", "traction", "pressure")
@@ -64,6 +65,7 @@ _HEAT_LOAD_KINDS = {"heat": "total, split equally over the nodes", "nodal_heat":
 _HEAT_LOAD_KEYS = ("at",) + tuple(_HEAT_LOAD_KINDS)
 _LOAD_CASE_KEYS = ("weight", "loads")
 _SPRING_KEYS = ("at", "component", "stiffness")
+_POINT_MASS_KEYS = ("at", "mass")
 _DESIGN_KEYS = ("volume_fraction", "penalty", "interpolation", "filter", "projection", "passive")
 _SCHEDULE_KEYS = ("start", "end", "every", "factor", "step")
 _PROJECTION_KEYS = ("beta", "eta", "preserve_volume", "robust")
@@ -120,6 +122,7 @@ class MaterialConfig:
     thickness: float = 1.0    # 2D only
     k: float = 1.0            # physics: heat: conductivity of the solid (power / (length · temperature))
     kmin: float = 1e-3        # physics: heat: conductivity of void (> 0 keeps K nonsingular)
+    density: float = 1.0      # mass per unit volume of the solid (frequency responses)
 
 
 @dataclass(frozen=True)
@@ -163,6 +166,16 @@ class SpringConfig:
     component: int            # 0 = x, 1 = y, 2 = z
     stiffness: float          # force per length unit, on each selected node
     path: str = ""            # e.g. "springs[0]"
+
+
+@dataclass(frozen=True)
+class PointMassConfig:
+    """A non-structural mass (frequency responses), split equally over the selected nodes and
+    acting in every direction."""
+
+    at: Selection
+    mass: float
+    path: str = ""            # e.g. "point_masses[0]"
 
 
 @dataclass(frozen=True)
@@ -262,6 +275,7 @@ class ProblemConfig:
     springs: tuple[SpringConfig, ...] = ()
     checkpoint: CheckpointConfig = CheckpointConfig()
     physics: str = "elasticity"   # one of PHYSICS
+    point_masses: tuple[PointMassConfig, ...] = ()
 
     @property
     def cases(self) -> tuple[LoadCaseConfig, ...]:
@@ -371,7 +385,7 @@ def _parse_problem(root: _Node, source: str) -> ProblemConfig:
     material_node = root.optional("material")
     material = _parse_material(material_node, mesh.dim, physics) if material_node else MaterialConfig()
     supports = tuple(_parse_support(n, mesh.dim, physics) for n in root.require("supports").items("support"))
-    loads, load_cases = _parse_loading(root, mesh.dim, physics)
+    loads, load_cases = _parse_loading(root, mesh.dim, physics, optional=_needs_no_loads(root))
     if physics == "heat" and "springs" in root.value:
         root.child("springs").fail("springs act on displacements; physics: heat has none")
     springs = root.get("springs", (), lambda n: tuple(_parse_spring(item, mesh.dim)
@@ -386,9 +400,13 @@ def _parse_problem(root: _Node, source: str) -> ProblemConfig:
     optimizer = _parse_optimizer(optimizer_node) if optimizer_node else OptimizerConfig()
     solver = root.get("solver", Spec("auto", SOLVERS["auto"].defaults), _parse_solver)
     checkpoint = root.get("checkpoint", CheckpointConfig(), _parse_checkpoint)
+    if physics == "heat" and "point_masses" in root.value:
+        root.child("point_masses").fail("point masses act on displacements; physics: heat has none")
+    point_masses = root.get("point_masses", (), lambda n: tuple(_parse_point_mass(item, mesh.dim)
+                                                                for item in n.items("point mass")))
     config = ProblemConfig(name, mesh, material, supports, loads, design, optimizer, solver, source,
                            objective, constraints, load_cases=load_cases, springs=springs,
-                           checkpoint=checkpoint, physics=physics)
+                           checkpoint=checkpoint, physics=physics, point_masses=point_masses)
     if physics == "heat":
         for response in (config.objective,) + config.constraints:
             if response.type in _DISPLACEMENT_RESPONSES:
@@ -408,7 +426,25 @@ def _parse_problem(root: _Node, source: str) -> ProblemConfig:
     return config
 
 
-_DISPLACEMENT_RESPONSES = ("displacement", "displacement_target", "stress")
+_DISPLACEMENT_RESPONSES = ("displacement", "displacement_target", "stress", "frequency", "buckling")
+# Responses that need no load: a problem with only these may leave out loads.
+_LOAD_FREE_RESPONSES = ("frequency", "volume")
+
+
+def _needs_no_loads(root: _Node) -> bool:
+    """Whether the file's objective and constraints (as written) all do without a load."""
+    def kind(value):
+        return value.get("type") if isinstance(value, Mapping) else value
+    objective = root.value.get("objective", "compliance")
+    constraints = root.value.get("constraints") or []
+    types = [kind(objective)] + [kind(c) for c in constraints if isinstance(constraints, list)]
+    return isinstance(constraints, list) and all(t in _LOAD_FREE_RESPONSES for t in types)
+
+
+def _parse_point_mass(node: _Node, dim: int) -> PointMassConfig:
+    node.mapping(_POINT_MASS_KEYS)
+    return PointMassConfig(at=_parse_selection(node.require("at"), dim),
+                           mass=node.require("mass").number(gt=0), path=node.path)
 
 
 def _check_robust(config: ProblemConfig) -> None:
@@ -427,14 +463,17 @@ def _check_robust(config: ProblemConfig) -> None:
             "the dilated design's rescaled limit)")
 
 
-def _parse_loading(root: _Node, dim: int,
-                   physics: str = "elasticity") -> tuple[tuple[LoadConfig, ...], tuple[LoadCaseConfig, ...]]:
-    """``loads: [...]`` (one load case) or ``load_cases: [{weight, loads}, ...]``; exactly one."""
+def _parse_loading(root: _Node, dim: int, physics: str = "elasticity",
+                   optional: bool = False) -> tuple[tuple[LoadConfig, ...], tuple[LoadCaseConfig, ...]]:
+    """``loads: [...]`` (one load case) or ``load_cases: [{weight, loads}, ...]``; exactly one
+    (or neither when ``optional``: a frequency problem has no load)."""
     loads_node, cases_node = root.optional("loads"), root.optional("load_cases")
     if loads_node is not None and cases_node is not None:
         cases_node.fail("give either 'loads' (one load case) or 'load_cases', not both")
     if cases_node is None:
         if loads_node is None:
+            if optional:
+                return (), ()
             root.fail("missing required key 'loads' (or 'load_cases' for several load cases)")
         return tuple(_parse_load(n, dim, physics) for n in loads_node.items("load")), ()
     cases = []
@@ -522,6 +561,7 @@ def _parse_material(node: _Node, dim: int, physics: str = "elasticity") -> Mater
     d = MaterialConfig()
     E = node.get("E", d.E, lambda n: n.number(gt=0))
     nu = node.get("nu", d.nu, lambda n: n.number(gt=-1, lt=0.5))
+    density = node.get("density", d.density, lambda n: n.number(gt=0))
     Emin = node.get("Emin", d.Emin, lambda n: n.number(ge=0))
     if Emin >= E:
         node.child("Emin").fail(f"must be smaller than E ({_num(E)}), got {_num(Emin)}")
@@ -531,7 +571,7 @@ def _parse_material(node: _Node, dim: int, physics: str = "elasticity") -> Mater
         if dim != 2:
             thickness_node.fail(f"only applies to 2D meshes; this mesh is {dim}D")
         thickness = thickness_node.number(gt=0)
-    return MaterialConfig(E, nu, Emin, thickness)
+    return MaterialConfig(E, nu, Emin, thickness, density=density)
 
 
 def _parse_heat_material(node: _Node, dim: int) -> MaterialConfig:
@@ -833,8 +873,18 @@ def _parse_response(node: _Node, dim: int, constraint: bool, n_cases: int = 1) -
     """``compliance`` or ``{type: ..., ...}``; constraints also need ``limit``."""
     if not isinstance(node.value, (str, Mapping)) or (constraint and isinstance(node.value, str)):
         node.fail(f"expected a response name or a mapping with 'type', got {_describe(node.value)}")
-    extra = ("limit",) if constraint else ()
+    bound = LOWER_BOUNDS.get(node.value.get("type") if isinstance(node.value, Mapping) else node.value)
+    if bound is not None and constraint and "limit" in node.value:
+        node.child("limit").fail(f"a {node.value['type']} constraint is a lower bound: give {bound} instead")
+    extra = ("limit",) if constraint and bound is None else ()
     spec = _parse_spec(node, RESPONSES, dim, extra_keys=extra, n_cases=n_cases)
+    if bound is not None:  # frequency, buckling: a lower bound (min_hz, min_factor) instead of a limit
+        if constraint and spec.options[bound] is None:
+            node.fail(f"missing required key {bound!r} (a {spec.type} constraint is a lower bound)")
+        if not constraint and spec.options[bound] is not None:
+            node.child(bound).fail(f"bounds a {spec.type} constraint; as the objective {spec.type} is "
+                                   "maximized (leave it out, or move the response to constraints)")
+        return ResponseConfig(spec.type, spec.options, path=node.path)
     return ResponseConfig(spec.type, spec.options, path=node.path,
                           limit=node.require("limit").number(gt=0) if constraint else None)
 

@@ -163,3 +163,4 @@ RESPONSES.register("python", lambda context, function: CallableLoss(context.load
 # The stress response lives in its own module and registers itself there; importing it
 # here makes "stress" a response wherever RESPONSES is.
 from femopt import stress as _stress  # noqa: E402,F401  (after RESPONSES: stress imports it)
+from femopt import eigen_responses as _eigen_responses  # noqa: E402,F401  (frequency, buckling)
