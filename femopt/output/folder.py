@@ -220,10 +220,11 @@ class OutputFolder:
                 self._created = []
 
     def _check_only_femopt_files(self) -> None:
-        from femopt.output.writer import FILES, FILES_3D, HEAT_FILES, STRESS_FILES  # writer imports this module
+        from femopt.output.writer import FILES, FILES_3D, HEAT_FILES, MODE_FILES, STRESS_FILES  # writer imports this module
 
         foreign = sorted(p.name for p in self.path.iterdir()
-                         if p.name not in {*FILES, *FILES_3D, *HEAT_FILES, *STRESS_FILES, CHECKPOINT})
+                         if p.name not in {*FILES, *FILES_3D, *HEAT_FILES, *STRESS_FILES, *MODE_FILES,
+                                           CHECKPOINT})
         if foreign:
             names = ", ".join(foreign[:3]) + (", …" if len(foreign) > 3 else "")
             raise OutputError(f"{self.path}: holds {names}, not written by femopt; femopt replaces "
