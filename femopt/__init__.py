@@ -14,6 +14,7 @@ _API = {
     "load_config": "femopt.config",
     "prepare": "femopt.api",
     "run": "femopt.api",
+    "analyze": "femopt.analysis",
     "study": "femopt.study",
     "optimize": "femopt.topopt",
     "Evaluator": "femopt.topopt",
