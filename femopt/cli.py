@@ -41,7 +41,8 @@ def main():
 @_user_errors
 def validate(config_path):
     """Check CONFIG (the YAML and its node selections) without running it."""
-    from femopt.build import build_problem, build_responses, check_memory, design_warnings, robust_notice
+    from femopt.build import (build_problem, build_responses, check_memory, design_warnings, robust_notice,
+                              select_nodes)
     from femopt.config import load_config
 
     config = load_config(config_path)
@@ -49,6 +50,8 @@ def validate(config_path):
     warnings, selections = [], []
     problem = build_problem(config, warnings, selections)
     build_responses(config, problem)
+    from femopt.eigen_build import eigen_settings
+    eigen_settings(config, problem, select_nodes)  # point masses: their selections
     mesh = problem.mesh
     for warning in warnings + design_warnings(config, problem):
         click.echo(f"warning: {warning}", err=True)

@@ -399,7 +399,7 @@ def optimize(evaluator: Evaluator, optimizer, x0: np.ndarray, *, max_iterations:
         for iteration in range(len(history) + 1, max_iterations + 1):
             iteration_start = time.perf_counter()
             evaluator.start_iteration()
-            ev, parameters = evaluator(x), continuation.values
+            ev, parameters, evaluated = evaluator(x), continuation.values, x
             _check_finite(ev, iteration)
             with timer("update"):
                 x_new = optimizer.step(x, ev.objective, ev.gradient, ev.constraints, ev.constraint_gradients)
@@ -426,10 +426,10 @@ def optimize(evaluator: Evaluator, optimizer, x0: np.ndarray, *, max_iterations:
                 checkpoint.after_iteration(iteration, lambda: loop_state(x), final=iteration == max_iterations)
         if ev is None:  # resumed at the iteration limit: evaluate the design it stopped at
             evaluator.start_iteration()
-            ev = evaluator(x)
+            ev, evaluated = evaluator(x), x
 
-    solver = evaluator.solver
-    return Result(x=evaluator.space.embed(x), rho=ev.rho, u=ev.u, objective=ev.objective,
+    solver = evaluator.solver  # x, rho, u of one design: the last evaluated, not the next step
+    return Result(x=evaluator.space.embed(evaluated), rho=ev.rho, u=ev.u, objective=ev.objective,
                   volume=evaluator.volume(ev.rho), iterations=len(history), status=status,
                   history=history, timings={phase: timer.totals[phase] for phase in PHASES},
                   wall_time=time.perf_counter() - start, solver=solver.name,
