@@ -213,12 +213,19 @@ class EigenEvaluator:
                                                largest=False, tol=self._lobpcg_tol())
             self._warm["vibration"], phi = block, block[:, :k]
         full = self._full(phi)
+        precise = full.astype(np.longdouble)
         domega2 = np.empty((k, len(rho)))
+        theta = np.empty(k)
         for j in range(k):
-            stiffness = -self.inner.assembler.element_energy(full[:, j], full[:, j])   # φ_eᵀ K_e φ_e
-            domega2[j] = (material.vjp(rho, stiffness)
-                          - omega2[j] * mass_interpolation_vjp(rho, ops.mass_energy(full[:, j])))
-        theta = 1.0 / omega2
+            stiffness = self._stiffness_energy(precise[:, j])                          # φ_eᵀ K_e φ_e
+            mass = ops.mass_energy(precise[:, j])                                      # φ_eᵀ M_e φ_e
+            # θ as the Rayleigh quotient of element sums in extended precision: the eigen-
+            # solver's value carries the round-off of products with K (~1e-11 relative on a
+            # slender beam), which finite differences of small components would see.
+            theta[j] = float((m @ mass + self._point_mass_energy(precise[:, j]))
+                             / (self.inner.material.apply(rho) @ stiffness + self._spring_energy(precise[:, j])))
+            domega2[j] = (material.vjp(rho, stiffness.astype(float))
+                          - mass_interpolation_vjp(rho, mass.astype(float)) / theta[j])
         return theta, -(theta ** 2)[:, None] * domega2, full
 
     def _buckling(self, rho, u, k, case=0):
@@ -238,7 +245,13 @@ class EigenEvaluator:
                                               tol=self._lobpcg_tol())
             self._warm[("buckling", case)], phi = block, block[:, :k]
         full = self._full(phi)
-        weights = [ops.stress_weights(full[:, j]) for j in range(k)]          # ∂(φᵀGφ)/∂σ̂_e / g_e
+        precise = full.astype(np.longdouble)
+        weights = [ops.stress_weights(precise[:, j]) for j in range(k)]      # ∂(φᵀGφ)/∂σ̂_e / g_e
+        for j in range(k):  # the Rayleigh quotient in extended precision, as for vibration
+            geometric_energy = g @ np.sum(weights[j] * stress, axis=(1, 2))
+            theta[j] = float(-geometric_energy / (self.inner.material.apply(rho) @ self._stiffness_energy(
+                precise[:, j]) + self._spring_energy(precise[:, j])))
+        weights = [q.astype(float) for q in weights]
         W = np.stack([ops.solid_stresses_vjp(q * g[:, None, None]) for q in weights], axis=1)
         free = self.inner.free
         with self.timer("solve"):  # the adjoint of G's dependence on u: one block solve
@@ -252,6 +265,22 @@ class EigenEvaluator:
         return theta, dtheta, full
 
     # ---------------------------------------------------------------- helpers
+
+    def _stiffness_energy(self, phi: np.ndarray) -> np.ndarray:
+        """(n_elements,) φ_eᵀ K_e φ_e (K_e for a unit modulus) of a full-length phi, in its dtype."""
+        K_e = np.asarray(self.inner.assembler.element_matrix).astype(phi.dtype)
+        phi_e = phi[self.inner.assembler.element_dofs]
+        product = phi_e @ K_e if K_e.ndim == 2 else np.matmul(K_e, phi_e[:, :, None])[:, :, 0]
+        return np.einsum("ea,ea->e", phi_e, product)
+
+    def _spring_energy(self, phi: np.ndarray):
+        """Σ_s k_s φ_s² of the grounded springs (fixed DOFs have φ = 0)."""
+        problem = self.inner.problem
+        return np.sum(problem.spring_stiffness * phi[problem.spring_dofs] ** 2)
+
+    def _point_mass_energy(self, phi: np.ndarray):
+        masses = self.operators.point_masses
+        return 0.0 if masses is None else np.sum(masses * phi ** 2)
 
     def _stiffness_operator(self, rho) -> LinearOperator:
         """K(ρ) on the free DOFs: from its lower triangle, or the matrix-free solver's product."""

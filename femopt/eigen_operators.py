@@ -92,9 +92,10 @@ class EigenOperators:
         return self._zero_fixed(y)
 
     def mass_energy(self, phi: np.ndarray) -> np.ndarray:
-        """(n_elements,) φ_eᵀ M_e φ_e for one full-length vector phi (n_dofs,): ∂(φᵀMφ)/∂scales."""
+        """(n_elements,) φ_eᵀ M_e φ_e for one full-length vector phi (n_dofs,): ∂(φᵀMφ)/∂scales
+        (in phi's dtype: extended precision for a Rayleigh quotient)."""
         phi_e = phi[self.element_dofs].reshape(self.n_elements, self.n_nodes, self.dim)
-        m = self.mass_scalar[0] if self.shared else self.mass_scalar
+        m = (self.mass_scalar[0] if self.shared else self.mass_scalar).astype(phi.dtype)
         if self.shared:
             return np.einsum("eai,ab,ebi->e", phi_e, m, phi_e, optimize=True)
         return np.einsum("eai,eab,ebi->e", phi_e, m, phi_e, optimize=True)

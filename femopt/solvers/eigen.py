@@ -75,9 +75,10 @@ def vibration_modes(solver, K: LinearOperator, M: LinearOperator, k: int) -> tup
                                 v0=_start(n), tol=0)
     except ArpackNoConvergence as exc:
         raise SolverError(f"eigenvalues: ARPACK did not converge ({exc}); try fewer modes") from None
+    vectors = _normalize(vectors, M)
+    values = _rayleigh(K, M, vectors)
     order = np.argsort(values)
-    values, vectors = values[order], vectors[:, order]
-    return values, _normalize(vectors, M)
+    return values[order], vectors[:, order]
 
 
 def buckling_modes(solver, K: LinearOperator, G: LinearOperator, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -91,9 +92,10 @@ def buckling_modes(solver, K: LinearOperator, G: LinearOperator, k: int) -> tupl
                                 tol=0)
     except ArpackNoConvergence as exc:
         raise SolverError(f"buckling: ARPACK did not converge ({exc}); try fewer modes") from None
+    vectors = _normalize(vectors, K)
+    values = _rayleigh(minus_G, K, vectors)
     order = np.argsort(-values)
-    values, vectors = values[order], vectors[:, order]
-    return values, _normalize(vectors, K)
+    return values[order], vectors[:, order]
 
 
 def lobpcg_modes(A: LinearOperator, B: LinearOperator, precondition, k: int, start: np.ndarray | None,
@@ -131,7 +133,8 @@ def lobpcg_modes(A: LinearOperator, B: LinearOperator, precondition, k: int, sta
         values, X = values[order], X[:, order]
         residual = _relative_residuals(A, B, values[:k], X[:, :k])
         if np.all(residual <= tol):
-            return values[:k], _normalize(X, B)
+            X = _normalize(X, B)
+            return _rayleigh(A, B, X[:, :k]), X
     raise SolverError(f"eigenvalues: LOBPCG did not converge in {max_iterations} iterations (relative "
                       f"residuals {', '.join(f'{r:.1e}' for r in residual)} > {tol:.0e}); use cholmod")
 
@@ -141,6 +144,13 @@ def _relative_residuals(A, B, values: np.ndarray, vectors: np.ndarray) -> np.nda
     BX = B @ vectors
     R = A @ vectors - BX * values
     return np.linalg.norm(R, axis=0) / np.maximum(np.abs(values) * np.linalg.norm(BX, axis=0), 1e-300)
+
+
+def _rayleigh(A, B, vectors: np.ndarray) -> np.ndarray:
+    """(k,) Rayleigh quotients φᵀAφ / φᵀBφ: the eigenvalues to the round-off of the
+    products, where the solver's own are only as accurate as its solves (its error in φ
+    enters them squared)."""
+    return np.einsum("ij,ij->j", vectors, A @ vectors) / np.einsum("ij,ij->j", vectors, B @ vectors)
 
 
 def _normalize(vectors: np.ndarray, B) -> np.ndarray:
