@@ -159,15 +159,18 @@ def test_eigenvalue_gradients_on_a_mesh_file_and_in_3d(tmp_path):
     assert worst_error(parse_config(cube), samples=2)[0] < 1e-5
 
 
-def test_the_mg_solver_gives_the_frequencies_and_gradients_of_cholmod():
-    """solver: mg (matrix-free, no factor): LOBPCG with the V-cycle and element-wise M, G."""
+@pytest.mark.parametrize("solver", [{"type": "mg", "rtol": 1e-10}, {"type": "amg", "rtol": 1e-10}, "superlu",
+                                    {"type": "reuse", "rtol": 1e-10}], ids=["mg", "amg", "superlu", "reuse"])
+def test_every_solver_gives_the_frequencies_and_gradients_of_cholmod(solver):
+    """mg (matrix-free, no factor): LOBPCG with the V-cycle and element-wise M, G; amg and
+    reuse: LOBPCG preconditioned by their solve; superlu: ARPACK on its factor."""
     data = beam_data({"type": "frequency", "modes": 2}, [
         {"type": "volume", "limit": 0.5}, {"type": "buckling", "min_factor": 0.05, "modes": 2}], grid=(32, 8))
     direct = build(parse_config(data)).evaluator()
-    mg = build(parse_config({**data, "solver": {"type": "mg", "rtol": 1e-10}})).evaluator()
+    other = build(parse_config({**data, "solver": solver})).evaluator()
     x = np.random.default_rng(2).uniform(0.3, 0.9, direct.n_variables)
-    a, b = direct(x, smooth=False), mg(x, smooth=False)
-    assert mg.solver.name == "mg"
+    a, b = direct(x, smooth=False), other(x, smooth=False)
+    assert other.solver.name == (solver if isinstance(solver, str) else solver["type"])
     np.testing.assert_allclose(b.fields["eigenfrequencies_hz"], a.fields["eigenfrequencies_hz"], rtol=1e-8)
     np.testing.assert_allclose(b.fields["buckling_load_factors"], a.fields["buckling_load_factors"], rtol=1e-7)
     np.testing.assert_allclose(b.constraint_gradients, a.constraint_gradients,
