@@ -11,6 +11,11 @@ K u = f and evaluates every other response (compliance, volume, …) as usual; o
 Buckling's last term is the adjoint of G's dependence on u: one solve per mode with the
 factor in hand (one block solve for all modes). The sensitivities are those of simple
 eigenvalues; the bound formulation keeps every mode that may become the lowest bounded.
+The values θ_j are the Rayleigh quotients of the modes, summed element by element in
+extended precision: products with the assembled K lose ~1e-11 (relative) to cancellation on
+a slender beam, enough to spoil finite differences of its small sensitivities. LOBPCG's warm
+starts are not part of a checkpoint: a resumed run starts it cold (same modes, to its
+tolerance).
 
 With an eigenvalue objective the optimizer sees one more variable (last), the bound's t in
 [0, 1], on a logarithmic scale: z = scale · exp(α (t − t₀)), scale the largest θ_j of the
