@@ -132,3 +132,16 @@ def test_point_masses_lower_the_frequencies():
     assert np.all(heavy < light)
     dense = femopt.analyze({**STRIP, "material": {"density": 4.0}}).fields["eigenfrequencies_hz"]
     np.testing.assert_allclose(dense, light / 2, rtol=1e-9)   # ω ∝ 1/√density
+
+
+def test_a_frequency_run_resumes_to_the_uninterrupted_result(tmp_path):
+    """The bound's scale is evaluator state: a checkpoint keeps it, and a resumed run ends
+    where an uninterrupted one does."""
+    data = {**STRIP, "optimizer": {"type": "mma", "max_iterations": 8}}
+    whole = femopt.run(data, tmp_path / "whole")
+    femopt.run(data, tmp_path / "parts", max_iterations=4)
+    resumed = femopt.run(data, tmp_path / "parts", resume=True)
+    assert resumed.iterations == whole.iterations == 8
+    assert resumed.objective == pytest.approx(whole.objective, rel=1e-10)
+    np.testing.assert_allclose(resumed.fields["eigenfrequencies_hz"], whole.fields["eigenfrequencies_hz"],
+                               rtol=1e-10)
