@@ -1,11 +1,11 @@
-"""The Python API: ``femopt.load_config``, ``femopt.prepare`` and ``femopt.run``.
+"""The Python API: ``femopt.load_config``, ``femopt.prepare``, ``femopt.run`` and ``femopt.analyze``.
 
     import femopt
-    result = femopt.run("configs/mbb.yaml")            # or a dict, or a loaded Config
+    result = femopt.run("configs/mbb.yaml")   # or a dict, a ProblemConfig, or a prepared Model
     print(result.objective, result.iterations, result.status)
 
-:func:`run` does everything ``femopt run`` does except printing; the command line
-is a printer over it. :func:`femopt.optimize` is the lower-level loop for users who
+:func:`run` does everything ``femopt run`` does except printing, :func:`analyze`
+everything ``femopt analyze`` does; the command line is a printer over them. :func:`femopt.optimize` is the lower-level loop for users who
 build the objects themselves.
 """
 
@@ -22,17 +22,20 @@ import numpy as np
 
 from femopt.build import Model, build, build_mesh, check_memory
 from femopt.config import ProblemConfig, load_config, with_overrides
-from femopt.output import checkpoint
+from femopt.output import OutputFolder, checkpoint, expected_bytes, write_files
 from femopt.output.checkpoint import CheckpointError
-from femopt.topopt import IterationRecord, Result, optimize
+from femopt.output.stress import stress_field
+from femopt.loop.analysis import design_variables, evaluate_once, read_design
+from femopt.loop.driver import IterationRecord, Result, optimize
 
 ConfigLike = str | Path | Mapping | ProblemConfig
 
 
 def prepare(config: ConfigLike, *, max_iterations: int | None = None,
             solver: str | None = None) -> Model:
-    """Validate ``config`` (a problem file's path, its YAML as a dict, or a loaded Config),
-    apply the overrides, and build the :class:`femopt.build.Model` of the run.
+    """Validate ``config`` (a problem file's path, its YAML as a dict, or the
+    :class:`femopt.config.ProblemConfig` of :func:`femopt.load_config`), apply the
+    overrides, and build the :class:`femopt.build.Model` of the run.
     Raises ConfigError (and the other FemoptErrors) with one-line messages."""
     if not isinstance(config, ProblemConfig):
         config = load_config(config)
@@ -44,8 +47,8 @@ def run(config: ConfigLike | Model, outdir: str | Path | None = None, *,
         callback: Callable[[IterationRecord], None] | None = None, resume: bool = False,
         on_start: Callable[[Model], None] | None = None, force: bool = False,
         extra_summary: Mapping | None = None) -> Result:
-    """Optimize the problem ``config`` (path, dict, Config, or a Model from :func:`prepare`)
-    and return its :class:`femopt.topopt.Result`.
+    """Optimize the problem ``config`` (path, dict, ProblemConfig, or a Model from :func:`prepare`)
+    and return its :class:`femopt.loop.driver.Result`.
 
     outdir: write the result files there (nothing is written otherwise). The folder is
     created, proven writable and locked before anything is built
@@ -76,8 +79,6 @@ def run(config: ConfigLike | Model, outdir: str | Path | None = None, *,
     if outdir is None:
         return _optimize(model or build(config), on_start, callback)
 
-    from femopt.output import OutputFolder, expected_bytes, write_files
-
     mesh = model.mesh if model else build_mesh(config)  # cheap: counts, no arrays yet
     with OutputFolder(outdir, expected_bytes=expected_bytes(mesh, len(config.cases))) as folder:
         model = model or build(config)
@@ -87,8 +88,6 @@ def run(config: ConfigLike | Model, outdir: str | Path | None = None, *,
                                                config.checkpoint.every, config.checkpoint.seconds)
         with _stop_on_signals(checkpointer):
             result = _optimize(model, on_start, callback, checkpoint=checkpointer, resume=start)
-        from femopt.output.stress import stress_field
-
         stress = stress_field(model.objective, model.constraints, result.rho, result.u)
         folder.publish(lambda staging: write_files(
             staging, config.name, model.mesh, result,
@@ -100,8 +99,55 @@ def run(config: ConfigLike | Model, outdir: str | Path | None = None, *,
     return result
 
 
+def analyze(config: ConfigLike | Model, design: str | Path | None = None, outdir: str | Path | None = None, *,
+            solver: str | None = None, force: bool = False,
+            on_start: Callable[[Model], None] | None = None) -> Result:
+    """Every response of ``config`` (path, dict, ProblemConfig, or a Model from
+    :func:`prepare`) at one design, without optimizing: the
+    :class:`femopt.loop.driver.Result` of one evaluation (status "analyzed").
+
+        result = femopt.analyze("configs/cantilever_modes.yaml")           # the uniform start
+        result = femopt.analyze(config, design="out/cc/result.npz", outdir="out/cc-check")
+        result.responses, result.fields["eigenfrequencies_hz"]
+
+    design: a result.npz whose ``x`` to evaluate (None: the starting design;
+    :func:`femopt.loop.analysis.read_design`). outdir: write the usual files there, as
+    :func:`run` does (summary.json, the fields, the plots, and with eigenvalue responses
+    modes.png). solver: override the file's solver type. on_start(model): called once
+    built. Raises FemoptError subclasses with one-line messages (a design of another
+    mesh, an unreadable file, …)."""
+    if isinstance(config, Model):
+        model, config = config, config.config
+    else:
+        config = with_overrides(config if isinstance(config, ProblemConfig) else load_config(config), solver=solver)
+        model = None
+        if not force:
+            check_memory(config)
+    x_design = None if design is None else read_design(design, build_mesh(config).n_elements)
+
+    def evaluate(model: Model) -> Result:
+        if on_start is not None:
+            on_start(model)
+        x = model.x0 if x_design is None else design_variables(model.problem.passive, model.x0, x_design)
+        return evaluate_once(model.evaluator(), x, model.continuation().values, model.warnings)
+
+    if outdir is None:
+        return evaluate(model or build(config))
+    mesh = model.mesh if model else build_mesh(config)
+    with OutputFolder(outdir, expected_bytes=expected_bytes(mesh, len(config.cases))) as folder:
+        model = model or build(config)
+        result = evaluate(model)
+        stress = stress_field(model.objective, model.constraints, result.rho, result.u)
+        extra = {"config": config.source, "design": str(design) if design is not None else "initial"}
+        folder.publish(lambda staging: write_files(
+            staging, config.name, model.mesh, result, extra_summary=extra,
+            material=None if config.physics == "heat" else (config.material.E, config.material.nu),
+            physics=config.physics, stress=stress))
+    return result
+
+
 def _optimize(model: Model, on_start, callback, **options) -> Result:
-    """:func:`femopt.topopt.optimize` on the model's objects, with its warnings."""
+    """:func:`femopt.loop.driver.optimize` on the model's objects, with its warnings."""
     if on_start is not None:
         on_start(model)
     settings = model.config.optimizer

@@ -1,20 +1,25 @@
 """Eigenvalue solvers (femopt.solvers.eigen) and the frequency and buckling responses
-(femopt.eigen_responses, femopt.eigen_evaluator): dense references, finite differences,
+(femopt.responses.eigen, femopt.loop.eigen): dense references, finite differences,
 and the beam and column of Euler–Bernoulli theory."""
+
+import json
 
 import numpy as np
 import pytest
 import scipy.linalg
+import scipy.sparse as sp
+from scipy.sparse.linalg import eigsh
 
 import femopt
-from femopt.assembly import Assembler
 from femopt.build import build
-from femopt.config import parse_config
-from femopt.eigen_operators import EigenOperators
-from femopt.eigen_responses import mass_interpolation, mass_interpolation_vjp
-from femopt.elements import plane_stress_matrix
-from femopt.gradcheck import check_gradients
-from femopt.mesh import DofMap, StructuredMesh
+from femopt.config import load_config, parse_config, with_overrides
+from femopt.fem.assembly import Assembler
+from femopt.fem.dofs import DofMap
+from femopt.fem.eigen import EigenOperators
+from femopt.fem.elasticity import plane_stress_matrix, stiffness_matrices
+from femopt.loop.gradcheck import check_gradients
+from femopt.mesh import StructuredMesh
+from femopt.responses.eigen import mass_interpolation, mass_interpolation_vjp
 from femopt.solvers import eigen, make_solver
 
 
@@ -25,7 +30,7 @@ def cantilever(grid=(24, 6), size=(4.0, 1.0)):
     dofmap = DofMap(mesh, 2)
     n = dofmap.n_dofs
     free = np.setdiff1d(np.arange(n), dofmap.dofs(mesh.select_nodes([("x", 0.0, 0.0)])))
-    K0 = mesh.stiffness_matrices(0.3)
+    K0 = stiffness_matrices(mesh, 0.3)
     rho = np.random.default_rng(0).uniform(0.3, 1.0, mesh.n_elements)
     E = 1e-9 + rho**3
     K = Assembler(dofmap.element_dofs, K0, free, n).matrix(E)
@@ -217,12 +222,6 @@ def test_clamped_clamped_beam_frequency_design_raises_the_fundamental_frequency(
     summary.json's value is that of an independent eigen-solve of rho: scipy's eigsh on K and M
     assembled here with COO from the 88-line code's KE and the bilinear rectangle's closed-form
     consistent mass (ab/36 · [4 2 1 2; …] ⊗ I), with the interpolations of the README."""
-    import json
-    import scipy.sparse as sp
-    from scipy.sparse.linalg import eigsh
-
-    from femopt.config import load_config, with_overrides
-
     config = with_overrides(load_config("configs/frequency_beam.yaml"), max_iterations=20)
     start = femopt.analyze(config).fields["eigenfrequencies_hz"][0]
     femopt.run(config, tmp_path / "out")
@@ -239,7 +238,7 @@ def test_clamped_clamped_beam_frequency_design_raises_the_fundamental_frequency(
     m = np.where(rho > 0.1, rho, 1e5 * rho**6)
     E = 1e-9 + rho**3 * (1 - 1e-9)
     rows, cols = np.repeat(dofs, 8, axis=1).ravel(), np.tile(dofs, 8).ravel()
-    K = sp.csc_matrix((np.outer(E, mesh.stiffness_matrices(0.3).ravel()).ravel(), (rows, cols)), shape=(n, n))
+    K = sp.csc_matrix((np.outer(E, stiffness_matrices(mesh, 0.3).ravel()).ravel(), (rows, cols)), shape=(n, n))
     M = sp.csc_matrix((np.outer(m, np.kron(corner_mass, np.eye(2)).ravel()).ravel(),
                        (rows, cols)), shape=(n, n))
     ends = mesh.select_nodes([("x", 0.0, 0.0)]).tolist() + mesh.select_nodes([("x", 8.0, 8.0)]).tolist()

@@ -1,6 +1,6 @@
 """modes.png: the first vibration or buckling modes drawn on the deformed design, and the
 summary entries of the eigenvalues (a run or analysis with a frequency or buckling response,
-whose evaluation carries them in ``fields``: :mod:`femopt.eigen_evaluator`)."""
+whose evaluation carries them in ``fields``: :mod:`femopt.loop.eigen`)."""
 
 from __future__ import annotations
 
