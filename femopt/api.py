@@ -5,8 +5,8 @@
     print(result.objective, result.iterations, result.status)
 
 :func:`run` does everything ``femopt run`` does except printing, :func:`analyze`
-everything ``femopt analyze`` does; the command line is a printer over them. :func:`femopt.optimize` is the lower-level loop for users who
-build the objects themselves.
+everything ``femopt analyze`` does; the command line is a printer over them.
+:func:`femopt.optimize` is the lower-level loop for users who build the objects themselves.
 """
 
 from __future__ import annotations

@@ -38,8 +38,8 @@ class Selections:
 
 def resolve_selections(config: ProblemConfig, mesh: Mesh) -> Selections:
     """Every selection of ``config`` on ``mesh`` (supports, loads, springs, point masses,
-    passive groups, then the responses' selections), in one pass; raises ConfigError for the first that
-    selects nothing or names a group the mesh lacks."""
+    passive groups, then the responses' selections), in one pass; raises ConfigError for
+    the first that selects nothing or names a group the mesh lacks."""
     return Selections({**structure_selections(config, mesh), **response_selections(config, mesh)})
 
 

@@ -30,6 +30,6 @@ from femopt.config.sections import load_config, parse_config, with_overrides
 
 __all__ = ["AXES", "PASSIVE_TYPES", "PHYSICS", "CheckpointConfig", "DesignConfig", "LoadCaseConfig", "LoadConfig",
            "MaterialConfig", "MeshConfig", "OptimizerConfig", "PassiveRegionConfig", "PointMassConfig",
-           "ProblemConfig",
-           "ProjectionConfig", "ResponseConfig", "RobustConfig", "Selection", "Spec", "SpringConfig",
-           "SupportConfig", "config_error", "load_config", "parse_config", "read_yaml", "with_overrides"]
+           "ProblemConfig", "ProjectionConfig", "ResponseConfig", "RobustConfig", "Selection", "Spec",
+           "SpringConfig", "SupportConfig", "config_error", "load_config", "parse_config", "read_yaml",
+           "with_overrides"]
