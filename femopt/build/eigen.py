@@ -45,7 +45,8 @@ def eigen_evaluator(model, timer=None) -> EigenEvaluator:
     inner_objective = Volume(None if problem.mesh.structured else problem.mesh.element_volumes) \
         if objective is not None else model.objective
     inner = Evaluator(problem, model.solver, filter=model.filter, projection=model.projection,
-                      material=model.material, objective=inner_objective, constraints=plain, timer=timer)
+                      material=model.material, objective=inner_objective, constraints=plain, timer=timer,
+                      overhang=model.overhang, linking=model.linking)
     config = model.config
     labels = [f"objective ({config.objective.type})"] + [
         f"{c.path} ({c.type})" for c in config.constraint_list if c.type not in EIGEN_TYPES]

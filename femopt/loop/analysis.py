@@ -60,9 +60,13 @@ def read_design(path: str | Path, n_elements: int) -> np.ndarray:
     return x
 
 
-def design_variables(passive: np.ndarray, x0: np.ndarray, x_full: np.ndarray) -> np.ndarray:
+def design_variables(passive: np.ndarray, x0: np.ndarray, x_full: np.ndarray, linking=None) -> np.ndarray:
     """The optimizer's variables of the full design x_full (n_elements,): its designable
-    entries (``passive``: the problem's passive densities), and a bound formulation's
-    extra variables at their starting values (the tail of x0, the starting variables)."""
-    space = DesignSpace(passive, len(x_full))
-    return np.concatenate([space.restrict(x_full), np.asarray(x0)[space.n_variables:]])
+    entries (``passive``: the problem's passive densities), their group means with a
+    ``linking`` (:class:`femopt.design.linking.Linking`: symmetry, extrusion), and a bound
+    formulation's extra variables at their starting values (the tail of x0, the starting
+    variables)."""
+    x = DesignSpace(passive, len(x_full)).restrict(x_full)
+    if linking is not None:
+        x = linking.reduce(x)
+    return np.concatenate([x, np.asarray(x0)[len(x):]])
