@@ -117,7 +117,8 @@ ELASTIC = {
     "checkpoint": {"every": 10, "seconds": 60.0},
 }
 CONSTRAINED = {**mbb_data(nx=12, ny=4), "constraints": [{"type": "volume", "limit": 0.5}],
-               "optimizer": {"type": "mma"}}
+               "optimizer": {"type": "mma"}, "material": {"density": 2.0},
+               "point_masses": [{"at": {"x": 12, "y": 4}, "mass": 0.5}]}
 MESH_FILE = {**mbb_data(), "mesh": {"file": str(ROOT / "meshes" / "lbracket.msh"), "scale": 1.0},
              "supports": [{"at": {"group": "clamp"}, "fix": "all"}], "loads": [{"at": {"x": 0}, "force": [0, -1]}]}
 OVERHANG = {**mbb_data(nx=12, ny=4), "design": {"volume_fraction": 0.5, "filter": "density", "overhang": {

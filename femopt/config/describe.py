@@ -168,6 +168,8 @@ def _blocks(section: Section, path: str, seen: dict | None = None) -> list[_Bloc
         rows.append(_Row(prefix + name, _type(key), _default(key, name in section.exactly_one), doc))
     if section.exactly_one:
         notes.append("Exactly one of " + ", ".join(section.exactly_one) + ".")
+    if section.at_most_one:
+        notes.append("At most one of " + ", ".join(section.at_most_one) + ".")
     if section.bare is not None:
         value = "NAME" if section.registry is not None else section.bare.upper()
         notes.append(f"`{path}: {value}` is short for `{{{section.bare}: {value}}}`.")
@@ -391,6 +393,8 @@ def _section_schema(section: Section, physics: str | None) -> dict:
     one = [name for name in section.exactly_one if name in keys]
     if one:
         rules.append({"oneOf": [{"required": [name]} for name in one]})
+    if section.at_most_one:
+        rules.append({"not": {"required": list(section.at_most_one)}})
     for name, key in keys.items():
         if key.required and key.unless:
             rules.append({"anyOf": [{"required": [name]}, {"required": [key.unless]}]})
@@ -424,9 +428,11 @@ def _registry_branches(section: Section, fixed: dict, required: list) -> list:
     registry = section.registry
     branches = [{"enum": list(registry.names)}] if section.bare else []
     for entry in registry:
+        bound = section.lower_bounds.get(entry.name)   # instead of the fixed keys (limit)
         properties = {"type": {"const": entry.name, "description": entry.doc},
-                      **{name: _key_schema(o, None) for name, o in entry.options.items()}, **fixed}
-        needed = ([] if entry.name == section.type_default else ["type"]) + required + [
+                      **{name: _key_schema(o, None) for name, o in entry.options.items()},
+                      **({} if bound else fixed)}
+        needed = ([] if entry.name == section.type_default else ["type"]) + ([bound] if bound else required) + [
             name for name, o in entry.options.items() if o.required]
         branch = {"type": "object", "properties": properties, "additionalProperties": False}
         if needed:

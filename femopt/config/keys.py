@@ -27,6 +27,7 @@ from femopt.design.overhang import DIRECTIONS as OVERHANG_DIRECTIONS, SUPPORTS a
 from femopt.optimizers import OPTIMIZERS
 from femopt.registry import KINDS, REQUIRED, Registry
 from femopt.responses import RESPONSES
+from femopt.responses.eigen import LOWER_BOUNDS
 from femopt.solvers import SOLVERS
 
 # What a key's value is: a kind of registered option (femopt.registry.KINDS), or one of
@@ -84,7 +85,9 @@ class Key:
 class Section:
     """A mapping of a problem file: its fixed ``keys``, in documentation order.
 
-    exactly_one: keys of which exactly one must be given. registry: ``{type: NAME, …}``
+    exactly_one: keys of which exactly one must be given (at_most_one: one or none).
+    lower_bounds: registry entries bounded from below by one of their options instead of
+    the fixed keys (a frequency constraint's min_hz instead of a limit). registry: ``{type: NAME, …}``
     of that registry, the entry's options beside ``keys`` (``type`` may be left out when
     there is a ``type_default``). bare: a key whose value alone may stand for the mapping
     (``NAME`` for ``{type: NAME}``, ``x`` for ``{axis: x}``). shapes: a
@@ -95,6 +98,8 @@ class Section:
     doc: str
     keys: Mapping[str, Key] = field(default_factory=dict)
     exactly_one: tuple[str, ...] = ()
+    at_most_one: tuple[str, ...] = ()
+    lower_bounds: Mapping[str, str] = field(default_factory=dict)
     registry: Registry | None = None
     type_default: str | None = None
     bare: str | None = None
@@ -142,6 +147,8 @@ MATERIAL = Section("The solid's material; the void's is Emin (kmin). Every key m
                 physics="heat"),
     "thickness": Key("magnitude", "out-of-plane thickness (plane stress)", MaterialConfig.thickness, {"gt": 0},
                      dims=(2,)),
+    "density": Key("magnitude", "mass per unit volume of the solid (frequency responses)", MaterialConfig.density,
+                   {"gt": 0}, physics="elasticity"),
 })
 
 SUPPORT = Section("Fixed components of the selected nodes.", {
@@ -244,9 +251,10 @@ DESIGN = Section("The design parameterization: x → passive regions → filter 
 OBJECTIVE = Section("The response to minimize: NAME or {type: NAME, <its options>}.", registry=RESPONSES,
                     bare="type")
 
-CONSTRAINT = Section("A constraint response ≤ limit: {type: NAME, limit, <its options>}.", {
+CONSTRAINT = Section("A constraint response ≤ limit: {type: NAME, limit, <its options>}; frequency and "
+                     "buckling are bounded from below instead (min_hz, min_factor).", {
     "limit": Key("number", "the response's upper limit", REQUIRED, {"gt": 0}),
-}, registry=RESPONSES)
+}, registry=RESPONSES, lower_bounds=LOWER_BOUNDS)
 
 OPTIMIZER = Section("The optimizer and the loop's stopping rule; oc handles compliance with one volume "
                     "constraint only.", {
@@ -263,6 +271,11 @@ CHECKPOINT = Section("A run with an output folder writes a checkpoint every `eve
     "seconds": Key("number", "seconds between checkpoints", CheckpointConfig.seconds, {"gt": 0}),
 })
 
+POINT_MASS = Section("Non-structural mass, split equally over the selected nodes (frequency responses).", {
+    "at": Key("selection", "the nodes", REQUIRED),
+    "mass": Key("magnitude", "the total mass", REQUIRED, {"gt": 0}),
+})
+
 PROBLEM = Section("A problem file: one YAML mapping of these sections.", {
     "problem": Key("name", "the problem's name; the default output folder is out/<problem>",
                    default_text="the file's name without .yaml"),
@@ -271,7 +284,8 @@ PROBLEM = Section("A problem file: one YAML mapping of these sections.", {
     "mesh": Key("section", "the mesh", REQUIRED, of=MESH),
     "material": Key("section", "the material", of=MATERIAL, default_text="the defaults of its keys"),
     "supports": Key("list", "the supports (fixed components)", REQUIRED, of=SUPPORT),
-    "loads": Key("list", "the loads of the one load case", of=LOAD),
+    "loads": Key("list", "the loads of the one load case (a problem with frequency responses only may have none)",
+                 of=LOAD),
     "load_cases": Key("list", "several load cases, instead of loads", of=LOAD_CASE),
     "springs": Key("list", "grounded springs", of=SPRING, physics="elasticity", default_text="none"),
     "design": Key("section", "the design parameterization", REQUIRED, of=DESIGN),
@@ -281,8 +295,9 @@ PROBLEM = Section("A problem file: one YAML mapping of these sections.", {
     "optimizer": Key("section", "the optimizer", OptimizerConfig.type, of=OPTIMIZER),
     "solver": Key("section", "the linear solver", "auto", of=SOLVER),
     "checkpoint": Key("section", "checkpoint frequency", of=CHECKPOINT, default_text="the defaults of its keys"),
-}, exactly_one=("loads", "load_cases"))
+    "point_masses": Key("list", "non-structural masses", of=POINT_MASS, physics="elasticity", default_text="none"),
+}, at_most_one=("loads", "load_cases"))
 
 __all__ = ["CHECKPOINT", "CONSTRAINT", "DESIGN", "FILTER", "KEY_KINDS", "Key", "LOAD", "LOAD_CASE",
-           "MATERIAL", "MESH", "OBJECTIVE", "OPTIMIZER", "OVERHANG", "PASSIVE", "PROBLEM", "PROJECTION", "ROBUST",
+           "MATERIAL", "MESH", "OBJECTIVE", "OPTIMIZER", "OVERHANG", "PASSIVE", "POINT_MASS", "PROBLEM", "PROJECTION", "ROBUST",
            "SCHEDULE", "SOLVER", "SPRING", "SUPPORT", "SYMMETRY", "Section"]

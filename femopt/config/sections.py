@@ -21,20 +21,20 @@ from pathlib import Path
 from typing import Any
 
 from femopt.config.design import _parse_design
-from femopt.config.keys import (CHECKPOINT, CONSTRAINT, LOAD, LOAD_CASE, MATERIAL, MESH, OPTIMIZER, PROBLEM,
-                                SPRING, SUPPORT, Section)
+from femopt.config.keys import (CHECKPOINT, CONSTRAINT, LOAD, LOAD_CASE, MATERIAL, MESH, OPTIMIZER, POINT_MASS,
+                                PROBLEM, SPRING, SUPPORT, Section)
 from femopt.config.options import _parse_component, _parse_option, _parse_selection, _parse_spec
 from femopt.config.reader import (MAGNITUDES, YamlNode, _describe, _Invalid, _num, _python_value, _show,
                                   config_error, read_yaml, yaml_data)
 from femopt.config.schema import (AXES, PHYSICS, CheckpointConfig, LoadCaseConfig, LoadConfig, MaterialConfig,
-                                  MeshConfig, OptimizerConfig, ProblemConfig, ResponseConfig, Selection, Spec,
-                                  SpringConfig, SupportConfig)
+                                  MeshConfig, OptimizerConfig, PointMassConfig, ProblemConfig, ResponseConfig,
+                                  Selection, Spec, SpringConfig, SupportConfig)
 from femopt.errors import MeshError
 from femopt.mesh.cad import CAD_SUFFIXES, is_cad
 from femopt.mesh.checks import COORDINATE_RANGE
 from femopt.mesh.io import read_mesh
 from femopt.optimizers import OPTIMIZERS
-from femopt.responses import RESPONSES
+from femopt.responses import LOWER_BOUNDS, RESPONSES
 from femopt.solvers import SOLVERS
 from femopt.solvers.mg_hierarchy import max_levels
 
@@ -57,11 +57,13 @@ _HEAT_LOAD_KINDS = {"heat": "total, split equally over the nodes", "nodal_heat":
 _HEAT_LOAD_KEYS = LOAD.names("heat")
 _LOAD_CASE_KEYS = LOAD_CASE.names()
 _SPRING_KEYS = SPRING.names()
+_POINT_MASS_KEYS = POINT_MASS.names()
 _OPTIMIZER_LOOP_KEYS = OPTIMIZER.names()   # the loop's, whatever the optimizer
 _CHECKPOINT_KEYS = CHECKPOINT.names()
 
-
-_DISPLACEMENT_RESPONSES = ("displacement", "displacement_target", "stress")
+_DISPLACEMENT_RESPONSES = ("displacement", "displacement_target", "stress", "frequency", "buckling")
+# Responses that need no load: a problem with only these may leave out loads.
+_LOAD_FREE_RESPONSES = ("frequency", "volume")
 
 
 def _read(node: YamlNode, section: Section, key: str, dim: int | None = None) -> Any:
@@ -122,7 +124,7 @@ def _parse_problem(root: YamlNode, source: str) -> ProblemConfig:
     material_node = root.optional("material")
     material = _parse_material(material_node, mesh.dim, physics) if material_node else MaterialConfig()
     supports = tuple(_parse_support(n, mesh.dim, physics) for n in root.require("supports").items("support"))
-    loads, load_cases = _parse_loading(root, mesh.dim, physics)
+    loads, load_cases = _parse_loading(root, mesh.dim, physics, optional=_needs_no_loads(root))
     if physics == "heat" and "springs" in root.value:
         root.child("springs").fail("springs act on displacements; physics: heat has none")
     springs = root.get("springs", (), lambda n: tuple(_parse_spring(item, mesh.dim)
@@ -137,9 +139,13 @@ def _parse_problem(root: YamlNode, source: str) -> ProblemConfig:
     optimizer = _parse_optimizer(optimizer_node) if optimizer_node else OptimizerConfig()
     solver = root.get("solver", Spec("auto", SOLVERS["auto"].defaults), _parse_solver)
     checkpoint = root.get("checkpoint", CheckpointConfig(), _parse_checkpoint)
+    if physics == "heat" and "point_masses" in root.value:
+        root.child("point_masses").fail("point masses act on displacements; physics: heat has none")
+    point_masses = root.get("point_masses", (), lambda n: tuple(_parse_point_mass(item, mesh.dim)
+                                                                for item in n.items("point mass")))
     config = ProblemConfig(name, mesh, material, supports, loads, design, optimizer, solver, source,
                            objective, constraints, load_cases=load_cases, springs=springs,
-                           checkpoint=checkpoint, physics=physics)
+                           checkpoint=checkpoint, physics=physics, point_masses=point_masses)
     if physics == "heat":
         for response in (config.objective,) + config.constraints:
             if response.type in _DISPLACEMENT_RESPONSES:
@@ -162,6 +168,22 @@ def _parse_problem(root: YamlNode, source: str) -> ProblemConfig:
             "the overhang filter needs a generated grid (mesh.grid): its layers are the grid's "
             "rows of elements, which a mesh file does not have")
     return config
+
+
+def _needs_no_loads(root: YamlNode) -> bool:
+    """Whether the file's objective and constraints (as written) all do without a load."""
+    def kind(value):
+        return value.get("type") if isinstance(value, Mapping) else value
+    objective = root.value.get("objective", "compliance")
+    constraints = root.value.get("constraints") or []
+    types = [kind(objective)] + [kind(c) for c in constraints if isinstance(constraints, list)]
+    return isinstance(constraints, list) and all(t in _LOAD_FREE_RESPONSES for t in types)
+
+
+def _parse_point_mass(node: YamlNode, dim: int) -> PointMassConfig:
+    node.mapping(_POINT_MASS_KEYS)
+    return PointMassConfig(at=_parse_selection(node.require("at"), dim),
+                           mass=_read(node, POINT_MASS, "mass"), path=node.path)
 
 
 def _check_mg_levels(config: ProblemConfig) -> None:
@@ -198,14 +220,17 @@ def _check_robust(config: ProblemConfig) -> None:
             "the dilated design's rescaled limit)")
 
 
-def _parse_loading(root: YamlNode, dim: int,
-                   physics: str = "elasticity") -> tuple[tuple[LoadConfig, ...], tuple[LoadCaseConfig, ...]]:
-    """``loads: [...]`` (one load case) or ``load_cases: [{weight, loads}, ...]``; exactly one."""
+def _parse_loading(root: YamlNode, dim: int, physics: str = "elasticity",
+                   optional: bool = False) -> tuple[tuple[LoadConfig, ...], tuple[LoadCaseConfig, ...]]:
+    """``loads: [...]`` (one load case) or ``load_cases: [{weight, loads}, ...]``; exactly one
+    (or neither when ``optional``: a frequency problem has no load)."""
     loads_node, cases_node = root.optional("loads"), root.optional("load_cases")
     if loads_node is not None and cases_node is not None:
         cases_node.fail("give either 'loads' (one load case) or 'load_cases', not both")
     if cases_node is None:
         if loads_node is None:
+            if optional:
+                return (), ()
             root.fail("missing required key 'loads' (or 'load_cases' for several load cases)")
         return tuple(_parse_load(n, dim, physics) for n in loads_node.items("load")), ()
     cases = []
@@ -311,11 +336,11 @@ def _parse_material(node: YamlNode, dim: int, physics: str = "elasticity") -> Ma
     if isinstance(node.value, Mapping):
         _reject_other_physics(node, [k for k in _HEAT_MATERIAL_KEYS if k not in _MATERIAL_KEYS], "heat")
     node.mapping(_MATERIAL_KEYS)
-    E, nu, Emin = (_read(node, MATERIAL, key) for key in ("E", "nu", "Emin"))
+    E, nu, Emin, density = (_read(node, MATERIAL, key) for key in ("E", "nu", "Emin", "density"))
     if Emin >= E:
         node.child("Emin").fail(f"must be smaller than E ({_num(E)}), got {_num(Emin)}")
     _check_void_ratio(node, "Emin", Emin, "E", E, zero_ok=True, typical="1e-9")
-    return MaterialConfig(E, nu, Emin, _parse_thickness(node, dim))
+    return MaterialConfig(E, nu, Emin, _parse_thickness(node, dim), density=density)
 
 
 def _parse_thickness(node: YamlNode, dim: int) -> float:
@@ -455,8 +480,18 @@ def _parse_response(node: YamlNode, dim: int, constraint: bool, n_cases: int = 1
     """``compliance`` or ``{type: ..., ...}``; constraints also need ``limit``."""
     if not isinstance(node.value, (str, Mapping)) or (constraint and isinstance(node.value, str)):
         node.fail(f"expected a response name or a mapping with 'type', got {_describe(node.value)}")
-    extra = ("limit",) if constraint else ()
+    bound = LOWER_BOUNDS.get(node.value.get("type") if isinstance(node.value, Mapping) else node.value)
+    if bound is not None and constraint and "limit" in node.value:
+        node.child("limit").fail(f"a {node.value['type']} constraint is a lower bound: give {bound} instead")
+    extra = ("limit",) if constraint and bound is None else ()
     spec = _parse_spec(node, RESPONSES, dim, extra_keys=extra, n_cases=n_cases)
+    if bound is not None:  # frequency, buckling: a lower bound (min_hz, min_factor) instead of a limit
+        if constraint and spec.options[bound] is None:
+            node.fail(f"missing required key {bound!r} (a {spec.type} constraint is a lower bound)")
+        if not constraint and spec.options[bound] is not None:
+            node.child(bound).fail(f"bounds a {spec.type} constraint; as the objective {spec.type} is "
+                                   "maximized (leave it out, or move the response to constraints)")
+        return ResponseConfig(spec.type, spec.options, path=node.path)
     return ResponseConfig(spec.type, spec.options, path=node.path,
                           limit=_read(node, CONSTRAINT, "limit") if constraint else None)
 

@@ -13,6 +13,7 @@ import numpy as np
 from femopt.registry import Option, Registry
 from femopt.responses.basic import (CallableLoss, Compliance, Displacement, DisplacementTarget, State,
                                     UserFunctionError, Volume)
+from femopt.responses.eigen import LOWER_BOUNDS, Buckling, Frequency, is_eigen
 from femopt.responses.stress import CentreStress, Stress, included_elements
 
 
@@ -59,6 +60,15 @@ RESPONSES.register("stress", _stress,
                    q=Option(0.5, bounds={"gt": 0, "le": 1}, doc="the stress relaxation exponent"),
                    exclude=Option(None, kind="selection", doc="elements touching these nodes are not measured (a load patch)"),
                    doc="the p-norm of the von Mises stresses (qp-relaxed)")
+RESPONSES.register("frequency", lambda context, modes, min_hz: Frequency(modes, min_hz),
+                   modes=Option(3, "integer", bounds={"ge": 1}, doc="the lowest eigenfrequencies computed and bounded"),
+                   min_hz=Option(None, bounds={"gt": 0}, doc="as a constraint: every one of them at least this (Hz)"),
+                   doc="the lowest natural frequencies: maximized by the bound formulation, or kept above min_hz")
+RESPONSES.register("buckling", lambda context, modes, min_factor, case: Buckling(modes, min_factor, case),
+                   modes=Option(6, "integer", bounds={"ge": 1}, doc="the lowest buckling load factors computed and bounded"),
+                   min_factor=Option(None, bounds={"gt": 0}, doc="as a constraint: every one of them at least this"),
+                   case=Option(0, "case", doc="the load case whose stresses buckle the structure"),
+                   doc="the lowest linear buckling load factors: maximized by the bound formulation, or kept above min_factor")
 
-__all__ = ["RESPONSES", "CallableLoss", "CentreStress", "Compliance", "Displacement", "DisplacementTarget",
-           "State", "Stress", "UserFunctionError", "Volume"]
+__all__ = ["LOWER_BOUNDS", "RESPONSES", "Buckling", "CallableLoss", "CentreStress", "Compliance", "Displacement",
+           "DisplacementTarget", "Frequency", "State", "Stress", "UserFunctionError", "Volume", "is_eigen"]
