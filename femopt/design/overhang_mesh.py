@@ -104,7 +104,7 @@ class MeshOverhangFilter:
         self._order = np.argsort(self.slices, kind="stable")
         bounds = np.searchsorted(self.slices[self._order], np.arange(self.slices.max() + 2))
         self._ranges = [(int(bounds[k]), int(bounds[k + 1])) for k in range(len(bounds) - 1)]
-        permuted = self.supports[self._order][:, self._order].tocsr()
+        self._permuted = permuted = self.supports[self._order][:, self._order].tocsr()
         self._blocks = [None] + [permuted[a:b, self._ranges[k - 1][0]:self._ranges[k - 1][1]].tocsr()
                                  for k, (a, b) in enumerate(self._ranges) if k > 0]
         self._blocks_t = [None] + [block.T.tocsr() for block in self._blocks[1:]]
@@ -152,8 +152,7 @@ class MeshOverhangFilter:
         pad, q, back = self._per_slice()
         base = xi + self.shift
         powered_less = base ** (self.p - 1.0)              # ∂(ξ + SHIFT)^P/∂ξ / P
-        permuted = self._permuted_supports()
-        keep = permuted @ (powered_less * base) + pad * self.shift ** self.p
+        keep = self._permuted @ (powered_less * base) + pad * self.shift ** self.p
         smax = keep ** (1.0 / q) - back
         diff = x - smax
         ratio = diff / np.sqrt(diff * diff + self.epsilon)
@@ -176,12 +175,6 @@ class MeshOverhangFilter:
     def _per_slice(self):
         """(pad, Q, BACKSHIFT) per element, in the slice-sorted numbering."""
         return self._pad[self._order], self.q[self._order], self.backshift[self._order]
-
-    def _permuted_supports(self):
-        """The support matrix in the slice-sorted numbering (rows: elements, columns: supports)."""
-        if not hasattr(self, "_permuted"):
-            self._permuted = self.supports[self._order][:, self._order].tocsr()
-        return self._permuted
 
     def _unpermute(self, values: np.ndarray) -> np.ndarray:
         out = np.empty_like(values)
