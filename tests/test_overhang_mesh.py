@@ -223,6 +223,14 @@ def test_angle_and_layer_are_for_mesh_files(key, value):
                                   "supports are the elements below (45°; support: 3)")
 
 
+def test_validate_describes_the_slices(tmp_path):
+    path = write_yaml(tmp_path, mesh_file_data(tmp_path, {"build_direction": "+z", "layer": 0.25}, "T4", (3, 2, 2)))
+    result = CliRunner().invoke(main, ["validate", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "overhang filter on the mesh: 8 slices of 0.25, 45° cone, median " in result.output
+    assert "elements above the base slice with none in their cone" in result.output  # slices too thin
+
+
 def test_a_bad_setting_is_one_line_exit_2_from_the_command_line(tmp_path):
     path = write_yaml(tmp_path, mesh_file_data(tmp_path, {"build_direction": "+y", "support": 9}))
     result = CliRunner().invoke(main, ["validate", str(path)])
