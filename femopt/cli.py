@@ -71,8 +71,8 @@ def main():
 def validate(config_path):
     """Check CONFIG (the YAML and its node selections) without running it."""
     # Imported here, not at the top: `femopt --version` and `--help` stay fast.
-    from femopt.build import (build_design_linking, build_problem, build_responses, check_memory,
-                              design_warnings, merged_nodes_notice, robust_notice)
+    from femopt.build import (build_design_linking, build_overhang, build_problem, build_responses,
+                              check_memory, design_warnings, merged_nodes_notice, robust_notice)
     from femopt.config import load_config
     from femopt.mesh.cad import describe_faces
 
@@ -90,7 +90,9 @@ def validate(config_path):
                f"memory {estimate} with solver {estimate.solver}")
     for path, description in selections:
         click.echo(f"  {path}: {description}")
-    for notice in (merged_nodes_notice(mesh), robust_notice(config, mesh.dim)):
+    overhang = build_overhang(config, mesh)
+    for notice in (merged_nodes_notice(mesh), robust_notice(config, mesh.dim),
+                   overhang.describe() if hasattr(overhang, "describe") else None):  # mesh files' slices
         if notice is not None:
             click.echo(notice)
     if linking is not None:

@@ -120,7 +120,9 @@ CONSTRAINED = {**mbb_data(nx=12, ny=4), "constraints": [{"type": "volume", "limi
                "optimizer": {"type": "mma"}, "material": {"density": 2.0},
                "point_masses": [{"at": {"x": 12, "y": 4}, "mass": 0.5}]}
 MESH_FILE = {**mbb_data(), "mesh": {"file": str(ROOT / "meshes" / "lbracket.msh"), "scale": 1.0},
-             "supports": [{"at": {"group": "clamp"}, "fix": "all"}], "loads": [{"at": {"x": 0}, "force": [0, -1]}]}
+             "supports": [{"at": {"group": "clamp"}, "fix": "all"}], "loads": [{"at": {"x": 0}, "force": [0, -1]}],
+             "design": {"volume_fraction": 0.5, "filter": "density",
+                        "overhang": {"build_direction": "+y", "angle": 45.0, "layer": 2.0}}}
 OVERHANG = {**mbb_data(nx=12, ny=4), "design": {"volume_fraction": 0.5, "filter": "density", "overhang": {
     "build_direction": "+y", "p": 40.0, "epsilon": 1e-4}}}
 CAD = {**mbb_data(), "material": {"E": 1.0, "nu": 0.3}, "mesh": {"file": str(ROOT / "meshes" / "plate_hole.step"), "size": 8.0, "min_size": 0.0,

@@ -22,6 +22,7 @@ from femopt.design import FILTERS, INTERPOLATIONS, Continuation, DesignSpace, He
 from femopt.design.continuation import schedule_value
 from femopt.design.linking import LinkingError, build_linking
 from femopt.design.overhang import OverhangFilter
+from femopt.design.overhang_mesh import MeshOverhangFilter
 from femopt.design.robust import RobustThresholds
 from femopt.fem.problem import Problem
 from femopt.loop.evaluator import Constraint, Evaluator, PhaseTimer
@@ -111,6 +112,9 @@ def build(config: ProblemConfig, *, rtol: float | None = None) -> Model:
                               None if problem.mesh.structured else problem.mesh.element_volumes)
     if (merged := merged_nodes_notice(problem.mesh)) is not None:
         notices.append(merged)
+    overhang = build_overhang(config, problem.mesh)
+    if isinstance(overhang, MeshOverhangFilter):
+        notices.append(overhang.describe())
     linking = build_design_linking(config, problem)
     if linking is not None:  # the optimizer's variables: one per linked group
         x0 = linking.reduce(x0)
@@ -130,19 +134,24 @@ def build(config: ProblemConfig, *, rtol: float | None = None) -> Model:
                                        penalty=schedule_value(design.penalty, 0)),
         schedules=schedules,
         optimizer=OPTIMIZERS.create(config.optimizer.type, 0.0, 1.0, **config.optimizer.options),
-        solver=solver, notices=notices, x0=x0, robust=robust, eigen=eigen, overhang=build_overhang(config),
+        solver=solver, notices=notices, x0=x0, robust=robust, eigen=eigen, overhang=overhang,
         linking=linking,
         warnings=warnings + design_warnings(config, problem))
 
 
-def build_overhang(config: ProblemConfig):
-    """The AM filter of ``design.overhang`` on the grid, or None without it (the config
-    has rejected it on a mesh file)."""
+def build_overhang(config: ProblemConfig, mesh=None):
+    """The AM filter of ``design.overhang``, or None without it: on a generated grid its
+    rows of elements (:class:`OverhangFilter`), on a mesh file slices and cones
+    (:class:`MeshOverhangFilter`; ``mesh``: the problem's mesh, read here if not given)."""
     overhang = config.design.overhang
     if overhang is None:
         return None
-    return OverhangFilter(config.mesh.grid, overhang.build_direction, overhang.support,
-                          overhang.p, overhang.epsilon)
+    if config.mesh.file is None:
+        return OverhangFilter(config.mesh.grid, overhang.build_direction, overhang.support,
+                              overhang.p, overhang.epsilon)
+    return MeshOverhangFilter.from_mesh(mesh if mesh is not None else build_mesh(config),
+                                        overhang.build_direction, angle=overhang.angle,
+                                        layer=overhang.layer, p=overhang.p, epsilon=overhang.epsilon)
 
 
 def build_design_linking(config: ProblemConfig, problem: Problem):

@@ -20,7 +20,8 @@ _ROBUST_KEYS = ROBUST.names()
 _OVERHANG_KEYS = OVERHANG.names()
 
 
-def _parse_design(node: YamlNode, dim: int) -> DesignConfig:
+def _parse_design(node: YamlNode, dim: int, grid: bool = True) -> DesignConfig:
+    """grid: the mesh is generated (mesh.grid), not read from a file (the overhang filter differs)."""
     node.mapping(_DESIGN_KEYS)
     d = DesignConfig(volume_fraction=1.0)
     volume_fraction = _parse_option(node, "volume_fraction", DESIGN.keys["volume_fraction"], dim)
@@ -30,7 +31,7 @@ def _parse_design(node: YamlNode, dim: int) -> DesignConfig:
     projection = node.get("projection", None, _parse_projection)
     passive = node.get("passive", (), lambda n: tuple(_parse_passive(item, dim)
                                                       for item in n.items("passive region")))
-    overhang = node.get("overhang", None, lambda n: _parse_overhang(n, dim))
+    overhang = node.get("overhang", None, lambda n: _parse_overhang(n, dim, grid))
     symmetry = node.get("symmetry", (), lambda n: _parse_symmetry(n, dim))
     extrusion = node.get("extrusion", None, lambda n: n.choice(AXES[:dim]))
     if overhang is not None:
@@ -65,16 +66,27 @@ def _check_overhang_linking(node: YamlNode, overhang: OverhangConfig, symmetry, 
                                      "(its smooth minimum and maximum, its void beyond the sides)")
 
 
-def _parse_overhang(node: YamlNode, dim: int) -> OverhangConfig:
-    """``overhang: {build_direction: +y, support: 5, p: 40, epsilon: 1e-4}`` (a generated grid)."""
+def _parse_overhang(node: YamlNode, dim: int, grid: bool = True) -> OverhangConfig:
+    """``overhang: {build_direction: +y, support: 5, p: 40, epsilon: 1e-4}`` on a generated grid;
+    on a mesh file ``angle`` and ``layer`` instead of ``support``
+    (:mod:`femopt.design.overhang_mesh`)."""
     node.mapping(_OVERHANG_KEYS)
+    where = f"a {dim}D grid" if grid else f"a {dim}D mesh"
     directions = OVERHANG_DIRECTIONS[:2 * dim]
     direction_node = node.require("build_direction")
     direction = direction_node.value
     if direction in OVERHANG_DIRECTIONS and direction not in directions:
-        direction_node.fail(f"a {dim}D grid has no {direction[1]} axis (use {', '.join(directions)})")
+        direction_node.fail(f"{where} has no {direction[1]} axis (use {', '.join(directions)})")
     direction = direction_node.choice(directions)
     counts = OVERHANG_SUPPORTS[dim]
+    if grid:
+        for key in ("angle", "layer"):
+            if key in node.value:
+                node.child(key).fail("for mesh files only: on a grid the supports are the elements "
+                                     "below (45°; support: " + " or ".join(map(str, counts)) + ")")
+    elif "support" in node.value:
+        node.child("support").fail("for grids only: on a mesh file the supports are the elements in "
+                                   "the cone under each element (set angle, default 45)")
     support = node.get("support", counts[0], lambda n: n.integer())
     if support not in counts:
         node.child("support").fail(
@@ -86,7 +98,10 @@ def _parse_overhang(node: YamlNode, dim: int) -> OverhangConfig:
     # stops being small. epsilon: √ε is the smooth minimum's rounding of the corner.
     p = _parse_option(node, "p", OVERHANG.keys["p"], dim)
     epsilon = _parse_option(node, "epsilon", OVERHANG.keys["epsilon"], dim)
-    return OverhangConfig(direction, support, p, epsilon)
+    # angle: degrees from the baseplate; below 10° the cone reaches 6 layer heights sideways.
+    angle = _parse_option(node, "angle", OVERHANG.keys["angle"], dim)
+    layer = _parse_option(node, "layer", OVERHANG.keys["layer"], dim)
+    return OverhangConfig(direction, support, p, epsilon, angle, layer)
 
 
 def _parse_projection(node: YamlNode) -> ProjectionConfig:

@@ -212,11 +212,16 @@ PROJECTION = Section("Heaviside projection of the filtered densities (a density 
 OVERHANG = Section("The overhang filter (Langelaar's AM filter): every element is supported from below, "
                    "along the build direction, so the part prints without support structures.", {
     "build_direction": Key("choice", "the direction the part grows along", REQUIRED, choices=OVERHANG_DIRECTIONS),
-    "support": Key("choice", "the supporting elements below: 3 in 2D; 5 (a cross) or 9 (a square) in 3D",
+    "support": Key("choice", "grids only: the supporting elements below: 3 in 2D; 5 (a cross) or 9 (a square) in 3D",
                    choices=tuple(sorted({n for counts in OVERHANG_SUPPORTS.values() for n in counts})),
                    default_text=" in 2D, ".join(str(c[0]) for c in OVERHANG_SUPPORTS.values()) + " in 3D"),
     "p": Key("number", "the smooth maximum's exponent", OverhangConfig.p, {"ge": 4, "le": 100}),
     "epsilon": Key("number", "the smooth minimum's regularization", OverhangConfig.epsilon, {"gt": 0, "le": 0.1}),
+    "angle": Key("number", "mesh files only: the overhang angle from the baseplate (degrees); the supports of an "
+                 "element are the elements of the slice below inside the cone under it", OverhangConfig.angle,
+                 {"ge": 10, "lt": 90}),
+    "layer": Key("number", "mesh files only: the slice height along the build direction", None, {"gt": 0},
+                 default_text="the median element extent along the build direction"),
 })
 
 SYMMETRY = Section("A mirror plane normal to an axis.", {

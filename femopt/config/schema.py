@@ -165,6 +165,8 @@ class OverhangConfig:
     support: int = 3                  # supporting elements below: 3 in 2D; 5 (cross) or 9 (square) in 3D
     p: float = 40.0                   # the smooth maximum's exponent
     epsilon: float = 1.0e-4           # the smooth minimum's regularization
+    angle: float = 45.0               # mesh files: the overhang angle (degrees from the baseplate)
+    layer: float | None = None        # mesh files: the slice thickness (None: the typical element size)
 
 
 @dataclass(frozen=True)

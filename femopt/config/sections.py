@@ -129,7 +129,7 @@ def _parse_problem(root: YamlNode, source: str) -> ProblemConfig:
         root.child("springs").fail("springs act on displacements; physics: heat has none")
     springs = root.get("springs", (), lambda n: tuple(_parse_spring(item, mesh.dim)
                                                       for item in n.items("spring")))
-    design = _parse_design(root.require("design"), mesh.dim)
+    design = _parse_design(root.require("design"), mesh.dim, grid=mesh.file is None)
     n_cases = len(load_cases) or 1
     objective = root.get("objective", ResponseConfig(),
                          lambda n: _parse_response(n, mesh.dim, False, n_cases))
@@ -163,10 +163,6 @@ def _parse_problem(root: YamlNode, source: str) -> ProblemConfig:
     if design.projection is not None and design.projection.robust is not None:
         _check_robust(config)
     _check_mg_levels(config)
-    if design.overhang is not None and mesh.file is not None:
-        YamlNode(None, "design.overhang").fail(
-            "the overhang filter needs a generated grid (mesh.grid): its layers are the grid's "
-            "rows of elements, which a mesh file does not have")
     return config
 
 
