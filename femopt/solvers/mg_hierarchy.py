@@ -107,6 +107,19 @@ def scatter(element_values: np.ndarray, shape: tuple[int, ...], c: int,
     return out
 
 
+def scatter_corners(values: np.ndarray, scales: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """Nodal array (N0+1, …, c) = Σ_e scales_e · values placed at element e's corners:
+    :func:`scatter` of the same (2^d, c) values for every element, without element arrays
+    (e.g. the fine level's diagonal Σ_e E_e diag(K0)); the same sums in the same order."""
+    dim = len(shape)
+    values = np.asarray(values)
+    E = np.asarray(scales).reshape(tuple(shape) + (1,))
+    out = np.zeros(tuple(n + 1 for n in shape) + (values.shape[-1],), np.result_type(values, E))
+    for a, o in enumerate(corner_offsets(dim)):
+        out[tuple(slice(oi, oi + n) for oi, n in zip(o, shape))] += E * values[a]
+    return out
+
+
 def coarse_shape(shape: tuple[int, ...]) -> tuple[int, ...]:
     """⌈N/2⌉ per axis: the next coarser element array."""
     return tuple((n + 1) // 2 for n in shape)

@@ -27,10 +27,11 @@ import numpy as np
 import scipy.sparse as sp
 
 from femopt.errors import SolverError
+from femopt.solvers import mg_kernels
 from femopt.solvers.iterative import pcg, solve_columns
 from femopt.solvers.mg_hierarchy import (array_shape, auto_levels, build_levels, child_interpolation,
                                          corner_offsets, gather, local_order, project_elements, project_scaled, prolong,
-                                         restrict, scatter)
+                                         restrict, scatter, scatter_corners)
 
 SMOOTHERS = ("jacobi", "chebyshev")
 OPERATORS = ("matrix-free", "assembled")
@@ -127,6 +128,7 @@ class MGSolver:
         self._extra_diagonal = None    # (n_dofs,) diagonal terms of K beyond the elements (springs)
         self._previous = None          # the last solution (n_free, k): the next solve's start
         self._buffers = {}             # (level, dtype) → element and nodal work arrays
+        self._operands = {}            # dtype → the fine level's (E, K0, free, extra) for the kernels
         self._ritz = {}                # level → the last top Ritz vector of D^-½AD^-½
         self.n_factorizations = 0
         self.cg_iterations = 0
@@ -171,9 +173,7 @@ class MGSolver:
         K = None if K_lower is None else sp.csc_matrix(K_lower)
         self._K_lower = K if self.needs_matrix else None
         # The fine diagonal from the elements, and what K has beyond it (springs).
-        ue, _, _ = self._work(0, np.float64)
-        element_diagonal = scatter(np.broadcast_to(np.diag(self.K0), ue.shape), fine.shape, self.c,
-                                   scales=E, work=ue).ravel()
+        element_diagonal = scatter_corners(np.diag(self.K0).reshape(-1, self.c), E, fine.shape).ravel()
         diagonal = np.zeros(fine.n_dofs)
         if K is None:
             extra = np.zeros(fine.n_dofs)
@@ -185,6 +185,7 @@ class MGSolver:
             extra = np.where(fine.free.ravel() > 0, diagonal - element_diagonal, 0.0)
             extra[np.abs(extra) <= 1e-12 * np.abs(diagonal)] = 0.0  # round-off of the two sums
         self._extra_diagonal = extra if extra.any() else None
+        self._operands = {}
         fine.inverse_diagonal = _inverse(diagonal.reshape(fine.node_shape), fine.free).astype(self.cycle_dtype)
         for l in range(1, len(self.levels)):
             level, finer = self.levels[l], self.levels[l - 1]
@@ -318,6 +319,8 @@ class MGSolver:
             y = np.zeros(level.n_dofs)
             y[self.free_dofs] = K @ xf + K.T @ xf - K.data[K.indptr[:-1]] * xf
             return y.reshape(level.node_shape)
+        if mg_kernels.enabled():
+            return self._matvec_fused(l, x)
         ue, ye, y = self._work(l, x.dtype)
         gather(x, out=ue)
         if l == 0:  # K0 is symmetric; E_e applied in the scatter
@@ -334,6 +337,34 @@ class MGSolver:
             if self._extra_diagonal is not None:
                 y += (self._extra_diagonal.reshape(level.node_shape) * x).astype(y.dtype, copy=False)
         return y
+
+    def _matvec_fused(self, l: int, x: np.ndarray) -> np.ndarray:
+        """:meth:`_matvec` by the fused kernels (:mod:`femopt.solvers.mg_kernels`): no element
+        work arrays, one nodal result array per level and precision."""
+        level = self.levels[l]
+        dtype = x.dtype if l == 0 else level.K.dtype
+        key = (l, dtype.char, "nodal")
+        if key not in self._buffers:
+            self._buffers[key] = np.empty(level.node_shape, dtype)
+        y = self._buffers[key]
+        if l > 0:  # coarse rows of fixed DOFs are zero already (masked element matrices)
+            return mg_kernels.apply_elements(x.astype(dtype, copy=False), level.K, y)
+        E, K0, free, extra = self._fine_operands(dtype)
+        return mg_kernels.apply_shared(x, E, K0, free, extra, y)
+
+    def _fine_operands(self, dtype):
+        """(E (element array), K0, free mask, extra diagonal (nodal) or None) of the fine level
+        in ``dtype``, for the fused kernel; converted once per design."""
+        dtype = np.dtype(dtype)
+        if dtype not in self._operands:
+            fine = self.levels[0]
+            double = dtype == np.float64
+            E = (self._E if double else self._E_cycle).astype(dtype, copy=False).reshape(fine.shape)
+            K0 = (self.K0 if double else self._K0_cycle).astype(dtype, copy=False)
+            extra = None if self._extra_diagonal is None else \
+                self._extra_diagonal.reshape(fine.node_shape).astype(dtype)
+            self._operands[dtype] = (E, K0, fine.free.astype(dtype, copy=False), extra)
+        return self._operands[dtype]
 
     def _work(self, l: int, dtype):
         """(gathered, product, nodal result) work arrays of level l in ``dtype``: kept, as
