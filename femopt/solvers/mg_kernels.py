@@ -95,9 +95,8 @@ def apply_elements(x: np.ndarray, K: np.ndarray, out: np.ndarray) -> np.ndarray:
     lexicographic local order, fixed rows already zero) and nodal arrays x, out
     (N0, N1[, N2], c) of K's dtype. Returns out."""
     dim = x.ndim - 1
-    shape = tuple(n - 1 for n in x.shape[:-1])
-    shape = shape if dim == 3 else (shape[0], 1, shape[1])
-    _apply_elements(_as3d(x, dim), K.reshape(shape + K.shape[-2:]), _corners(dim), _as3d(out, dim))
+    _apply_elements(_as3d(x, dim), K.reshape((-1,) + K.shape[-2:]), _corners(dim), numba.get_num_threads(),
+                    _as3d(out, dim))
     return out
 
 
@@ -163,36 +162,56 @@ if HAVE_NUMBA:
                             v += extra[p, j, k, q] * x[p, j, k, q]
                         y[p, j, k, q] = v
 
-    # Here each row is a dot product over a matrix of its own: vectorized only if reassociated.
-    @njit(parallel=True, cache=True, fastmath=_FAST | {"reassoc"})
-    def _apply_elements(x, K, corners, y):  # pragma: no cover - compiled
+    @njit(cache=True)
+    def _chunks(e0, threads):  # pragma: no cover - compiled
+        """Bounds (n + 1,) of n ≤ threads runs of element planes, each of at least 2 planes."""
+        n = max(1, min(threads, e0 // 2))
+        return np.array([(e0 * t) // n for t in range(n + 1)], np.int64)
+
+    @njit(cache=True, fastmath=_FAST)
+    def _element_planes(x, K, corners, lo, hi, y):  # pragma: no cover - compiled
+        """y += Σ K_e u_e over the element planes [lo, hi), one element at a time: each K_e
+        is read once, whole (symmetric: its column b is row b, contiguous)."""
         N0, N1, N2, c = x.shape
-        e0, e1, e2 = K.shape[0], K.shape[1], K.shape[2]
+        e1, e2 = max(N1 - 1, 1), N2 - 1    # 2D: one element along the unit middle axis
         n_corners = corners.shape[0]
         m = n_corners * c
-        h = m // 2
-        for p in prange(N0):
-            u = np.empty(m, x.dtype)
-            for j in range(N1):
-                for k in range(N2):
-                    for q in range(c):
-                        y[p, j, k, q] = 0
-            for side in range(2):
-                ie = p - 1 + side
-                if ie < 0 or ie >= e0:
-                    continue
-                oi = 1 - side
-                for j in range(e1):
-                    for k in range(e2):
-                        for a in range(n_corners):
-                            for q in range(c):
-                                u[a * c + q] = x[ie + corners[a, 0], j + corners[a, 1], k + corners[a, 2], q]
-                        for r in range(h):
-                            row = oi * h + r
-                            acc = K[ie, j, k, row, 0] * u[0]
-                            for b in range(1, m):
-                                acc += K[ie, j, k, row, b] * u[b]
-                            a = oi * (n_corners // 2) + r // c
-                            y[p, j + corners[a, 1], k + corners[a, 2], r % c] += acc
+        u = np.empty(m, x.dtype)
+        v = np.empty(m, x.dtype)
+        for ie in range(lo, hi):
+            for j in range(e1):
+                for k in range(e2):
+                    Ke = K[(ie * e1 + j) * e2 + k]
+                    for a in range(n_corners):
+                        for q in range(c):
+                            u[a * c + q] = x[ie + corners[a, 0], j + corners[a, 1], k + corners[a, 2], q]
+                    for r in range(m):
+                        v[r] = 0
+                    for b in range(m):
+                        ub = u[b]
+                        for r in range(m):
+                            v[r] += Ke[b, r] * ub
+                    for a in range(n_corners):
+                        for q in range(c):
+                            y[ie + corners[a, 0], j + corners[a, 1], k + corners[a, 2], q] += v[a * c + q]
+
+    @njit(parallel=True, cache=True, fastmath=_FAST)
+    def _apply_elements(x, K, corners, threads, y):  # pragma: no cover - compiled
+        # Each element matrix is read once (they are the level's bytes): the threads own runs
+        # of element planes and add into both node planes of each; the last plane of every
+        # run, whose upper node plane is the next run's first, goes in a second parallel pass.
+        N0, N1, N2, c = x.shape
+        bounds = _chunks(N0 - 1, threads)
+        n = len(bounds) - 1
+        for t in prange(n):
+            top = bounds[t + 1] + 1 if t == n - 1 else bounds[t + 1]
+            for p in range(bounds[t], top):
+                for j in range(N1):
+                    for k in range(N2):
+                        for q in range(c):
+                            y[p, j, k, q] = 0
+            _element_planes(x, K, corners, bounds[t], bounds[t + 1] - 1, y)
+        for t in prange(n):
+            _element_planes(x, K, corners, bounds[t + 1] - 1, bounds[t + 1], y)
 else:  # pragma: no cover
-    _apply_shared = _apply_elements = None
+    _apply_shared = _apply_elements = _chunks = _element_planes = None
