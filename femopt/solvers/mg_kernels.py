@@ -38,8 +38,12 @@ except ImportError:  # pragma: no cover - numba is a dependency, but the numpy p
 HAVE_NUMBA = numba is not None
 # The switch the multigrid reads at each product; tests set it False to run the numpy path.
 USE_NUMBA = HAVE_NUMBA and os.environ.get("FEMOPT_NUMBA", "1") != "0"
-# Elements per block: U (m, BLOCK) and V (m/2, BLOCK) stay in L1/L2 (24 · 512 · 8 B = 96 KB).
-BLOCK = 512
+# Elements per block of the fine kernel: its node rows (12, BLOCK) and products (12, BLOCK)
+# stay in L1/L2 (2 · 12 · 256 · 8 B = 48 KB in double).
+BLOCK = 256
+# Below this many elements a product runs on the calling thread: waking the others costs more
+# than it saves (and on a busy machine a parallel region waits for its slowest thread).
+PARALLEL_ELEMENTS = 20000
 
 
 def enabled() -> bool:
@@ -60,6 +64,11 @@ def limit_threads(n: int):
         yield
     finally:
         numba.set_num_threads(before)
+
+
+def _threads_for(n_elements: int):
+    """One thread for a small product, else the current number (a context manager)."""
+    return limit_threads(1) if n_elements < PARALLEL_ELEMENTS else contextlib.nullcontext()
 
 
 def _as3d(a: np.ndarray, dim: int) -> np.ndarray:
@@ -84,9 +93,10 @@ def apply_shared(x: np.ndarray, E: np.ndarray, K0: np.ndarray, free: np.ndarray,
     dim = x.ndim - 1
     dtype = x.dtype
     has_extra = extra is not None
-    _apply_shared(_as3d(x, dim), _as3d(np.asarray(E, dtype), dim), np.ascontiguousarray(K0, dtype),
-                  _corners(dim), _as3d(np.asarray(free, dtype), dim),
-                  _as3d(np.asarray(extra if has_extra else free, dtype), dim), has_extra, _as3d(out, dim))
+    with _threads_for(np.size(E)):
+        _apply_shared(_as3d(x, dim), _as3d(np.asarray(E, dtype), dim), np.ascontiguousarray(K0, dtype),
+                      _corners(dim), _as3d(np.asarray(free, dtype), dim),
+                      _as3d(np.asarray(extra if has_extra else free, dtype), dim), has_extra, _as3d(out, dim))
     return out
 
 
@@ -95,8 +105,9 @@ def apply_elements(x: np.ndarray, K: np.ndarray, out: np.ndarray) -> np.ndarray:
     lexicographic local order, fixed rows already zero) and nodal arrays x, out
     (N0, N1[, N2], c) of K's dtype. Returns out."""
     dim = x.ndim - 1
-    _apply_elements(_as3d(x, dim), K.reshape((-1,) + K.shape[-2:]), _corners(dim), numba.get_num_threads(),
-                    _as3d(out, dim))
+    with _threads_for(len(K)):
+        _apply_elements(_as3d(x, dim), K.reshape((-1,) + K.shape[-2:]), _corners(dim), numba.get_num_threads(),
+                        _as3d(out, dim))
     return out
 
 
@@ -114,50 +125,67 @@ if HAVE_NUMBA:
         n_corners = corners.shape[0]
         m = n_corners * c
         h = m // 2                        # rows of one face's corners (axis-0 offset 0 or 1)
-        rows = max(1, BLOCK // e2)        # element rows (along axis 1) per block
-        width = rows * e2
+        n_rows = n_corners // 2           # node rows (axis-0, axis-1 offsets) of an element row
+        # An element row's corners (…, 0) and (…, 1) read the same node row shifted by one:
+        # copied once, component by component, with one padding column per element row, so
+        # that both are contiguous views of R and a block of rows is one long vector.
+        stride = e2 + 1
+        rows = max(1, BLOCK // stride)    # element rows per block
+        width = rows * stride
         for p in prange(N0):
-            U = np.empty((m, width), x.dtype)    # gathered element vectors, one column each
-            V = np.empty((h, width), x.dtype)    # the half-products for node plane p
-            for j in range(N1):
-                for k in range(N2):
-                    for q in range(c):
-                        y[p, j, k, q] = 0
+            R = np.zeros((n_rows * c, width + 1), x.dtype)   # node rows of a block, per component
+            V = np.empty((h, width), x.dtype)                # the face's rows of K0 u_e
+            Y = np.zeros((N1, c, N2), x.dtype)               # node plane p, per component
             for side in range(2):
-                ie = p - 1 + side               # element plane; node plane p is its face oi
+                ie = p - 1 + side                # element plane; node plane p is its face oi
                 if ie < 0 or ie >= e0:
                     continue
                 oi = 1 - side
                 for j0 in range(0, e1, rows):
                     nr = min(rows, e1 - j0)
-                    nb = nr * e2
-                    for a in range(n_corners):
-                        oa, ob, oc = corners[a, 0], corners[a, 1], corners[a, 2]
-                        for q in range(c):
-                            for jj in range(nr):
-                                for k in range(e2):
-                                    U[a * c + q, jj * e2 + k] = x[ie + oa, j0 + jj + ob, k + oc, q]
-                    # V = K0[face rows] @ U, four columns of K0 per pass (m is a multiple of 4)
-                    for r in range(h):
-                        row = oi * h + r
-                        k0, k1, k2, k3 = K0[row, 0], K0[row, 1], K0[row, 2], K0[row, 3]
-                        for e in range(nb):
-                            V[r, e] = k0 * U[0, e] + k1 * U[1, e] + k2 * U[2, e] + k3 * U[3, e]
-                        for b in range(4, m, 4):
-                            k0, k1, k2, k3 = K0[row, b], K0[row, b + 1], K0[row, b + 2], K0[row, b + 3]
-                            for e in range(nb):
-                                V[r, e] += k0 * U[b, e] + k1 * U[b + 1, e] + k2 * U[b + 2, e] + k3 * U[b + 3, e]
-                    for r in range(h):
-                        a = oi * (n_corners // 2) + r // c
-                        q = r % c
-                        ob, oc = corners[a, 1], corners[a, 2]
+                    nb = nr * stride
+                    for t in range(n_rows):
+                        oa, ob = corners[2 * t, 0], corners[2 * t, 1]
                         for jj in range(nr):
+                            xr = x[ie + oa, j0 + jj + ob]
+                            for q in range(c):
+                                Rq = R[t * c + q, jj * stride:]
+                                for k in range(N2):
+                                    Rq[k] = xr[k, q]
+                    # V = K0[face rows] @ U, two rows and four columns of K0 per pass
+                    for r in range(0, h, 2):
+                        row = oi * h + r
+                        V0 = V[r]
+                        V1 = V[r + 1]
+                        for e in range(nb):
+                            V0[e] = 0
+                            V1[e] = 0
+                        for b in range(0, m, 4):
+                            k0, k1, k2, k3 = K0[row, b], K0[row, b + 1], K0[row, b + 2], K0[row, b + 3]
+                            l0, l1, l2, l3 = K0[row + 1, b], K0[row + 1, b + 1], K0[row + 1, b + 2], K0[row + 1, b + 3]
+                            a0, a1, a2, a3 = b // c, (b + 1) // c, (b + 2) // c, (b + 3) // c
+                            U0 = R[(a0 // 2) * c + b % c, a0 % 2:]
+                            U1 = R[(a1 // 2) * c + (b + 1) % c, a1 % 2:]
+                            U2 = R[(a2 // 2) * c + (b + 2) % c, a2 % 2:]
+                            U3 = R[(a3 // 2) * c + (b + 3) % c, a3 % 2:]
+                            for e in range(nb):
+                                u0, u1, u2, u3 = U0[e], U1[e], U2[e], U3[e]
+                                V0[e] += k0 * u0 + k1 * u1 + k2 * u2 + k3 * u3
+                                V1[e] += l0 * u0 + l1 * u1 + l2 * u2 + l3 * u3
+                    for r in range(h):
+                        a = oi * n_rows + r // c
+                        ob, oc = corners[a, 1], corners[a, 2]
+                        Vr = V[r]
+                        for jj in range(nr):
+                            Ej = E[ie, j0 + jj]
+                            Yr = Y[j0 + jj + ob, r % c, oc:]
+                            off = jj * stride
                             for k in range(e2):
-                                y[p, j0 + jj + ob, k + oc, q] += E[ie, j0 + jj, k] * V[r, jj * e2 + k]
+                                Yr[k] += Ej[k] * Vr[off + k]
             for j in range(N1):
                 for k in range(N2):
                     for q in range(c):
-                        v = y[p, j, k, q] * free[p, j, k, q]
+                        v = Y[j, q, k] * free[p, j, k, q]
                         if has_extra:
                             v += extra[p, j, k, q] * x[p, j, k, q]
                         y[p, j, k, q] = v
