@@ -250,11 +250,19 @@ def project_elements(K: np.ndarray, shape: tuple[int, ...], regions,
     return out.reshape(-1, m, m)
 
 
+PROJECT_ROWS = 4096  # coarse elements per block of project_scaled's product (18 MB in double)
+
+
 def project_scaled(scales: np.ndarray, K0: np.ndarray, shape: tuple[int, ...], regions,
                    out: np.ndarray | None = None) -> np.ndarray:
     """Coarse element matrices (n_coarse, m, m) = Σ_children E_c P_cᵀ K0 P_c for fine element
     scales (n_fine,) and one shared K0 (m, m): per region, (n, children) @ (children, m²).
-    out: an (n_coarse, m, m) array to write into."""
+    out: an (n_coarse, m, m) array to write into.
+
+    The product runs in blocks of PROJECT_ROWS coarse elements along the first axis, in the
+    scales' precision, each block written (and rounded) straight into ``out``: at 10⁶ fine
+    elements a whole-level product in double would be a 576 MB temporary (and its page
+    faults cost more than the product)."""
     m = K0.shape[0]
     E = scales.reshape(shape)
     cshape = coarse_shape(shape)
@@ -265,7 +273,10 @@ def project_scaled(scales: np.ndarray, K0: np.ndarray, shape: tuple[int, ...], r
         A = np.stack([(b.P.T @ K0 @ b.P).ravel() for b in blocks])          # (children, m²)
         children = np.stack([E[b.fine] for b in blocks], axis=-1)           # (…, children)
         block = out[blocks[0].coarse]
-        block[...] = (children.reshape(-1, len(blocks)) @ A).reshape(block.shape)
+        step = max(1, PROJECT_ROWS // max(1, int(np.prod(block.shape[1:-1]))))
+        for i in range(0, block.shape[0], step):
+            part = children[i:i + step]
+            block[i:i + step] = (part.reshape(-1, len(blocks)) @ A).reshape(part.shape[:-1] + (m * m,))
     return out.reshape(-1, m, m)
 
 
