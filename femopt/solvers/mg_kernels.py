@@ -10,10 +10,12 @@ work arrays:
   matrix K0 and element scales E (the fine level);
 - :func:`apply_elements`: y = Σ_e K_e u_e, one matrix per element (the coarse levels).
 
-Race-free without atomics: the threads split the *node* planes along the slowest axis,
-and each node plane p pulls the rows of its own corners from the two element planes that
-touch it (p − 1 and p); so every element's product is computed once in two halves and each
-output value is written by one thread only. 2D grids run as 3D ones with one element and
+Race-free without atomics, and the same sums in the same order on any number of threads:
+on the fine level the threads split the *node* planes along the slowest axis, and each node
+plane p pulls the rows of its own corners from the two element planes that touch it (p − 1
+and p), so every element's product is computed once in two halves and each output value is
+written by one thread only; on the coarse levels, whose bytes are the element matrices, each
+element is taken once, whole, in two passes (even element planes, then odd ones). 2D grids run as 3D ones with one element and
 one node along the middle axis (the corner table says which corners exist).
 
 numba is optional: without it (``USE_NUMBA`` False: not importable, or switched off by a
@@ -106,8 +108,7 @@ def apply_elements(x: np.ndarray, K: np.ndarray, out: np.ndarray) -> np.ndarray:
     (N0, N1[, N2], c) of K's dtype. Returns out."""
     dim = x.ndim - 1
     with _threads_for(len(K)):
-        _apply_elements(_as3d(x, dim), K.reshape((-1,) + K.shape[-2:]), _corners(dim), numba.get_num_threads(),
-                        _as3d(out, dim))
+        _apply_elements(_as3d(x, dim), K.reshape((-1,) + K.shape[-2:]), _corners(dim), _as3d(out, dim))
     return out
 
 
@@ -190,12 +191,6 @@ if HAVE_NUMBA:
                             v += extra[p, j, k, q] * x[p, j, k, q]
                         y[p, j, k, q] = v
 
-    @njit(cache=True)
-    def _chunks(e0, threads):  # pragma: no cover - compiled
-        """Bounds (n + 1,) of n ≤ threads runs of element planes, each of at least 2 planes."""
-        n = max(1, min(threads, e0 // 2))
-        return np.array([(e0 * t) // n for t in range(n + 1)], np.int64)
-
     @njit(cache=True, fastmath=_FAST)
     def _element_planes(x, K, corners, lo, hi, y):  # pragma: no cover - compiled
         """y += Σ K_e u_e over the element planes [lo, hi), one element at a time: each K_e
@@ -224,22 +219,22 @@ if HAVE_NUMBA:
                             y[ie + corners[a, 0], j + corners[a, 1], k + corners[a, 2], q] += v[a * c + q]
 
     @njit(parallel=True, cache=True, fastmath=_FAST)
-    def _apply_elements(x, K, corners, threads, y):  # pragma: no cover - compiled
-        # Each element matrix is read once (they are the level's bytes): the threads own runs
-        # of element planes and add into both node planes of each; the last plane of every
-        # run, whose upper node plane is the next run's first, goes in a second parallel pass.
+    def _apply_elements(x, K, corners, y):  # pragma: no cover - compiled
+        # Each element matrix is read once (they are the level's bytes): an element plane adds
+        # into both of its node planes, so the even element planes go in one parallel pass and
+        # the odd ones in a second (no two of a pass share a node plane); every node value
+        # sums its contributions in the same order whatever the number of threads.
         N0, N1, N2, c = x.shape
-        bounds = _chunks(N0 - 1, threads)
-        n = len(bounds) - 1
-        for t in prange(n):
-            top = bounds[t + 1] + 1 if t == n - 1 else bounds[t + 1]
-            for p in range(bounds[t], top):
-                for j in range(N1):
-                    for k in range(N2):
-                        for q in range(c):
-                            y[p, j, k, q] = 0
-            _element_planes(x, K, corners, bounds[t], bounds[t + 1] - 1, y)
-        for t in prange(n):
-            _element_planes(x, K, corners, bounds[t + 1] - 1, bounds[t + 1], y)
+        e0 = N0 - 1
+        for p in prange(N0):
+            for j in range(N1):
+                for k in range(N2):
+                    for q in range(c):
+                        y[p, j, k, q] = 0
+        for parity in range(2):
+            for i in prange((e0 - parity + 1) // 2):
+                ie = 2 * i + parity
+                _element_planes(x, K, corners, ie, ie + 1, y)
+
 else:  # pragma: no cover
-    _apply_shared = _apply_elements = _chunks = _element_planes = None
+    _apply_shared = _apply_elements = _element_planes = None
