@@ -64,6 +64,7 @@ def test_large_products_run_on_all_threads_and_agree(monkeypatch):
     """Above PARALLEL_ELEMENTS the kernels split the planes among the threads: the race-free
     split gives the single-thread result exactly."""
     monkeypatch.setattr(mg_kernels, "PARALLEL_ELEMENTS", 0)
+    monkeypatch.setenv("NUMBA_NUM_THREADS", "3")
     ke, free, E, springs, c = grid_problem((8, 6, 7))
     solver = MGSolver((8, 6, 7), ke, free, rtol=1e-6, levels=2)
     solver.factorize(None, element_scales=E, extra_diagonal=springs)
@@ -75,19 +76,21 @@ def test_large_products_run_on_all_threads_and_agree(monkeypatch):
         np.testing.assert_array_equal(solver._matvec(l, x), one)
 
 
-def test_limit_threads_is_restored():
-    import numba
-
-    before = numba.get_num_threads()
+def test_thread_count_follows_numba_num_threads_and_limit_threads(monkeypatch):
+    monkeypatch.setenv("NUMBA_NUM_THREADS", "3")
+    assert mg_kernels.threads() == 3
     with mg_kernels.limit_threads(1):
-        assert numba.get_num_threads() == 1
-    assert numba.get_num_threads() == before
+        assert mg_kernels.threads() == 1
+        with mg_kernels.limit_threads(2):  # a limit only lowers
+            assert mg_kernels.threads() == 1
+    assert mg_kernels.threads() == 3
+    assert mg_kernels._split(10, 3) == [(0, 3), (3, 6), (6, 10)]
+    assert mg_kernels._split(9, 2, step=2, start=1) == [(1, 5), (5, 9)]  # odd planes 1, 3 | 5, 7
+    assert mg_kernels._split(1, 4) == [(0, 1)] and mg_kernels._split(1, 4, step=2, start=1) == []
 
 
 def test_study_cases_run_the_kernels_on_one_thread(monkeypatch, tmp_path):
     """N cases on N cores: a study worker's case limits numba to one thread, like BLAS."""
-    import numba
-
     import femopt
     from femopt.study.case import run_case
 
@@ -97,7 +100,7 @@ def test_study_cases_run_the_kernels_on_one_thread(monkeypatch, tmp_path):
         status, objective, volume, iterations, wall_time = "converged", 1.0, 0.5, 1, 0.0
 
     def fake_run(config, outdir, **kwargs):
-        seen.append(numba.get_num_threads())
+        seen.append(mg_kernels.threads())
         return Result()
 
     monkeypatch.setattr(femopt, "run", fake_run)
