@@ -7,16 +7,19 @@ kernel, in one run (so that the ratio is measured under the same conditions).
 For each size and precision it prints the best wall time of ``--repeat`` products, the
 effective bandwidth (the bytes a product must move at least: read x, the free mask and the
 element scales, write y; the numpy path moves several times more through its element work
-arrays), the ratio numpy / numba, and, as the machine's reference, numpy's copy bandwidth
-on a 256 MB array. numpy's BLAS runs on one thread (as in ``femopt run``), numba on
-``numba.get_num_threads()`` threads (NUMBA_NUM_THREADS). The first numba call compiles
-(or loads the cache): its time is printed apart.
+arrays), the ratio numpy / numba, and, as the machine's references, numpy's copy bandwidth
+on a 256 MB array and how many cores the run really got (two threads of a compiled loop
+against one: on a shared machine the second core is often busy). numpy's BLAS runs on one
+thread (as in ``femopt run``), the kernels on ``mg_kernels.threads()`` threads
+(NUMBA_NUM_THREADS), and once more on one thread. The first numba call compiles (or loads
+the cache): its time is printed apart.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -43,6 +46,33 @@ def fine_solver(n: int) -> MGSolver:
     return solver
 
 
+def cores_available(threads: int) -> float:
+    """How many cores ``threads`` threads of a compiled loop really got just now: the same
+    work per thread, one thread's time × threads / all threads' time."""
+    from femopt.solvers import _mg_numba  # noqa: F401 - numba loaded, as the kernels need it
+    from numba import njit
+
+    @njit(nogil=True, cache=False)
+    def spin(n):
+        s = 0.0
+        for i in range(n):
+            s += (i % 7) * 0.5
+        return s
+
+    spin(10)
+    n = 50_000_000
+    one = best(lambda: spin(n), 3)
+
+    def together():
+        pool = [threading.Thread(target=spin, args=(n,)) for _ in range(threads)]
+        for t in pool:
+            t.start()
+        for t in pool:
+            t.join()
+
+    return threads * one / best(together, 3)
+
+
 def best(f, repeat: int) -> float:
     times = []
     for _ in range(repeat):
@@ -59,14 +89,15 @@ def main() -> None:
     args = parser.parse_args()
     if not mg_kernels.HAVE_NUMBA:
         sys.exit("error: numba is not importable: nothing to compare")
-    threads = mg_kernels.numba.get_num_threads()
+    threads = mg_kernels.threads()
     block = np.ones(2**25)  # 256 MB
     target = np.empty_like(block)
     copy = best(lambda: np.copyto(target, block), args.repeat)
-    print(f"numpy copy of 256 MB: {2 * block.nbytes / copy / 1e9:.1f} GB/s (read + write); "
-          f"numba threads: {threads}")
+    print(f"numpy copy of 256 MB: {2 * block.nbytes / copy / 1e9:.1f} GB/s (read + write); kernel threads: "
+          f"{threads}; cores this run got: {cores_available(threads):.1f} of {threads}")
+    del block, target
     print(f"{'elements':>9} {'dtype':>7} {'MB moved':>8} {'numpy s':>8} {'GB/s':>6} {'numba s':>8} "
-          f"{'GB/s':>6} {'ratio':>6}")
+          f"{'GB/s':>6} {'ratio':>6} {'1 thread':>8}")
     with threadpool_limits(limits=1):
         for n in (int(s) for s in args.sizes.split(",")):
             solver = fine_solver(n)
@@ -83,9 +114,12 @@ def main() -> None:
                 first = time.perf_counter() - start
                 error = np.abs(fused - reference).max() / np.abs(reference).max()
                 numba_s = best(lambda: solver._matvec(0, x), args.repeat)
+                with mg_kernels.limit_threads(1):
+                    single_s = best(lambda: solver._matvec(0, x), args.repeat)
                 print(f"{fine.n_elements:>9} {np.dtype(dtype).name:>7} {nbytes / 1e6:>8.0f} {numpy_s:>8.4f} "
                       f"{nbytes / numpy_s / 1e9:>6.1f} {numba_s:>8.4f} {nbytes / numba_s / 1e9:>6.1f} "
-                      f"{numpy_s / numba_s:>6.2f}   (first numba call {first:.2f} s, rel. difference {error:.1e})")
+                      f"{numpy_s / numba_s:>6.2f} {single_s:>8.4f}   (first numba call {first:.2f} s, "
+                      f"rel. difference {error:.1e})")
             del solver
 
 

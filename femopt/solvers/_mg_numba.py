@@ -122,3 +122,31 @@ def element_planes(lo, hi, x, K, corners, y):  # pragma: no cover - compiled
                 for a in range(n_corners):
                     for q in range(c):
                         y[ie + corners[a, 0], j + corners[a, 1], k + corners[a, 2], q] += v[a * c + q]
+
+
+# Once per design and load case, in double: here the dot products may reassociate (vectorized).
+@njit(cache=True, nogil=True, fastmath=_FAST | {"reassoc"})
+def energy_planes(lo, hi, lam, u, K0, corners, out):  # pragma: no cover - compiled
+    """out[e] += λ_eᵀ K0 u_e for the elements of the element planes [lo, hi) (each writes
+    its own plane of out: ranges may run on several threads)."""
+    N0, N1, N2, c = u.shape
+    e0, e1, e2 = out.shape
+    n_corners = corners.shape[0]
+    m = n_corners * c
+    u_e = np.empty(m, u.dtype)
+    for ie in range(lo, hi):
+        for j in range(e1):
+            for k in range(e2):
+                for a in range(n_corners):
+                    for q in range(c):
+                        u_e[a * c + q] = u[ie + corners[a, 0], j + corners[a, 1], k + corners[a, 2], q]
+                total = 0.0
+                for a in range(n_corners):
+                    for q in range(c):
+                        r = a * c + q
+                        Kr = K0[r]
+                        v = 0.0
+                        for b in range(m):
+                            v += Kr[b] * u_e[b]
+                        total += lam[ie + corners[a, 0], j + corners[a, 1], k + corners[a, 2], q] * v
+                out[ie, j, k] += total

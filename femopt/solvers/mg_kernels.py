@@ -169,3 +169,14 @@ def apply_elements(x: np.ndarray, K: np.ndarray, out: np.ndarray) -> np.ndarray:
     for parity in (0, 1):
         _run(_kernels().element_planes, _split(n_planes, parts, 2, parity), *arrays)
     return out
+
+
+def element_energies(lam: np.ndarray, u: np.ndarray, K0: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """out += λ_eᵀ K0 u_e for every element of a structured grid: lam, u nodal arrays
+    (N0, N1[, N2], c) in float64, K0 (m, m) in the lexicographic local order, out (N0−1,
+    N1−1[, N2−1]) float64. Returns out. (The sensitivity of K = Σ_e s_e K0 without the
+    (n_elements, m) gathers of λ_e and u_e.)"""
+    dim = u.ndim - 1
+    _run(_kernels().energy_planes, _split(out.shape[0], _threads_for(out.size)),
+         _as3d(lam, dim), _as3d(u, dim), np.ascontiguousarray(K0, float), _corners(dim), _as3d(out, dim))
+    return out

@@ -366,6 +366,23 @@ class MGSolver:
             self._operands[dtype] = (E, K0, fine.free.astype(dtype, copy=False), extra)
         return self._operands[dtype]
 
+    def element_energy(self, lam: np.ndarray, u: np.ndarray) -> np.ndarray:
+        """(n_elements,) dL/dE_e = −Σ_cases λ_eᵀ K0 u_e for full-length lam, u (n_dofs[, k])
+        in femopt's DOF and element numbering: the sensitivity of K = Σ_e E_e K0, by the fused
+        kernel (no (n_elements, m) gathers of λ_e and u_e); window gathers without numba."""
+        fine = self.levels[0]
+        lam, u = np.asarray(lam, float), np.asarray(u, float)
+        lam, u = lam.reshape(len(lam), -1), u.reshape(len(u), -1)
+        out = np.zeros(fine.shape)
+        for k in range(u.shape[1]):
+            lam_k = np.ascontiguousarray(lam[:, k]).reshape(fine.node_shape)
+            u_k = np.ascontiguousarray(u[:, k]).reshape(fine.node_shape)
+            if mg_kernels.enabled():
+                mg_kernels.element_energies(lam_k, u_k, self.K0, out)
+            else:
+                out += np.einsum("ea,ea->e", gather(lam_k), gather(u_k) @ self.K0).reshape(fine.shape)
+        return -out.reshape(-1)
+
     def _work(self, l: int, dtype):
         """(gathered, product, nodal result) work arrays of level l in ``dtype``: kept, as
         allocating (and page-faulting) 2 × 192 MB per product at 10⁶ elements cost more
