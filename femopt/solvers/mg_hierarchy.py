@@ -229,24 +229,46 @@ def child_blocks(shape: tuple[int, ...], c: int) -> list[list[ChildBlock]]:
 
 
 def project_elements(K: np.ndarray, shape: tuple[int, ...], regions,
-                     out: np.ndarray | None = None) -> np.ndarray:
+                     out: np.ndarray | None = None, run=None, parts: int = 1) -> np.ndarray:
     """Coarse element matrices (n_coarse, m, m) = Σ_children P_cᵀ K_child P_c from fine
     ones K (n_fine, m, m) on the element array ``shape``: two GEMMs per kind of child
-    (each on a contiguous copy of the children: numpy's batched small products are slower).
-    out: an (n_coarse, m, m) array to write into (kept between designs: no page faults)."""
+    (each on a contiguous copy of the children: numpy's batched small products are slower),
+    in slabs of about PROJECT_ROWS coarse elements along the first axis (small temporaries).
+    out: an (n_coarse, m, m) array to write into (kept between designs: no page faults).
+    run(work, ranges): runs work(lo, hi) for ``parts`` ranges of coarse planes, e.g. on
+    threads (numpy's copies and GEMMs release the GIL); each coarse element sums its children
+    in the same order either way. None: all on the calling thread."""
     m = K.shape[-1]
     fine = K.reshape(tuple(shape) + (m, m))
     cshape = coarse_shape(shape)
     out = np.zeros(cshape + (m, m), K.dtype) if out is None else out.reshape(cshape + (m, m))
-    out[...] = 0
-    for blocks in regions:
-        for b in blocks:
-            child = np.ascontiguousarray(fine[b.fine])             # (…, m, m)
-            P = b.P.astype(K.dtype)
-            KP = (child.reshape(-1, m) @ P).reshape(child.shape)
-            # Pᵀ K P = (K P)ᵀ P since K is symmetric: one more GEMM on the transposed block.
-            KPt = np.ascontiguousarray(np.swapaxes(KP, -1, -2))
-            out[b.coarse] += (KPt.reshape(-1, m) @ P).reshape(child.shape)
+    rows = max(1, PROJECT_ROWS // max(1, int(np.prod(cshape[1:]))))
+
+    def work(lo: int, hi: int) -> None:
+        out[lo:hi] = 0
+        for start in range(lo, hi, rows):
+            stop = min(hi, start + rows)
+            for blocks in regions:
+                first = blocks[0].coarse[0]
+                a, z = max(start - first.start, 0), min(stop, first.stop) - first.start
+                if a >= z:
+                    continue
+                for b in blocks:
+                    child = np.ascontiguousarray(fine[b.fine][a:z])          # (…, m, m)
+                    P = b.P.astype(K.dtype)
+                    KP = (child.reshape(-1, m) @ P).reshape(child.shape)
+                    # Pᵀ K P = (K P)ᵀ P since K is symmetric: one more GEMM on the transposed block.
+                    KPt = np.ascontiguousarray(np.swapaxes(KP, -1, -2))
+                    out[b.coarse][a:z] += (KPt.reshape(-1, m) @ P).reshape(child.shape)
+
+    n = cshape[0]
+    parts = max(1, min(int(parts), n))
+    ranges = [(n * i // parts, n * (i + 1) // parts) for i in range(parts)]
+    if run is None:
+        for lo, hi in ranges:
+            work(lo, hi)
+    else:
+        run(work, ranges)
     return out.reshape(-1, m, m)
 
 

@@ -86,7 +86,7 @@ def limit_threads(n: int):
         _limit.n = before
 
 
-def _run(function, ranges, *args) -> None:
+def run_ranges(function, ranges, *args) -> None:
     """function(lo, hi, *args) for every (lo, hi) in ranges: the first on the calling thread,
     the others on the pool's threads (the kernels release the GIL); returns when all are done."""
     global _pool
@@ -145,7 +145,7 @@ def apply_shared(x: np.ndarray, E: np.ndarray, K0: np.ndarray, free: np.ndarray,
     dim = x.ndim - 1
     dtype = x.dtype
     has_extra = extra is not None
-    _run(_kernels().shared_planes, _split(x.shape[0], _threads_for(np.size(E))),
+    run_ranges(_kernels().shared_planes, _split(x.shape[0], _threads_for(np.size(E))),
          _as3d(x, dim), _as3d(np.asarray(E, dtype), dim), np.ascontiguousarray(K0, dtype), _corners(dim),
          _as3d(np.asarray(free, dtype), dim), _as3d(np.asarray(extra if has_extra else free, dtype), dim),
          has_extra, _as3d(out, dim))
@@ -167,7 +167,7 @@ def apply_elements(x: np.ndarray, K: np.ndarray, out: np.ndarray) -> np.ndarray:
     out[...] = 0
     arrays = (_as3d(x, dim), K.reshape((-1,) + K.shape[-2:]), _corners(dim), _as3d(out, dim))
     for parity in (0, 1):
-        _run(_kernels().element_planes, _split(n_planes, parts, 2, parity), *arrays)
+        run_ranges(_kernels().element_planes, _split(n_planes, parts, 2, parity), *arrays)
     return out
 
 
@@ -177,6 +177,6 @@ def element_energies(lam: np.ndarray, u: np.ndarray, K0: np.ndarray, out: np.nda
     N1−1[, N2−1]) float64. Returns out. (The sensitivity of K = Σ_e s_e K0 without the
     (n_elements, m) gathers of λ_e and u_e.)"""
     dim = u.ndim - 1
-    _run(_kernels().energy_planes, _split(out.shape[0], _threads_for(out.size)),
+    run_ranges(_kernels().energy_planes, _split(out.shape[0], _threads_for(out.size)),
          _as3d(lam, dim), _as3d(u, dim), np.ascontiguousarray(K0, float), _corners(dim), _as3d(out, dim))
     return out

@@ -201,7 +201,9 @@ class MGSolver:
             else:
                 if level.K is None:
                     level.K = np.empty((level.n_elements,) + self.K0.shape, self.cycle_dtype)
-                Kc = project_elements(finer.K, finer.shape, finer.regions, out=level.K)
+                Kc = project_elements(finer.K, finer.shape, finer.regions, out=level.K,
+                                      run=mg_kernels.run_ranges, parts=mg_kernels.threads()
+                                      if finer.n_elements >= mg_kernels.PARALLEL_ELEMENTS else 1)
             level.K = _mask_elements(Kc, level)
             d = scatter(np.einsum("nii->ni", level.K), level.shape, self.c)
             level.inverse_diagonal = _inverse(d, level.free)
