@@ -5,9 +5,10 @@ kernel, in one run (so that the ratio is measured under the same conditions).
     python scripts/bench_kernels.py --sizes 20,46 --repeat 3
 
 For each size and precision it prints the best wall time of ``--repeat`` products, the
-effective bandwidth (the bytes a product must move at least: read x, the free mask and the
-element scales, write y; the numpy path moves several times more through its element work
-arrays), the ratio numpy / numba, and, as the machine's references, numpy's copy bandwidth
+effective bandwidth (the bytes a product must move at least, "MB min": read x, the free mask
+and the element scales, write y; the numpy path moves several times more through its element
+work arrays), the arithmetic rate (2 · 24² flops per H8 element), the ratio numpy / numba,
+the kernel's time on one thread, and, as the machine's references, numpy's copy bandwidth
 on a 256 MB array and how many cores the run really got (two threads of a compiled loop
 against one: on a shared machine the second core is often busy). numpy's BLAS runs on one
 thread (as in ``femopt run``), the kernels on ``mg_kernels.threads()`` threads
@@ -34,13 +35,13 @@ from femopt.solvers.multigrid import MGSolver  # noqa: E402
 
 
 def fine_solver(n: int) -> MGSolver:
-    """An n³ H8 cantilever's fine level (x = 0 clamped, random SIMP scales), one level."""
+    """An n³ H8 cantilever (x = 0 clamped, random SIMP scales) with its hierarchy."""
     grid = (n, n, n)
     mesh = StructuredMesh(grid, tuple(float(g) for g in grid))
     nodes = np.flatnonzero(mesh.node_coords[:, 0] == 0)
     fixed = (3 * nodes[:, None] + np.arange(3)).ravel()
     free = np.setdiff1d(np.arange(mesh.n_dofs), fixed)
-    solver = MGSolver(grid, mesh.stiffness_matrices(0.3), free, levels=1)
+    solver = MGSolver(grid, mesh.stiffness_matrices(0.3), free)
     E = 1e-9 + np.random.default_rng(0).uniform(0, 1, mesh.n_elements) ** 3
     solver.factorize(None, element_scales=E)
     return solver
@@ -96,8 +97,8 @@ def main() -> None:
     print(f"numpy copy of 256 MB: {2 * block.nbytes / copy / 1e9:.1f} GB/s (read + write); kernel threads: "
           f"{threads}; cores this run got: {cores_available(threads):.1f} of {threads}")
     del block, target
-    print(f"{'elements':>9} {'dtype':>7} {'MB moved':>8} {'numpy s':>8} {'GB/s':>6} {'numba s':>8} "
-          f"{'GB/s':>6} {'ratio':>6} {'1 thread':>8}")
+    print(f"{'elements':>9} {'dtype':>7} {'MB min':>6} {'numpy s':>8} {'GB/s':>5} {'GF/s':>5} {'numba s':>8} "
+          f"{'GB/s':>5} {'GF/s':>5} {'ratio':>6} {'1 thread':>8}")
     with threadpool_limits(limits=1):
         for n in (int(s) for s in args.sizes.split(",")):
             solver = fine_solver(n)
@@ -116,10 +117,11 @@ def main() -> None:
                 numba_s = best(lambda: solver._matvec(0, x), args.repeat)
                 with mg_kernels.limit_threads(1):
                     single_s = best(lambda: solver._matvec(0, x), args.repeat)
-                print(f"{fine.n_elements:>9} {np.dtype(dtype).name:>7} {nbytes / 1e6:>8.0f} {numpy_s:>8.4f} "
-                      f"{nbytes / numpy_s / 1e9:>6.1f} {numba_s:>8.4f} {nbytes / numba_s / 1e9:>6.1f} "
-                      f"{numpy_s / numba_s:>6.2f} {single_s:>8.4f}   (first numba call {first:.2f} s, "
-                      f"rel. difference {error:.1e})")
+                flops = 2 * solver.K0.size * fine.n_elements   # the element products' multiply-adds
+                print(f"{fine.n_elements:>9} {np.dtype(dtype).name:>7} {nbytes / 1e6:>6.0f} {numpy_s:>8.4f} "
+                      f"{nbytes / numpy_s / 1e9:>5.1f} {flops / numpy_s / 1e9:>5.1f} {numba_s:>8.4f} "
+                      f"{nbytes / numba_s / 1e9:>5.1f} {flops / numba_s / 1e9:>5.1f} {numpy_s / numba_s:>6.2f} "
+                      f"{single_s:>8.4f}   (first numba call {first:.2f} s, rel. difference {error:.1e})")
             del solver
 
 
