@@ -18,7 +18,10 @@ lent to one element each for the coarse operators. The V-cycle runs in single pr
 unless rtol < 1e-8; CG, its products and vectors are double.
 
 Every array operation here is a slice, an element-wise product or a small dense product,
-so that an array library other than numpy (CuPy) can run the same V-cycle.
+so that an array library other than numpy (CuPy) can run the same V-cycle. With numba, the
+level products and the sensitivity run instead in fused multi-threaded kernels
+(:mod:`femopt.solvers.mg_kernels`: no element work arrays, every core; the same results to
+round-off); ``mg_kernels.USE_NUMBA = False`` (or FEMOPT_NUMBA=0) keeps this numpy path.
 """
 
 from __future__ import annotations

@@ -30,9 +30,9 @@ def run_case(problem: dict, source: str, outdir: str, summary: dict) -> dict:
     try:
         config = parse_config(problem, source=source)
         checkpoint = Path(outdir) / "checkpoint.npz"
-        # One BLAS thread and one thread for mg's kernels (numba): N cases on N cores must
-        # not fight over them (Dask workers outside a LocalCluster do not get the
-        # environment variables that say so, and numba reads none of them).
+        # One BLAS thread and one thread for mg's kernels: N cases on N cores must not fight
+        # over them (Dask workers outside a LocalCluster do not get the environment
+        # variables that say so, and the kernels' threads are femopt's own).
         with threadpool_limits(limits=1), limit_threads(1):
             try:
                 result = femopt.run(config, outdir, resume=checkpoint.is_file(), extra_summary=summary)
