@@ -6,6 +6,8 @@
     result.objective, result.iterations, result.status   # 203.19…, 94, "converged"
 """
 
+import importlib
+
 __version__ = "0.1.0"
 
 # The API is imported on first use, so that ``import femopt`` and ``femopt --version``
@@ -15,11 +17,11 @@ _API = {
     "prepare": "femopt.api",
     "run": "femopt.api",
     "study": "femopt.study",
-    "optimize": "femopt.topopt",
-    "Evaluator": "femopt.topopt",
-    "Constraint": "femopt.topopt",
-    "Result": "femopt.topopt",
-    "IterationRecord": "femopt.topopt",
+    "optimize": "femopt.loop.driver",
+    "Evaluator": "femopt.loop.evaluator",
+    "Constraint": "femopt.loop.evaluator",
+    "Result": "femopt.loop.driver",
+    "IterationRecord": "femopt.loop.driver",
     "FemoptError": "femopt.errors",
     "ConfigError": "femopt.errors",
 }
@@ -29,8 +31,6 @@ __all__ = [*_API, "__version__"]
 def __getattr__(name: str):
     if name not in _API:
         raise AttributeError(f"module 'femopt' has no attribute {name!r}")
-    import importlib
-
     return getattr(importlib.import_module(_API[name]), name)
 
 

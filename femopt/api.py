@@ -1,7 +1,7 @@
 """The Python API: ``femopt.load_config``, ``femopt.prepare`` and ``femopt.run``.
 
     import femopt
-    result = femopt.run("configs/mbb.yaml")            # or a dict, or a loaded Config
+    result = femopt.run("configs/mbb.yaml")   # or a dict, a ProblemConfig, or a prepared Model
     print(result.objective, result.iterations, result.status)
 
 :func:`run` does everything ``femopt run`` does except printing; the command line
@@ -22,17 +22,19 @@ import numpy as np
 
 from femopt.build import Model, build, build_mesh, check_memory
 from femopt.config import ProblemConfig, load_config, with_overrides
-from femopt.output import checkpoint
+from femopt.output import OutputFolder, checkpoint, expected_bytes, write_files
 from femopt.output.checkpoint import CheckpointError
-from femopt.topopt import IterationRecord, Result, optimize
+from femopt.output.stress import stress_field
+from femopt.loop.driver import IterationRecord, Result, optimize
 
 ConfigLike = str | Path | Mapping | ProblemConfig
 
 
 def prepare(config: ConfigLike, *, max_iterations: int | None = None,
             solver: str | None = None) -> Model:
-    """Validate ``config`` (a problem file's path, its YAML as a dict, or a loaded Config),
-    apply the overrides, and build the :class:`femopt.build.Model` of the run.
+    """Validate ``config`` (a problem file's path, its YAML as a dict, or the
+    :class:`femopt.config.ProblemConfig` of :func:`femopt.load_config`), apply the
+    overrides, and build the :class:`femopt.build.Model` of the run.
     Raises ConfigError (and the other FemoptErrors) with one-line messages."""
     if not isinstance(config, ProblemConfig):
         config = load_config(config)
@@ -44,8 +46,8 @@ def run(config: ConfigLike | Model, outdir: str | Path | None = None, *,
         callback: Callable[[IterationRecord], None] | None = None, resume: bool = False,
         on_start: Callable[[Model], None] | None = None, force: bool = False,
         extra_summary: Mapping | None = None) -> Result:
-    """Optimize the problem ``config`` (path, dict, Config, or a Model from :func:`prepare`)
-    and return its :class:`femopt.topopt.Result`.
+    """Optimize the problem ``config`` (path, dict, ProblemConfig, or a Model from :func:`prepare`)
+    and return its :class:`femopt.loop.driver.Result`.
 
     outdir: write the result files there (nothing is written otherwise). The folder is
     created, proven writable and locked before anything is built
@@ -76,8 +78,6 @@ def run(config: ConfigLike | Model, outdir: str | Path | None = None, *,
     if outdir is None:
         return _optimize(model or build(config), on_start, callback)
 
-    from femopt.output import OutputFolder, expected_bytes, write_files
-
     mesh = model.mesh if model else build_mesh(config)  # cheap: counts, no arrays yet
     with OutputFolder(outdir, expected_bytes=expected_bytes(mesh, len(config.cases))) as folder:
         model = model or build(config)
@@ -87,8 +87,6 @@ def run(config: ConfigLike | Model, outdir: str | Path | None = None, *,
                                                config.checkpoint.every, config.checkpoint.seconds)
         with _stop_on_signals(checkpointer):
             result = _optimize(model, on_start, callback, checkpoint=checkpointer, resume=start)
-        from femopt.output.stress import stress_field
-
         stress = stress_field(model.objective, model.constraints, result.rho, result.u)
         folder.publish(lambda staging: write_files(
             staging, config.name, model.mesh, result,
@@ -101,7 +99,7 @@ def run(config: ConfigLike | Model, outdir: str | Path | None = None, *,
 
 
 def _optimize(model: Model, on_start, callback, **options) -> Result:
-    """:func:`femopt.topopt.optimize` on the model's objects, with its warnings."""
+    """:func:`femopt.loop.driver.optimize` on the model's objects, with its warnings."""
     if on_start is not None:
         on_start(model)
     settings = model.config.optimizer

@@ -11,7 +11,7 @@ import click
 
 from femopt import __version__
 from femopt.errors import FemoptError
-from femopt.gradcheck import MAX_STEP as MAX_GRADIENT_STEP
+from femopt.loop.gradcheck import MAX_STEP as MAX_GRADIENT_STEP
 from femopt.solvers import SOLVERS
 
 
@@ -41,6 +41,7 @@ def main():
 @_user_errors
 def validate(config_path):
     """Check CONFIG (the YAML and its node selections) without running it."""
+    # Imported here, not at the top: `femopt --version` and `--help` stay fast.
     from femopt.build import build_problem, build_responses, check_memory, design_warnings, robust_notice
     from femopt.config import load_config
 
@@ -73,6 +74,7 @@ def validate(config_path):
 @_user_errors
 def run(config_path, outdir, max_iterations, solver, quiet, resume, force):
     """Optimize the structure described in CONFIG and write its result files."""
+    # Imported here, not at the top: `femopt --version` and `--help` stay fast.
     import femopt
     from femopt.output.checkpoint import Interrupted
 
@@ -126,10 +128,11 @@ def run(config_path, outdir, max_iterations, solver, quiet, resume, force):
 @_user_errors
 def check_grad(config_path, samples, step, seed, tolerance):
     """Compare the adjoint gradients of CONFIG's objective and constraints with finite differences."""
+    # Imported here, not at the top: `femopt --version` and `--help` stay fast.
     from femopt.build import build
     from femopt.config import load_config
     from femopt.design import Schedule
-    from femopt.gradcheck import check_gradients, default_step
+    from femopt.loop.gradcheck import check_gradients, default_step
 
     if step is not None and step > MAX_GRADIENT_STEP:  # the probes must stay densities: x ± 2·step in [0, 1]
         raise FemoptError(f"--step: {step:g} would move the random design (0.2 to 0.9) outside "
@@ -179,6 +182,7 @@ def study(study_path, outdir, workers, scheduler, retry_failed, dry_run, quiet):
 
     Cases with complete results in OUTDIR are not run again; exit code 1 if a case failed.
     """
+    # Imported here, not at the top: `femopt --version` and `--help` stay fast.
     from femopt.study.runner import local_workers, memory_estimates, run_study
     from femopt.study.spec import load_study
 

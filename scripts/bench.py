@@ -46,7 +46,8 @@ import yaml
 from femopt.build import build
 from femopt.config import parse_config
 from femopt.solvers import SOLVERS
-from femopt.topopt import PHASES, optimize
+from femopt.loop.driver import optimize
+from femopt.loop.evaluator import PHASES
 
 
 def mbb_config(nx: int, ny: int, filter_type: str, iterations: int, solver_name: str):

@@ -25,24 +25,26 @@ import numpy as np
 import scipy.sparse as sp
 
 from femopt.adjoint import is_symmetric, solve
-from femopt.assembly import Assembler
-from femopt.elements import q4_stiffness
+from femopt.fem.assembly import Assembler
+from femopt.fem.elasticity import q4_stiffness
 from femopt.mesh import StructuredMesh
+from femopt.fem.dofs import DofMap
 
 
 def mbb_stiffness(nx: int, ny: int, seed: int = 0):
     """(K full symmetric CSC (n, n), f (n,), nnz of the stored lower triangle)."""
     mesh = StructuredMesh((nx, ny), (float(nx), float(ny)))
+    dofmap = DofMap(mesh, mesh.dim)
     coords = mesh.node_coords
     nodes = np.arange(mesh.n_nodes)
     left = nodes[np.isclose(coords[:, 0], 0.0)]
     corner = nodes[np.isclose(coords[:, 0], nx) & np.isclose(coords[:, 1], 0.0)]
-    free = np.setdiff1d(np.arange(mesh.n_dofs), np.union1d(2 * left, 2 * corner + 1))
-    assembler = Assembler(mesh.element_dofs, q4_stiffness(1.0, 0.3), free, mesh.n_dofs)
+    free = np.setdiff1d(np.arange(dofmap.n_dofs), np.union1d(2 * left, 2 * corner + 1))
+    assembler = Assembler(dofmap.element_dofs, q4_stiffness(1.0, 0.3), free, dofmap.n_dofs)
     scales = np.random.default_rng(seed).uniform(0.01, 1.0, mesh.n_elements)
     lower = assembler.matrix(scales)
     K = (lower + sp.tril(lower, -1, format="csc").T).tocsc()
-    forces = np.zeros(mesh.n_dofs)
+    forces = np.zeros(dofmap.n_dofs)
     top_left = mesh.node_number(np.array([0, ny]))
     forces[2 * top_left + 1] = -1.0
     return K, forces[free], lower.nnz

@@ -29,6 +29,7 @@ from threadpoolctl import threadpool_limits
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from femopt.fem.elasticity import stiffness_matrices  # noqa: E402
 from femopt.mesh import StructuredMesh  # noqa: E402
 from femopt.solvers import mg_kernels  # noqa: E402
 from femopt.solvers.multigrid import MGSolver  # noqa: E402
@@ -41,7 +42,7 @@ def fine_solver(n: int) -> MGSolver:
     nodes = np.flatnonzero(mesh.node_coords[:, 0] == 0)
     fixed = (3 * nodes[:, None] + np.arange(3)).ravel()
     free = np.setdiff1d(np.arange(mesh.n_dofs), fixed)
-    solver = MGSolver(grid, mesh.stiffness_matrices(0.3), free)
+    solver = MGSolver(grid, stiffness_matrices(mesh, 0.3), free)
     E = 1e-9 + np.random.default_rng(0).uniform(0, 1, mesh.n_elements) ** 3
     solver.factorize(None, element_scales=E)
     return solver

@@ -46,8 +46,8 @@ def stages(grid: tuple[int, ...], solver_name: str) -> dict:
     import numpy as np
 
     from bench import cantilever3d_config, mbb_config
-    from femopt.assembly import Assembler
-    from femopt.design.filters import make_filter
+    from femopt.fem.assembly import Assembler
+    from femopt.design import make_filter
     from femopt.solvers import make_solver
     try:  # build_problem moves to femopt.build on main
         from femopt.build import build_problem
@@ -73,7 +73,7 @@ def stages(grid: tuple[int, ...], solver_name: str) -> dict:
     problem = objects["mesh"]
     mesh = problem.mesh
     free = problem.free_dofs
-    stage("assembly", lambda: Assembler(mesh.element_dofs, problem.element_matrix, free, mesh.n_dofs))
+    stage("assembly", lambda: Assembler(problem.dofmap.element_dofs, problem.element_matrix, free, problem.dofmap.n_dofs))
     assembler = objects["assembly"]
     stage("filter", lambda: (lambda f: (f, f.apply(np.full(mesh.n_elements, 0.5))))(
         make_filter("density", mesh, config.design.filter.radius)))

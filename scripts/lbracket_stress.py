@@ -6,7 +6,7 @@
     python scripts/lbracket_stress.py --bench       # the cost of one evaluation, both configs
 
 Writes both result folders, recomputes the maximum relaxed stress of each from its
-result.npz with the README's formula (plain numpy, not femopt.stress), prints one table
+result.npz with the README's formula (plain numpy, not femopt.responses.stress), prints one table
 row per design and copies density.png and stress.png into --images (if given).
 """
 
@@ -76,7 +76,7 @@ def _stress_picture(folder: Path, limit: float, title: str) -> None:
 def bench(repeats: int = 20) -> None:
     """Milliseconds per evaluation (a renormalizing one, as each optimizer iteration's) of
     both configs at one random design, per phase, in one process, twice each."""
-    from femopt.topopt import PhaseTimer
+    from femopt.loop.evaluator import PhaseTimer
 
     for name in ("lbracket_stress", "lbracket_stress_twin") * 2:
         timer = PhaseTimer()

@@ -29,11 +29,13 @@ import numpy as np  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))  # opening_loss: the tests' measure of member widths
 
 import femopt  # noqa: E402
 from femopt.config import read_yaml  # noqa: E402
 from femopt.design.continuation import schedule_end  # noqa: E402
-from femopt.design.robust import RobustThresholds, length_scales, opening_loss  # noqa: E402
+from femopt.design.robust import RobustThresholds, length_scales  # noqa: E402
+from helpers import opening_loss  # noqa: E402
 
 SHORT = {"mbb": ROOT / "configs/mbb_robust.yaml", "cantilever3d": ROOT / "configs/cantilever3d_robust.yaml"}
 

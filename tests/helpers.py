@@ -1,5 +1,6 @@
 """Shared test helpers: the 88-line code's MBB beam (as YAML data and as built objects),
-fourth-order central differences, small assembled problems and a work-counting clock.
+fourth-order central differences, small assembled problems, the finite-element loss
+gradient and a work-counting clock.
 
 Imported as ``from helpers import ...`` (pyproject.toml puts tests/ on the path).
 """
@@ -14,16 +15,19 @@ import scipy.sparse as sp
 import yaml
 
 import femopt
-from femopt.assembly import Assembler
+from femopt import adjoint
+from femopt.fem.assembly import Assembler
 from femopt.build import build_problem
 from femopt.design import FILTERS, SIMP
-from femopt.elements import q4_stiffness
+from femopt.fem.elasticity import q4_stiffness
 from femopt.errors import ConfigError
 from femopt.mesh import StructuredMesh
-from femopt.objectives import Volume
+from femopt.responses import Volume
 from femopt.optimizers import OC
 from femopt.solvers import make_solver
-from femopt.topopt import Constraint, Evaluator, optimize
+from femopt.loop.driver import optimize
+from femopt.loop.evaluator import Constraint, Evaluator
+from femopt.fem.dofs import DofMap
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ROOT / "configs"
@@ -48,7 +52,7 @@ def mbb_data(nx=60, ny=20, filter_type="sensitivity", radius=1.5, **optimizer):
 
 
 def mbb_problem(nx=60, ny=20):
-    """The half MBB beam's :class:`femopt.problem.Problem`, built from :func:`mbb_data`."""
+    """The half MBB beam's :class:`femopt.fem.problem.Problem`, built from :func:`mbb_data`."""
     return build_problem(femopt.load_config(mbb_data(nx, ny)))
 
 
@@ -84,12 +88,23 @@ def mbb_assembler(nx=6, ny=3, seed=0):
     """(mesh, assembler, element scales in [0.1, 1]) of a small MBB half-beam: x fixed on
     the left edge, y at the bottom-right node."""
     mesh = StructuredMesh((nx, ny), (float(nx), float(ny)))
+    dofmap = DofMap(mesh, mesh.dim)
     left = mesh.select_nodes([("x", 0.0, 0.0)])
     corner = mesh.select_nodes([("x", nx, nx), ("y", 0.0, 0.0)])
-    free = np.setdiff1d(np.arange(mesh.n_dofs), np.union1d(2 * left, 2 * corner + 1))
-    assembler = Assembler(mesh.element_dofs, q4_stiffness(1.0, 0.3), free, mesh.n_dofs)
+    free = np.setdiff1d(np.arange(dofmap.n_dofs), np.union1d(2 * left, 2 * corner + 1))
+    assembler = Assembler(dofmap.element_dofs, q4_stiffness(1.0, 0.3), free, dofmap.n_dofs)
     scales = np.random.default_rng(seed).uniform(0.1, 1.0, mesh.n_elements)
     return mesh, assembler, scales
+
+
+def loss_gradient(assembler, solver, u, u_bar, lam=None):
+    """(n_elements,) dL/ds through K(s) u = f for any loss with ∂L/∂u = ``u_bar``, by the
+    driver's path: :func:`femopt.adjoint.adjoint_solution` (one solve with the factor in
+    ``solver``; skipped when ``lam`` is known, e.g. λ = u for compliance), then
+    :func:`femopt.adjoint.stiffness_pullback`. u, u_bar: (n_dofs[, n_cases]) full length."""
+    if lam is None:
+        lam = adjoint.adjoint_solution(assembler, solver, u_bar)
+    return adjoint.stiffness_pullback(assembler, lam, u)
 
 
 def full_symmetric(lower):
@@ -128,6 +143,35 @@ def reuse_solver(factorization_cost: float = 50.0, **options):
 
     factor.solve = counted
     return solver
+
+
+# ---------------------------------------------------------------- robust designs: member widths
+
+
+def ball(radius: float, dim: int) -> np.ndarray:
+    """(2k+1,)*dim bool: the grid points within ``radius`` (in elements) of the centre, a
+    digital disk (2D) or ball (3D) of real radius."""
+    reach = int(np.floor(radius))
+    offsets = np.meshgrid(*[np.arange(-reach, reach + 1)] * dim, indexing="ij")
+    return sum(o**2 for o in offsets) <= radius**2 + 1e-9
+
+
+def opening_loss(phase: np.ndarray, radius: float) -> float:
+    """The share of ``phase`` (a bool image or volume of one material, one pixel per element)
+    that a morphological opening with a disk (ball) of ``radius`` elements removes: 0 when
+    every member of the phase is at least 2·radius wide (scikit-image, a dependency).
+
+    The domain's edges do not erode (scikit-image's mode "ignore"): the filter there is
+    renormalized over the elements inside, so a member along an edge is as if cut from a
+    wider one.
+    """
+    from skimage.morphology import opening  # slow to import: only the tests that use it pay
+
+    phase = np.asarray(phase, bool)
+    if not phase.any():
+        return 0.0
+    opened = opening(phase, ball(radius, phase.ndim), mode="ignore")
+    return float(np.count_nonzero(phase & ~opened) / np.count_nonzero(phase))
 
 
 # ---------------------------------------------------------------- files and messages

@@ -3,7 +3,9 @@
 import numpy as np
 import scipy.sparse as sp
 
-from femopt.mesh import CELL_TYPES, DofMap, Mesh, StructuredMesh
+from femopt.element import CELL_TYPES
+from femopt.fem.dofs import DofMap
+from femopt.mesh import Mesh, StructuredMesh
 
 # Kuhn's split of a cube (VTK corner order) into 6 tetrahedra along the diagonal 0–6:
 # one per order of the axes; neighbouring cubes split the same way, so faces match.

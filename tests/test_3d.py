@@ -11,14 +11,15 @@ import scipy.sparse as sp
 from click.testing import CliRunner
 
 import femopt
-from femopt.assembly import Assembler
+from femopt.fem.assembly import Assembler
 from femopt.build import build_problem
 from femopt.cli import main
 from femopt.config import load_config
-from femopt.elements import h8_stiffness
+from femopt.fem.elasticity import h8_stiffness
 from femopt.mesh import StructuredMesh
-from femopt.output.writer import FILES_3D
+from femopt.output.files import FILES_3D
 from femopt.solvers import cholmod_available
+from femopt.fem.dofs import DofMap
 
 from helpers import CONFIGS, reuse_solver, write_yaml
 
@@ -112,19 +113,20 @@ def test_cantilever3d_with_amg_ends_within_half_a_percent_of_top3d():
 
 def test_3d_assembly_in_chunks_equals_one_sort_and_dense_reference():
     mesh = StructuredMesh((4, 3, 2), (4.0, 3.0, 2.0))
+    dofmap = DofMap(mesh, mesh.dim)
     ke = h8_stiffness(1.0, 0.3)
     rng = np.random.default_rng(0)
-    free = np.setdiff1d(np.arange(mesh.n_dofs), rng.choice(mesh.n_dofs, 20, replace=False))
+    free = np.setdiff1d(np.arange(dofmap.n_dofs), rng.choice(dofmap.n_dofs, 20, replace=False))
     scales = rng.uniform(0.1, 1.0, mesh.n_elements)
-    one = Assembler(mesh.element_dofs, ke, free, mesh.n_dofs)
-    dofs = mesh.element_dofs
+    one = Assembler(dofmap.element_dofs, ke, free, dofmap.n_dofs)
+    dofs = dofmap.element_dofs
     dense = sp.coo_matrix(((scales[:, None, None] * ke).ravel(),
                            (np.repeat(dofs, 24, axis=1).ravel(), np.tile(dofs, 24).ravel())),
-                          shape=(mesh.n_dofs, mesh.n_dofs)).toarray()[np.ix_(free, free)]
+                          shape=(dofmap.n_dofs, dofmap.n_dofs)).toarray()[np.ix_(free, free)]
     np.testing.assert_allclose(one.matrix(scales).toarray(), np.tril(dense), atol=1e-14)
     v_bar = rng.standard_normal(one.nnz)
     for chunk_size in (1, 24, 500):  # one column at a time, a few columns, ...
-        chunked = Assembler(mesh.element_dofs, ke, free, mesh.n_dofs, chunk_size=chunk_size)
+        chunked = Assembler(dofmap.element_dofs, ke, free, dofmap.n_dofs, chunk_size=chunk_size)
         np.testing.assert_array_equal(chunked.indptr, one.indptr)
         np.testing.assert_array_equal(chunked.indices, one.indices)
         np.testing.assert_array_equal(chunked.values(scales), one.values(scales))  # same sums, same order
@@ -133,7 +135,8 @@ def test_3d_assembly_in_chunks_equals_one_sort_and_dense_reference():
 
 def test_3d_assembly_stores_300_of_576_entries_per_element_in_int32():
     mesh = StructuredMesh((3, 2, 2), (3.0, 2.0, 2.0))
-    asm = Assembler(mesh.element_dofs, h8_stiffness(1.0, 0.3), np.arange(mesh.n_dofs), mesh.n_dofs)
+    dofmap = DofMap(mesh, mesh.dim)
+    asm = Assembler(dofmap.element_dofs, h8_stiffness(1.0, 0.3), np.arange(dofmap.n_dofs), dofmap.n_dofs)
     assert asm.scatter.nnz == 300 * mesh.n_elements
     assert asm.indices.dtype == asm.indptr.dtype == asm.scatter.indices.dtype == np.int32
     assert np.shares_memory(asm.gather.data, asm.scatter.data)  # the transpose is a view

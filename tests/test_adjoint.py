@@ -15,11 +15,12 @@ from hypothesis import strategies as st
 import femopt.solvers
 from femopt import adjoint
 from femopt.adjoint import SparseBuilder, jacobian, solve
-from femopt.assembly import element_energy_pullback
+from femopt.fem.assembly import element_energy_pullback
 from femopt.errors import SolverError
 from femopt.solvers.superlu import SuperLUSolver
+from femopt.fem.dofs import DofMap
 
-from helpers import full_symmetric, mbb_assembler
+from helpers import full_symmetric, loss_gradient, mbb_assembler
 
 HAS_CHOLMOD = femopt.solvers.cholmod_available()
 
@@ -424,6 +425,7 @@ def test_jacobian_rejects_mismatched_parameters():
 
 def test_pattern_cotangent_pullback_equals_element_energy(backend):
     mesh, assembler, scales = mbb_assembler()
+    dofmap = DofMap(mesh, mesh.dim)
     rng = np.random.default_rng(14)
     n = assembler.n_free
     for k in (None, 2):
@@ -434,9 +436,9 @@ def test_pattern_cotangent_pullback_equals_element_energy(backend):
         u = solver.solve(rng.standard_normal(shape))
         lam = solver.solve_transpose(w)
         via_pattern = assembler.pullback(assembler.pattern_cotangent(lam, u))
-        elementwise = element_energy_pullback(mesh.element_dofs, assembler.element_matrix,
-                                              assembler.full_vector(lam, mesh.n_dofs),
-                                              assembler.full_vector(u, mesh.n_dofs))
+        elementwise = element_energy_pullback(dofmap.element_dofs, assembler.element_matrix,
+                                              assembler.full_vector(lam, dofmap.n_dofs),
+                                              assembler.full_vector(u, dofmap.n_dofs))
         np.testing.assert_allclose(via_pattern, elementwise, rtol=1e-10,
                                    atol=1e-12 * np.abs(elementwise).max())
 
@@ -444,6 +446,7 @@ def test_pattern_cotangent_pullback_equals_element_energy(backend):
 def test_fe_gradient_equals_finite_differences(backend):
     """dL/ds for L = wᵀu(s), u = K(s)⁻¹f, by the adjoint and by central differences."""
     mesh, assembler, scales = mbb_assembler()
+    dofmap = DofMap(mesh, mesh.dim)
     rng = np.random.default_rng(15)
     f, w = rng.standard_normal(assembler.n_free), rng.standard_normal(assembler.n_free)
 
@@ -453,8 +456,8 @@ def test_fe_gradient_equals_finite_differences(backend):
     solver = femopt.solvers.make_solver("auto")
     solver.factorize(assembler.matrix(scales))
     u = solver.solve(f)
-    gradient = adjoint.loss_gradient(assembler, solver, assembler.full_vector(u, mesh.n_dofs),
-                                     assembler.full_vector(w, mesh.n_dofs))
+    gradient = loss_gradient(assembler, solver, assembler.full_vector(u, dofmap.n_dofs),
+                             assembler.full_vector(w, dofmap.n_dofs))
     h = 1e-6
     for e in (0, 7, mesh.n_elements - 1):
         step = np.zeros(mesh.n_elements)
@@ -488,6 +491,7 @@ def test_generic_loss_gradient_equals_compliance_gradient(backend):
     """Compliance C = fᵀu through the generic adjoint (∂L/∂u = f, one extra solve) equals
     the self-adjoint shortcut."""
     mesh, assembler, scales = mbb_assembler()
+    dofmap = DofMap(mesh, mesh.dim)
     rng = np.random.default_rng(17)
     for k in (None, 2):
         shape = (assembler.n_free,) if k is None else (assembler.n_free, k)
@@ -495,9 +499,9 @@ def test_generic_loss_gradient_equals_compliance_gradient(backend):
         solver = femopt.solvers.make_solver("auto")
         solver.factorize(assembler.matrix(scales))
         u = solver.solve(f)
-        u_full, f_full = (assembler.full_vector(v, mesh.n_dofs) for v in (u, f))
-        generic = adjoint.loss_gradient(assembler, solver, u_full, f_full)
-        shortcut = adjoint.loss_gradient(assembler, solver, u_full, f_full, lam=u_full)
+        u_full, f_full = (assembler.full_vector(v, dofmap.n_dofs) for v in (u, f))
+        generic = loss_gradient(assembler, solver, u_full, f_full)
+        shortcut = loss_gradient(assembler, solver, u_full, f_full, lam=u_full)
         np.testing.assert_allclose(generic, shortcut, rtol=1e-9, atol=1e-12 * np.abs(shortcut).max())
 
 

@@ -5,7 +5,7 @@ import json
 import pytest
 
 import femopt
-from femopt.output.writer import FILES
+from femopt.output.files import FILES
 
 from helpers import CONFIGS, mbb_data, write_yaml
 

@@ -1,27 +1,30 @@
 import numpy as np
 import scipy.sparse as sp
 
-from femopt.assembly import Assembler, element_energy_pullback
-from femopt.elements import q4_stiffness
-from femopt.mesh import DofMap, StructuredMesh
+from femopt.fem.assembly import Assembler, element_energy_pullback
+from femopt.fem.elasticity import q4_stiffness, stiffness_matrices
+from femopt.fem.dofs import DofMap
+from femopt.mesh import StructuredMesh
 
 from mesh_helpers import distorted
 
 
 def reference_K(mesh, ke, scales):
     """Plain COO assembly of the full K, for comparison."""
-    dofs = mesh.element_dofs
+    dofmap = DofMap(mesh, mesh.dim)
+    dofs = dofmap.element_dofs
     rows = np.repeat(dofs, dofs.shape[1], axis=1).ravel()
     cols = np.tile(dofs, dofs.shape[1]).ravel()
     vals = (scales[:, None] * ke.ravel()[None, :]).ravel()
-    return sp.coo_matrix((vals, (rows, cols)), shape=(mesh.n_dofs, mesh.n_dofs)).toarray()
+    return sp.coo_matrix((vals, (rows, cols)), shape=(dofmap.n_dofs, dofmap.n_dofs)).toarray()
 
 
 def make(nx=5, ny=3, fixed=(0, 1, 3)):
     mesh = StructuredMesh((nx, ny), (float(nx), float(ny)))
+    dofmap = DofMap(mesh, mesh.dim)
     ke = q4_stiffness(1.0, 0.3)
-    free = np.setdiff1d(np.arange(mesh.n_dofs), fixed)
-    return mesh, ke, free, Assembler(mesh.element_dofs, ke, free, mesh.n_dofs)
+    free = np.setdiff1d(np.arange(dofmap.n_dofs), fixed)
+    return mesh, ke, free, Assembler(dofmap.element_dofs, ke, free, dofmap.n_dofs)
 
 
 def test_lower_triangle_of_reduced_matrix_matches_coo_assembly():
@@ -49,11 +52,12 @@ def test_pullback_is_the_transpose_of_values():
 def test_pattern_cotangent_pullback_equals_element_contraction():
     """Architecture: contracting K̄ with the scatter map equals −λ_eᵀ K_e u_e."""
     mesh, ke, free, asm = make()
+    dofmap = DofMap(mesh, mesh.dim)
     rng = np.random.default_rng(2)
     lam, u = rng.standard_normal((len(free), 2)), rng.standard_normal((len(free), 2))
     via_pattern = asm.pullback(asm.pattern_cotangent(lam, u))
-    via_elements = element_energy_pullback(mesh.element_dofs, ke, asm.full_vector(lam, mesh.n_dofs),
-                                           asm.full_vector(u, mesh.n_dofs))
+    via_elements = element_energy_pullback(dofmap.element_dofs, ke, asm.full_vector(lam, dofmap.n_dofs),
+                                           asm.full_vector(u, dofmap.n_dofs))
     np.testing.assert_allclose(via_pattern, via_elements, rtol=1e-12, atol=1e-12)
 
 
@@ -61,19 +65,20 @@ def _per_element_case(seed=3):
     mesh = distorted((4, 3), (4.0, 3.0), seed=seed)
     dofmap = DofMap(mesh, 2)
     free = np.setdiff1d(np.arange(dofmap.n_dofs), [0, 1, 5])
-    ke = mesh.stiffness_matrices(0.3)
+    ke = stiffness_matrices(mesh, 0.3)
     return mesh, dofmap, ke, free, Assembler(dofmap.element_dofs, ke, free, dofmap.n_dofs)
 
 
 def test_per_element_matrices_equal_to_the_shared_one_give_identical_results():
     mesh, ke, free, shared = make()
+    dofmap = DofMap(mesh, mesh.dim)
     copies = np.repeat(ke[None], mesh.n_elements, axis=0)
-    per_element = Assembler(mesh.element_dofs, copies, free, mesh.n_dofs)
+    per_element = Assembler(dofmap.element_dofs, copies, free, dofmap.n_dofs)
     rng = np.random.default_rng(4)
     s, v_bar = rng.uniform(0.1, 1, mesh.n_elements), rng.standard_normal(shared.nnz)
     assert np.array_equal(per_element.values(s), shared.values(s))
     assert np.array_equal(per_element.pullback(v_bar), shared.pullback(v_bar))
-    lam, u = rng.standard_normal((mesh.n_dofs, 2)), rng.standard_normal((mesh.n_dofs, 2))
+    lam, u = rng.standard_normal((dofmap.n_dofs, 2)), rng.standard_normal((dofmap.n_dofs, 2))
     np.testing.assert_allclose(per_element.element_energy(lam, u), shared.element_energy(lam, u),
                                rtol=1e-13, atol=1e-13)
 

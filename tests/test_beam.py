@@ -14,8 +14,9 @@ import pytest
 import scipy.sparse as sp
 import scipy.sparse.linalg
 
-from femopt.loads import facet_forces, facet_measure
-from femopt.mesh import DofMap
+from femopt.fem.loads import facet_forces, facet_measure
+from femopt.fem.dofs import DofMap
+from femopt.fem.elasticity import stiffness_matrices
 
 from mesh_helpers import boundary_facets, distorted, quadratic
 
@@ -41,7 +42,7 @@ def tip_deflection(name, n):
     traction = -P / facet_measure(mesh, end, thickness=H) * np.eye(dim)[1]
     f = facet_forces(mesh, end, traction=traction, thickness=H).ravel()
     dofs = DofMap(mesh, dim)
-    ke = mesh.stiffness_matrices(NU, thickness=H) * E
+    ke = stiffness_matrices(mesh, NU, thickness=H) * E
     rows = np.repeat(dofs.element_dofs, dofs.element_dofs.shape[1], axis=1).ravel()
     cols = np.tile(dofs.element_dofs, dofs.element_dofs.shape[1]).ravel()
     K = sp.csc_matrix((ke.ravel(), (rows, cols)), shape=(dofs.n_dofs,) * 2)

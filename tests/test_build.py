@@ -8,9 +8,10 @@ import femopt
 from femopt.build import Model, build, build_problem, build_responses
 from femopt.design import DensityFilter, HeavisideProjection, IdentityProjection, RAMP, SensitivityFilter, Schedule
 from femopt.errors import ConfigError, SingularStiffnessError
-from femopt.objectives import Compliance, DisplacementTarget, Volume
+from femopt.responses import Compliance, DisplacementTarget, Volume
 from femopt.optimizers import LBFGSB, MMA, OC
-from femopt.topopt import Evaluator
+from femopt.loop.evaluator import Evaluator
+from femopt.fem.dofs import DofMap
 
 from helpers import CONFIGS, mbb_data, write_yaml
 
@@ -31,11 +32,12 @@ def build_error(data, error=ConfigError) -> str:
 def test_selections_become_supports_and_loads():
     problem = build_problem(config_of(mbb_data(6, 2)))
     mesh = problem.mesh
+    dofmap = DofMap(mesh, mesh.dim)
     left = mesh.select_nodes([("x", 0, 0)])
     corner = mesh.select_nodes([("x", 6, 6), ("y", 0, 0)])
     np.testing.assert_array_equal(problem.fixed_dofs, np.union1d(2 * left, 2 * corner + 1))
     load = mesh.select_nodes([("x", 0, 0), ("y", 2, 2)])[0]
-    assert problem.forces.shape == (mesh.n_dofs, 1) and problem.forces[2 * load + 1, 0] == -1.0
+    assert problem.forces.shape == (dofmap.n_dofs, 1) and problem.forces[2 * load + 1, 0] == -1.0
     assert np.count_nonzero(problem.forces) == 1
 
 
@@ -49,7 +51,7 @@ def test_force_is_split_over_the_nodes_and_nodal_force_is_per_node():
 
 def test_load_cases_and_weights():
     problem = build_problem(femopt.load_config(CONFIGS / "multiload.yaml"))
-    assert problem.forces.shape == (problem.mesh.n_dofs, 2)
+    assert problem.forces.shape == (problem.dofmap.n_dofs, 2)
     np.testing.assert_array_equal(problem.case_weights, [1.0, 0.5])
 
 

@@ -14,7 +14,7 @@ from click.testing import CliRunner
 import femopt
 from femopt import __version__
 from femopt.cli import main
-from femopt.output.writer import FILES
+from femopt.output.files import FILES
 
 from helpers import CONFIGS, mbb_data, write_yaml as write
 

@@ -13,11 +13,12 @@ import math
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from femopt import config as config_module
+from femopt.config import options as options_module
+from femopt.config import sections as config_module
 from femopt.config import parse_config
 from femopt.design import FILTERS, INTERPOLATIONS, PASSIVE_SHAPES
 from femopt.errors import ConfigError
-from femopt.objectives import RESPONSES
+from femopt.responses import RESPONSES
 from femopt.optimizers import OPTIMIZERS
 from femopt.solvers import SOLVERS
 
@@ -52,7 +53,7 @@ WORDS = sorted({
     *config_module._TOP_KEYS, *config_module._MESH_KEYS, *config_module._MATERIAL_KEYS,
     *config_module._HEAT_MATERIAL_KEYS, *config_module._HEAT_LOAD_KEYS, *config_module.PHYSICS, "t",
     *config_module._SUPPORT_KEYS, *config_module._LOAD_KEYS, *config_module._LOAD_CASE_KEYS,
-    *config_module._SPRING_KEYS, *config_module._DESIGN_KEYS, *config_module._SCHEDULE_KEYS,
+    *config_module._SPRING_KEYS, *config_module._DESIGN_KEYS, *options_module._SCHEDULE_KEYS,
     *config_module._PROJECTION_KEYS, *config_module._CHECKPOINT_KEYS, "type", "limit", "all",
     "x", "y", "z", "solid", "void",
     *(name for registry in (FILTERS, INTERPOLATIONS, PASSIVE_SHAPES, RESPONSES, OPTIMIZERS, SOLVERS)

@@ -7,9 +7,9 @@ import pytest
 import femopt
 from femopt.design import RAMP, SIMP, Continuation, DesignSpace, HeavisideProjection, Schedule, region_mask
 from femopt.design.projection import volume_preserving_threshold
-from femopt.gradcheck import check_gradients
+from femopt.loop.gradcheck import check_gradients
 from femopt.mesh import StructuredMesh
-from femopt.topopt import Evaluator
+from femopt.loop.evaluator import Evaluator
 
 from helpers import central_difference, mbb_data
 

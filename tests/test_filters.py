@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 
 from femopt.design import SIMP, DensityFilter, SensitivityFilter
-from femopt.design.filters import FILTERS, ConvolutionFilter, IdentityFilter, NeighborWeights, make_filter
+from femopt.design import FILTERS, make_filter
+from femopt.design.filters import ConvolutionFilter, IdentityFilter, NeighborWeights
 from femopt.mesh import StructuredMesh
 
 from mesh_helpers import as_general, distorted

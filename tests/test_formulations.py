@@ -9,9 +9,10 @@ import yaml
 import femopt
 from femopt.build import build_problem, build_responses
 from femopt.design import grayness
-from femopt.objectives import Compliance
+from femopt.responses import Compliance
 from femopt.solvers import make_solver
-from femopt.topopt import Evaluator, optimize
+from femopt.loop.driver import optimize
+from femopt.loop.evaluator import Evaluator
 
 from helpers import CONFIGS, mbb_data
 
@@ -139,7 +140,7 @@ def test_inverter_moves_its_output_against_the_input_force():
 def test_load_cases_give_a_weighted_compliance_from_one_block_solve():
     config = femopt.load_config(CONFIGS / "multiload.yaml")
     problem = build_problem(config)
-    assert problem.forces.shape == (problem.mesh.n_dofs, 2)
+    assert problem.forces.shape == (problem.dofmap.n_dofs, 2)
     np.testing.assert_array_equal(problem.case_weights, [1.0, 0.5])
     objective, _ = build_responses(config, problem)
     assert isinstance(objective, Compliance)

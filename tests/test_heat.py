@@ -12,12 +12,13 @@ import femopt
 from femopt.build import build_problem
 from femopt.cli import main
 from femopt.errors import SingularStiffnessError
-from femopt.loads import facet_flux, facet_measure, source_heat
+from femopt.fem.heat import conduction_matrices, source_integrals
+from femopt.fem.loads import facet_flux, facet_measure, source_heat
 from femopt.mesh import StructuredMesh
-from femopt.problem import Problem, check_fixed_temperature
+from femopt.fem.problem import Problem, check_fixed_temperature
 from femopt.solvers import make_solver
 from femopt.solvers.iterative import near_null_space
-from femopt.topopt import Evaluator
+from femopt.loop.evaluator import Evaluator
 
 from helpers import CONFIGS, config_error, write_yaml
 import mesh_helpers
@@ -49,10 +50,10 @@ def heat_data(grid=(20, 20), **design):
 def test_unit_square_conduction_is_the_99_line_codes_KE():
     KE = np.array([[2 / 3, -1 / 6, -1 / 3, -1 / 6], [-1 / 6, 2 / 3, -1 / 6, -1 / 3],
                    [-1 / 3, -1 / 6, 2 / 3, -1 / 6], [-1 / 6, -1 / 3, -1 / 6, 2 / 3]])
-    np.testing.assert_allclose(StructuredMesh((2, 2), (2.0, 2.0)).conduction_matrices(), KE, atol=1e-15)
+    np.testing.assert_allclose(conduction_matrices(StructuredMesh((2, 2), (2.0, 2.0))), KE, atol=1e-15)
     # a box: conduction scales as h_y/h_x along x; the thickness multiplies it
-    box = StructuredMesh((1, 1), (2.0, 1.0)).conduction_matrices(thickness=3.0)
-    np.testing.assert_allclose(box, 3 * as_general(StructuredMesh((1, 1), (2.0, 1.0))).conduction_matrices()[0])
+    box = conduction_matrices(StructuredMesh((1, 1), (2.0, 1.0)), thickness=3.0)
+    np.testing.assert_allclose(box, 3 * conduction_matrices(as_general(StructuredMesh((1, 1), (2.0, 1.0))))[0])
 
 
 @pytest.mark.parametrize("name", list(CASES))
@@ -80,9 +81,9 @@ def test_conduction_matches_scikit_fem(name):
     sk_points = basis.doflocs.T
     node = [int(np.argmin(np.linalg.norm(mesh.node_coords - p, axis=1))) for p in sk_points]
     assert np.allclose(mesh.node_coords[node], sk_points, atol=1e-12)
-    K = global_matrix(mesh, mesh.conduction_matrices())
+    K = global_matrix(mesh, conduction_matrices(mesh))
     np.testing.assert_allclose(K[np.ix_(node, node)], K_sk, atol=1e-12 * np.abs(K).max())
-    f = np.bincount(mesh.cells.ravel(), mesh.source_integrals().ravel(), minlength=mesh.n_nodes)
+    f = np.bincount(mesh.cells.ravel(), source_integrals(mesh).ravel(), minlength=mesh.n_nodes)
     np.testing.assert_allclose(f[node], f_sk, atol=1e-13)
 
 
@@ -91,7 +92,7 @@ def test_linear_temperature_patch_test(name):
     """A linear temperature T = g·x conducts no net heat out of interior nodes and stores
     |g|² V exactly, on distorted cells; the constant is the matrices' only null vector."""
     mesh = general_mesh(name, amount=0.3, seed=2)
-    ke = mesh.conduction_matrices()
+    ke = conduction_matrices(mesh)
     eigenvalues = np.linalg.eigvalsh(ke)
     assert np.all(np.abs(eigenvalues[:, 0]) < 1e-12) and np.all(eigenvalues[:, 1:] > 1e-3)
     g = np.random.default_rng(3).standard_normal(mesh.dim)
@@ -115,7 +116,7 @@ def test_flux_and_source_are_consistent(name):
     assert heat.sum() == pytest.approx(2.5 * facet_measure(mesh, right))
     assert np.all(heat[np.setdiff1d(np.arange(mesh.n_nodes), right)] == 0)
     # the consistent shares of a flux are those of a traction along x
-    from femopt.loads import facet_forces
+    from femopt.fem.loads import facet_forces
     traction = np.eye(mesh.dim)[0] * 2.5
     np.testing.assert_allclose(heat, facet_forces(mesh, right, traction=traction)[:, 0], atol=1e-14)
     cells = np.arange(0, mesh.n_elements, 2)
@@ -193,7 +194,7 @@ def test_general_mesh_gives_the_grids_result():
     grid_model = femopt.prepare(heat_data((10, 8)))
     problem = grid_model.problem
     mesh = as_general(problem.mesh)
-    general = Problem(mesh, mesh.conduction_matrices(), problem.fixed_dofs, problem.forces, 1.0, 0.001,
+    general = Problem(mesh, conduction_matrices(mesh), problem.fixed_dofs, problem.forces, 1.0, 0.001,
                       components=1)
     from femopt.design import DensityFilter, SIMP
     evaluator = Evaluator(general, make_solver(), filter=DensityFilter(mesh, 1.5), material=SIMP(1.0, 0.001, 3.0))

@@ -8,13 +8,14 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
 from femopt import adjoint
-from femopt.assembly import Assembler
-from femopt.elements import q4_stiffness
+from femopt.fem.assembly import Assembler
+from femopt.fem.elasticity import q4_stiffness
 from femopt.errors import SingularStiffnessError, SolverError
 from femopt.mesh import StructuredMesh
 from femopt.solvers.iterative import CGSolver, rigid_body_modes
+from femopt.fem.dofs import DofMap
 
-from helpers import full_symmetric, mbb_assembler
+from helpers import full_symmetric, loss_gradient, mbb_assembler
 
 try:
     import pyamg  # noqa: F401
@@ -75,9 +76,11 @@ def test_gradient_error_follows_cg_tolerance(preconditioner):
     assert errors[0] < 1e-2                                    # and the loose one is still close
 
 
-def test_cg_gradient_agrees_with_loss_gradient_driver_path():
-    """The driver's loss_gradient works unchanged with a CG solver in place of CHOLMOD."""
+def test_cg_gradient_agrees_with_the_driver_adjoint_path():
+    """The driver's adjoint path (adjoint_solution, then stiffness_pullback) works unchanged
+    with a CG solver in place of CHOLMOD."""
     mesh, assembler, scales = mbb_assembler(12, 4)
+    dofmap = DofMap(mesh, mesh.dim)
     lower = assembler.matrix(scales)
     rng = np.random.default_rng(3)
     f, w = rng.standard_normal(assembler.n_free), rng.standard_normal(assembler.n_free)
@@ -86,9 +89,9 @@ def test_cg_gradient_agrees_with_loss_gradient_driver_path():
     direct.factorize(lower)
     cg = make_cg(PRECONDITIONERS[0], mesh, assembler.free_dofs, rtol=1e-12)
     cg.factorize(lower)
-    w_full = assembler.full_vector(w, mesh.n_dofs)
-    expected = adjoint.loss_gradient(assembler, direct, assembler.full_vector(direct.solve(f), mesh.n_dofs), w_full)
-    got = adjoint.loss_gradient(assembler, cg, assembler.full_vector(cg.solve(f), mesh.n_dofs), w_full)
+    w_full = assembler.full_vector(w, dofmap.n_dofs)
+    expected = loss_gradient(assembler, direct, assembler.full_vector(direct.solve(f), dofmap.n_dofs), w_full)
+    got = loss_gradient(assembler, cg, assembler.full_vector(cg.solve(f), dofmap.n_dofs), w_full)
     np.testing.assert_allclose(got, expected, rtol=1e-8, atol=1e-10 * np.abs(expected).max())
 
 
@@ -115,12 +118,13 @@ def test_rejects_bad_input():
 def test_rigid_body_modes_span_the_null_space():
     """With no supports, K annihilates the three 2D rigid-body modes."""
     mesh = StructuredMesh((4, 3), (2.0, 1.5))
-    everything = np.arange(mesh.n_dofs)
-    assembler = Assembler(mesh.element_dofs, q4_stiffness(1.0, 0.3), everything, mesh.n_dofs)
+    dofmap = DofMap(mesh, mesh.dim)
+    everything = np.arange(dofmap.n_dofs)
+    assembler = Assembler(dofmap.element_dofs, q4_stiffness(1.0, 0.3), everything, dofmap.n_dofs)
     lower = assembler.matrix(np.ones(mesh.n_elements))
     K = lower + sp.tril(lower, -1).T
     modes = rigid_body_modes(mesh.node_coords, everything)
-    assert modes.shape == (mesh.n_dofs, 3)
+    assert modes.shape == (dofmap.n_dofs, 3)
     assert np.linalg.matrix_rank(modes) == 3
     assert np.abs(K @ modes).max() < 1e-12 * abs(K).max() * np.abs(modes).max()
     free = everything[::2]

@@ -138,12 +138,12 @@ def test_huge_grid_is_refused_in_seconds_with_little_memory(tmp_path, command):
 
 def test_the_api_refuses_before_building_and_force_skips_the_check(monkeypatch):
     import femopt
-    import femopt.build
+    import femopt.build.model
 
     with pytest.raises(MemoryLimitError):
         femopt.run(HUGE)
     built = []
-    monkeypatch.setattr(femopt.build, "build_problem", lambda *a, **k: built.append(1) or 1 / 0)
+    monkeypatch.setattr(femopt.build.model, "build_problem", lambda *a, **k: built.append(1) or 1 / 0)
     with pytest.raises(ZeroDivisionError):  # forced past the check, it goes on to build
         femopt.run(HUGE, force=True)
     assert built

@@ -2,14 +2,18 @@ import numpy as np
 import pytest
 
 from femopt.errors import MeshError
-from femopt.mesh import CELL_TYPES, DofMap, Mesh, StructuredMesh
+from femopt.element import CELL_TYPES
+from femopt.fem.dofs import DofMap
+from femopt.fem.elasticity import stiffness_matrices
+from femopt.mesh import Mesh, StructuredMesh
 
 from mesh_helpers import as_general, distorted
 
 
 def test_counts_and_coordinates_2d():
     mesh = StructuredMesh((3, 2), (6.0, 2.0))
-    assert (mesh.n_elements, mesh.n_nodes, mesh.n_dofs) == (6, 12, 24)
+    dofmap = DofMap(mesh, mesh.dim)
+    assert (mesh.n_elements, mesh.n_nodes, dofmap.n_dofs) == (6, 12, 24)
     np.testing.assert_allclose(mesh.element_size, [2.0, 1.0])
     # y runs fastest: node 1 is (0, 1), node 3 is (2, 0)
     np.testing.assert_allclose(mesh.node_coords[[0, 1, 3, 11]], [[0, 0], [0, 1], [2, 0], [6, 2]])
@@ -30,8 +34,9 @@ def test_element_nodes_are_the_element_corners_in_local_order(grid, size):
 
 def test_element_dofs_are_node_major():
     mesh = StructuredMesh((2, 2), (2.0, 2.0))
+    dofmap = DofMap(mesh, mesh.dim)
     nodes = mesh.element_nodes[3]
-    assert list(mesh.element_dofs[3]) == [d for n in nodes for d in (2 * n, 2 * n + 1)]
+    assert list(dofmap.element_dofs[3]) == [d for n in nodes for d in (2 * n, 2 * n + 1)]
 
 
 def test_select_nodes_by_value_range_and_tolerance():
@@ -94,10 +99,10 @@ def test_structured_mesh_implements_the_mesh_interface(grid, size):
     for a, b in zip(general.bounds, mesh.bounds):
         np.testing.assert_allclose(a, b)
     assert mesh.element_volumes.sum() == pytest.approx(np.prod(size))
-    assert mesh.stiffness_matrices(0.3).shape == (mesh.dim * 2**mesh.dim,) * 2
-    per_element = general.stiffness_matrices(0.3)
-    assert per_element.shape == (mesh.n_elements,) + mesh.stiffness_matrices(0.3).shape
-    np.testing.assert_allclose(per_element, np.broadcast_to(mesh.stiffness_matrices(0.3), per_element.shape),
+    assert stiffness_matrices(mesh, 0.3).shape == (mesh.dim * 2**mesh.dim,) * 2
+    per_element = stiffness_matrices(general, 0.3)
+    assert per_element.shape == (mesh.n_elements,) + stiffness_matrices(mesh, 0.3).shape
+    np.testing.assert_allclose(per_element, np.broadcast_to(stiffness_matrices(mesh, 0.3), per_element.shape),
                                rtol=0, atol=1e-15)
     for ranges in ([("x", 0.0, 0.0)], [("x", 2.0, 2.0), ("y", 0.0, 3.0)]):
         np.testing.assert_array_equal(general.select_nodes(ranges), mesh.select_nodes(ranges))
@@ -143,4 +148,4 @@ def test_dofmap_numbers_node_major():
     np.testing.assert_array_equal(vector.dofs([4, 7]), [8, 9, 14, 15])
     np.testing.assert_array_equal(vector.dofs([4, 7], components=1), [9, 15])
     box = StructuredMesh((3, 2), (3.0, 2.0))
-    np.testing.assert_array_equal(box.element_dofs, DofMap(box, 2).element_dofs)
+    np.testing.assert_array_equal(DofMap(box, 2).element_dofs[0], [0, 1, 6, 7, 8, 9, 2, 3])  # nodes 0, 3, 4, 1

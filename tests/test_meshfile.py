@@ -196,7 +196,7 @@ def test_gmsh4_abaqus_and_3d_groups(tmp_path):
 def test_a_mesh_with_every_cell_mirrored_is_read_turned_round(cell_type):
     """gmsh writes a surface meshed against its orientation with clockwise cells: all of
     them, so the mesh is simply mirrored; femopt turns it round (a mix stays an error)."""
-    from femopt.mesh import cell_type as named
+    from femopt.element import cell_type as named
     from femopt.mesh.io import _MIRRORED, from_meshio
 
     cell = named(cell_type)

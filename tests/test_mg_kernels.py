@@ -4,9 +4,13 @@ precisions, 2D and 3D, vector and scalar fields, springs; whole solves; the thre
 import numpy as np
 import pytest
 
+from femopt.fem.assembly import element_energy_pullback
+from femopt.fem.elasticity import stiffness_matrices
+from femopt.fem.heat import conduction_matrices
 from femopt.mesh import StructuredMesh
 from femopt.solvers import mg_kernels
 from femopt.solvers.multigrid import MGSolver
+from femopt.study import case
 
 pytest.importorskip("numba")
 
@@ -14,7 +18,7 @@ pytest.importorskip("numba")
 def grid_problem(grid, scalar=False, seed=0):
     """(element matrix, free DOFs, E, springs (n_free,), components) of a box clamped at x = 0."""
     mesh = StructuredMesh(grid, tuple(float(g) for g in grid))
-    ke = mesh.conduction_matrices(1.0) if scalar else mesh.stiffness_matrices(0.3)
+    ke = conduction_matrices(mesh) if scalar else stiffness_matrices(mesh, 0.3)
     ke = ke[0] if ke.ndim == 3 else ke
     c = 1 if scalar else mesh.dim
     nodes = np.flatnonzero(mesh.node_coords[:, 0] == 0)
@@ -91,8 +95,6 @@ def test_thread_count_follows_numba_num_threads_and_limit_threads(monkeypatch):
 
 def test_study_cases_run_the_kernels_on_one_thread(monkeypatch, tmp_path):
     """N cases on N cores: a study worker's case limits numba to one thread, like BLAS."""
-    import femopt
-    from femopt.study.case import run_case
 
     seen = []
 
@@ -103,11 +105,11 @@ def test_study_cases_run_the_kernels_on_one_thread(monkeypatch, tmp_path):
         seen.append(mg_kernels.threads())
         return Result()
 
-    monkeypatch.setattr(femopt, "run", fake_run)
+    monkeypatch.setattr(case, "run", fake_run)
     problem = {"mesh": {"grid": [4, 2]}, "supports": [{"at": {"x": 0}, "fix": "all"}],
                "loads": [{"at": {"x": 4, "y": 0}, "force": [0.0, -1.0]}],
                "design": {"volume_fraction": 0.5}}
-    outcome = run_case(problem, "case", str(tmp_path / "case"), {})
+    outcome = case.run_case(problem, "case", str(tmp_path / "case"), {})
     assert outcome["status"] == "converged", outcome
     assert seen == [1]
 
@@ -117,8 +119,6 @@ def test_study_cases_run_the_kernels_on_one_thread(monkeypatch, tmp_path):
 def test_mg_element_energy_is_the_gathered_pullback(monkeypatch, grid, scalar, use_numba):
     """dL/dE_e = −Σ_cases λ_eᵀ K0 u_e from nodal arrays (kernel or window gathers) equals the
     gathered pullback with femopt's element DOFs, two load cases."""
-    from femopt.assembly import element_energy_pullback
-
     monkeypatch.setattr(mg_kernels, "USE_NUMBA", use_numba)
     monkeypatch.setattr(mg_kernels, "PARALLEL_ELEMENTS", 0)  # split among threads too
     ke, free, E, springs, c = grid_problem(grid, scalar)

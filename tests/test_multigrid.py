@@ -7,13 +7,15 @@ import pytest
 import yaml
 
 import femopt
-from femopt.assembly import Assembler
+from femopt.fem.assembly import Assembler
+from femopt.fem.elasticity import stiffness_matrices
 from femopt.errors import ConfigError, SolverError
 from femopt.mesh import StructuredMesh
 from femopt.solvers import make_solver, memory
 from femopt.solvers.mg_hierarchy import auto_levels, gather, prolong, restrict
 from femopt.solvers.multigrid import MGSolver
 from femopt.solvers.superlu import SuperLUSolver
+from femopt.fem.dofs import DofMap
 
 from helpers import CONFIGS, mbb_data, write_yaml as write
 from test_cli import invoke
@@ -23,13 +25,14 @@ def clamped(grid, springs=False, seed=0, contrast=1e-9):
     """(mesh, K0, free, E, K_lower) of a box clamped on its x = 0 face, random SIMP-like
     scales E in [contrast, 1]; with springs, grounded springs on a few free DOFs."""
     mesh = StructuredMesh(grid, tuple(float(g) for g in grid))
-    ke = mesh.stiffness_matrices(0.3)
+    dofmap = DofMap(mesh, mesh.dim)
+    ke = stiffness_matrices(mesh, 0.3)
     nodes = np.flatnonzero(mesh.node_coords[:, 0] == 0)
     fixed = (mesh.dim * nodes[:, None] + np.arange(mesh.dim)).ravel()
-    free = np.setdiff1d(np.arange(mesh.n_dofs), fixed)
+    free = np.setdiff1d(np.arange(dofmap.n_dofs), fixed)
     rng = np.random.default_rng(seed)
     E = contrast + (1 - contrast) * rng.uniform(0, 1, mesh.n_elements) ** 3
-    assembler = Assembler(mesh.element_dofs, ke, free, mesh.n_dofs)
+    assembler = Assembler(dofmap.element_dofs, ke, free, dofmap.n_dofs)
     K = assembler.matrix(E)
     if springs:
         K.data[K.indptr[rng.choice(len(free), 5, replace=False)]] += 0.7
@@ -161,16 +164,17 @@ def layered(mesh):
 
 def cg_iterations(grid, levels):
     mesh = StructuredMesh(grid, (2.0, 1.0) if len(grid) == 2 else (2.0, 1.0, 1.0))
-    ke = mesh.stiffness_matrices(0.3)
+    dofmap = DofMap(mesh, mesh.dim)
+    ke = stiffness_matrices(mesh, 0.3)
     nodes = np.flatnonzero(mesh.node_coords[:, 0] == 0)
     fixed = (mesh.dim * nodes[:, None] + np.arange(mesh.dim)).ravel()
-    free = np.setdiff1d(np.arange(mesh.n_dofs), fixed)
+    free = np.setdiff1d(np.arange(dofmap.n_dofs), fixed)
     E = layered(mesh)
-    K = Assembler(mesh.element_dofs, ke, free, mesh.n_dofs).matrix(E)
+    K = Assembler(dofmap.element_dofs, ke, free, dofmap.n_dofs).matrix(E)
     solver = MGSolver(grid, ke, free, levels=levels, rtol=1e-8)
     solver.analyze(K)
     solver.factorize(K, element_scales=E)
-    f = np.zeros(mesh.n_dofs)
+    f = np.zeros(dofmap.n_dofs)
     tip = np.flatnonzero(np.isclose(mesh.node_coords[:, 0], 2.0))
     f[mesh.dim * tip + 1] = -1.0 / len(tip)
     solver.solve(f[free])
@@ -287,6 +291,24 @@ def test_auto_takes_mg_where_the_cost_model_says_it_is_faster():
     big = memory.choose_solver(3, 64 * 32 * 32, 65 * 33 * 33, 8, available=1e12, structured=True)
     assert big == ("mg" if cost.mg_is_faster(3, 3 * 65 * 33 * 33) else "cholmod")
     assert memory.choose_solver(3, 64 * 32 * 32, 65 * 33 * 33, 8, available=1e12) == "cholmod"
+
+
+def crossover(dim: int) -> float:
+    """The free-DOF count above which the cost model estimates mg faster than CHOLMOD
+    (bisection on its two fits)."""
+    from femopt.solvers import cost
+    low, high = 1.0, 1e12
+    for _ in range(200):
+        middle = (low * high) ** 0.5
+        low, high = (middle, high) if not cost.mg_is_faster(dim, middle) else (low, middle)
+    return high
+
+
+def test_the_cost_model_crossovers_are_those_docs_solvers_md_gives():
+    """docs/solvers.md: about 140,000 free DOFs in 2D (measured between 300×100 and 600×200
+    MBB beams: 61,000 and 241,000) and about 11,000 in 3D."""
+    assert 61_000 < crossover(2) < 241_000 and crossover(2) == pytest.approx(140_000, rel=0.01)
+    assert crossover(3) == pytest.approx(11_000, rel=0.02)
 
 
 def test_mg_memory_is_below_amg_and_cholmod_in_3d():

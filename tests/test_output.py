@@ -9,7 +9,7 @@ from click.testing import CliRunner
 import femopt.solvers
 from femopt.cli import main
 from femopt.errors import OutputError
-from femopt.output import writer
+from femopt.output import files, writer
 from femopt.solvers import make_solver
 
 from helpers import mbb_data, mbb_evaluator, run_oc, write_yaml
@@ -60,19 +60,19 @@ def test_2d_result_replacing_a_3d_one_leaves_no_3d_files(tmp_path, small_result)
     mesh, result = small_result
     out = tmp_path / "out"
     out.mkdir()
-    for name in writer.FILES_3D:  # an earlier 3D result
+    for name in files.FILES_3D:  # an earlier 3D result
         (out / name).write_text("3d")
     paths = writer.write_results(out, "2d", mesh, result)
-    assert paths == [out / name for name in writer.FILES]
-    assert sorted(p.name for p in out.iterdir()) == sorted(writer.FILES)
+    assert paths == [out / name for name in files.FILES]
+    assert sorted(p.name for p in out.iterdir()) == sorted(files.FILES)
     assert json.loads((out / "summary.json").read_text())["problem"] == "2d"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
 
 
 def test_write_files_writes_into_the_folder_as_it_is(tmp_path, small_result):
     mesh, result = small_result
-    assert writer.write_files(tmp_path, "plain", mesh, result) == [tmp_path / n for n in writer.FILES]
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(writer.FILES)
+    assert writer.write_files(tmp_path, "plain", mesh, result) == [tmp_path / n for n in files.FILES]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(files.FILES)
 
 
 def test_expected_bytes_bounds_what_is_written(tmp_path, small_result):

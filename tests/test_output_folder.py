@@ -14,7 +14,8 @@ import pytest
 
 from femopt.errors import OutputError
 from femopt.output import folder as folder_module
-from femopt.output.folder import CHECKPOINT, OutputFolder
+from femopt.output.files import CHECKPOINT
+from femopt.output.folder import OutputFolder
 
 ROOT = Path(__file__).resolve().parents[1]
 OLD = {"density.png": "old", "result.npz": "old", "density.vtu": "old", "summary.json": "old"}

@@ -7,10 +7,11 @@ import json
 import numpy as np
 import pytest
 
-from femopt.elements import plane_stress_matrix, solid_matrix
+from femopt.fem.elasticity import plane_stress_matrix, solid_matrix
 from femopt.mesh import StructuredMesh
-from femopt.output import writer
-from femopt.output.volume import isosurface_tetrahedra, solid_boundary, von_mises
+from femopt.output import files, writer
+from femopt.output.volume import isosurface_tetrahedra, solid_boundary
+from femopt.responses.stress import centre_von_mises
 
 from mesh_helpers import as_general, distorted
 from test_3d import assert_closed_outward, read_binary_stl
@@ -30,14 +31,14 @@ def test_general_mesh_results_carry_their_cells(tmp_path, small_result, grid, ce
     mesh = distorted(grid, tuple(float(n) for n in grid), cell_type=cell_type)
     result = _on_general_mesh(small_result[1], mesh)
     paths = writer.write_results(tmp_path, "general", mesh, result, material=(2.0, 0.3))
-    assert [p.name for p in paths] == list(writer.FILES_3D if mesh.dim == 3 else writer.FILES_MESH)
+    assert [p.name for p in paths] == list(files.FILES_3D if mesh.dim == 3 else files.FILES_MESH)
     vtu = meshio.read(tmp_path / "density.vtu")
     assert vtu.cells[0].type == mesh.cell_type.meshio_name
     np.testing.assert_array_equal(vtu.cells[0].data, mesh.cells)
     np.testing.assert_allclose(vtu.points[:, :mesh.dim], mesh.node_coords)
     np.testing.assert_allclose(vtu.cell_data["rho"][0], result.rho)
     np.testing.assert_allclose(vtu.point_data["u"][:, :mesh.dim], result.u[:, 0].reshape(-1, mesh.dim))
-    np.testing.assert_allclose(vtu.cell_data["von_mises"][0], von_mises(mesh, result.u[:, 0], 2.0, 0.3))
+    np.testing.assert_allclose(vtu.cell_data["von_mises"][0], centre_von_mises(mesh, result.u[:, 0], 2.0, 0.3))
     if mesh.dim == 3:
         assert_closed_outward(read_binary_stl(tmp_path / "density.stl"))
     npz = np.load(tmp_path / "result.npz")
@@ -86,10 +87,10 @@ def test_von_mises_of_homogeneous_strains(grid, cell_type):
     uniaxial = np.zeros_like(x)
     uniaxial[:, 0] = eps * x[:, 0]
     uniaxial[:, 1:] = -nu * eps * x[:, 1:]          # free lateral contraction: σ = E ε e_x e_x
-    np.testing.assert_allclose(von_mises(mesh, uniaxial.ravel(), E, nu), E * eps, rtol=1e-10)
+    np.testing.assert_allclose(centre_von_mises(mesh, uniaxial.ravel(), E, nu), E * eps, rtol=1e-10)
     shear = np.zeros_like(x)
     shear[:, 0] = eps * x[:, 1]                     # γ_xy = ε, τ = G ε
-    np.testing.assert_allclose(von_mises(mesh, shear.ravel(), E, nu), np.sqrt(3) * E / (2 * (1 + nu)) * eps,
+    np.testing.assert_allclose(centre_von_mises(mesh, shear.ravel(), E, nu), np.sqrt(3) * E / (2 * (1 + nu)) * eps,
                                rtol=1e-10)
     # A general affine field against σ = D ε written out.
     A = np.random.default_rng(0).standard_normal((dim, dim)) * eps
@@ -103,7 +104,7 @@ def test_von_mises_of_homogeneous_strains(grid, cell_type):
         deviator = np.array([[s[0], s[3], s[5]], [s[3], s[1], s[4]], [s[5], s[4], s[2]]])
         deviator -= np.trace(deviator) / 3 * np.eye(3)
         expected = np.sqrt(1.5 * np.sum(deviator**2))   # the invariant form, another formula
-    np.testing.assert_allclose(von_mises(mesh, (x @ A.T).ravel(), E, nu), expected, rtol=1e-10)
+    np.testing.assert_allclose(centre_von_mises(mesh, (x @ A.T).ravel(), E, nu), expected, rtol=1e-10)
 
 
 def _surface_volume(vertices, triangles):

@@ -1,12 +1,13 @@
-"""femopt.problem: the discretized structure and the rigid-body check of its supports."""
+"""femopt.fem.problem: the discretized structure and the rigid-body check of its supports."""
 
 import numpy as np
 import pytest
 
-from femopt.elements import q4_stiffness
+from femopt.fem.elasticity import q4_stiffness
 from femopt.errors import SingularStiffnessError
 from femopt.mesh import StructuredMesh
-from femopt.problem import Problem, check_rigid_body_modes
+from femopt.fem.problem import Problem, check_rigid_body_modes
+from femopt.fem.dofs import DofMap
 
 
 def dofs(mesh, nodes, components):
@@ -15,8 +16,9 @@ def dofs(mesh, nodes, components):
 
 def test_free_dofs_and_component_dofs():
     mesh = StructuredMesh((2, 1), (2.0, 1.0))
+    dofmap = DofMap(mesh, mesh.dim)
     fixed = np.array([0, 1, 5])
-    problem = Problem(mesh, q4_stiffness(1.0, 0.3), fixed, np.zeros((mesh.n_dofs, 1)))
+    problem = Problem(mesh, q4_stiffness(1.0, 0.3), fixed, np.zeros((dofmap.n_dofs, 1)))
     np.testing.assert_array_equal(problem.free_dofs, np.setdiff1d(np.arange(12), fixed))
     np.testing.assert_array_equal(problem.dofs([0, 3], 1), [1, 7])
     assert problem.passive is None and len(problem.spring_dofs) == 0

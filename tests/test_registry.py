@@ -6,7 +6,7 @@ import pytest
 
 import femopt
 from femopt.errors import FemoptError
-from femopt.objectives import RESPONSES
+from femopt.responses import RESPONSES
 from femopt.registry import Entry, Option, Registry
 
 from helpers import mbb_data

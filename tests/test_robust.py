@@ -1,4 +1,4 @@
-"""The robust formulation (femopt.robust, femopt.design.robust): thresholds and length
+"""The robust formulation (femopt.loop.robust, femopt.design.robust): thresholds and length
 scale, the bound formulation's gradients, its configuration errors, its outputs and
 checkpoints, and the minimum length scale shown on an optimized design by morphological
 openings of its solid and its void."""
@@ -14,10 +14,9 @@ from scipy import integrate
 
 import femopt
 from femopt.cli import main
-from femopt.design.robust import (RobustThresholds, ball, length_scales, marginal_kernel, member_width,
-                                  opening_loss)
+from femopt.design.robust import RobustThresholds, length_scales, marginal_kernel, member_width
 
-from helpers import mbb_data, write_yaml as write
+from helpers import ball, mbb_data, opening_loss, write_yaml as write
 
 # "Almost nothing" for the openings: a digital disk of radius ρ rounds every convex corner
 # of a phase (a 90° corner loses (1 − π/4)ρ² ≈ 0.3–0.6 pixels for ρ = 1.3–1.7), and a truss

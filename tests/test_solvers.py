@@ -9,12 +9,13 @@ import pytest
 import scipy.sparse.linalg as spla
 
 import femopt.solvers as solvers
-from femopt.assembly import Assembler
-from femopt.elements import h8_stiffness
+from femopt.fem.assembly import Assembler
+from femopt.fem.elasticity import h8_stiffness
 from femopt.errors import SolverError
 from femopt.mesh import StructuredMesh
 from femopt.solvers import make_solver
 from femopt.solvers.memory import cholesky_bytes, cholesky_fits
+from femopt.fem.dofs import DofMap
 
 from helpers import full_symmetric as full, reuse_solver
 
@@ -24,9 +25,10 @@ needs_cholmod = pytest.mark.skipif(not solvers.cholmod_available(), reason="need
 def cantilever(grid=(6, 3, 3), seed=0):
     """(mesh, free DOFs, assembler, element scales) of a 3D block clamped at x = 0."""
     mesh = StructuredMesh(grid, tuple(float(g) for g in grid))
+    dofmap = DofMap(mesh, mesh.dim)
     clamped = mesh.select_nodes([("x", 0.0, 0.0)])
-    free = np.setdiff1d(np.arange(mesh.n_dofs), (3 * clamped[:, None] + np.arange(3)).ravel())
-    assembler = Assembler(mesh.element_dofs, h8_stiffness(1.0, 0.3), free, mesh.n_dofs)
+    free = np.setdiff1d(np.arange(dofmap.n_dofs), (3 * clamped[:, None] + np.arange(3)).ravel())
+    assembler = Assembler(dofmap.element_dofs, h8_stiffness(1.0, 0.3), free, dofmap.n_dofs)
     scales = np.random.default_rng(seed).uniform(0.05, 1.0, mesh.n_elements)
     return mesh, free, assembler, scales
 

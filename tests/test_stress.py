@@ -1,4 +1,4 @@
-"""The stress response (femopt/stress.py) and its outputs (femopt/output/stress.py): the
+"""The stress response (femopt/responses/stress.py) and its outputs (femopt/output/stress.py): the
 centre stress operator, the p-norm's value and gradient (finite differences, at fixed
 normalization, on every cell type, several load cases, passive and excluded elements),
 the adaptive normalization, bad input, the result files, and a coarse L-bracket run."""
@@ -14,13 +14,15 @@ from click.testing import CliRunner
 import femopt
 from femopt.cli import main
 from femopt.design import FILTERS, SIMP
-from femopt.gradcheck import check_gradients
-from femopt.mesh import DofMap, StructuredMesh
-from femopt.objectives import State, Volume
-from femopt.problem import Problem
+from femopt.loop.gradcheck import check_gradients
+from femopt.fem.dofs import DofMap
+from femopt.fem.elasticity import stiffness_matrices
+from femopt.mesh import StructuredMesh
+from femopt.responses import State, Volume
+from femopt.fem.problem import Problem
 from femopt.solvers import make_solver
-from femopt.stress import CentreStress, Stress, included_elements, von_mises, von_mises_form
-from femopt.topopt import Constraint, Evaluator
+from femopt.responses.stress import CentreStress, Stress, centre_von_mises, included_elements, von_mises_form
+from femopt.loop.evaluator import Constraint, Evaluator
 from helpers import CONFIGS, central_difference, write_yaml
 from mesh_helpers import distorted, quadratic
 
@@ -63,7 +65,8 @@ def test_stresses_vjp_is_the_transpose(cell_type):
     grid = (3, 2) if cell_type in (None, "T3") else (2, 2, 2)
     mesh = (StructuredMesh(grid, tuple(float(g) for g in grid)) if cell_type is None
             else distorted(grid, tuple(float(g) for g in grid), cell_type=None if cell_type == "H8" else cell_type))
-    operator = CentreStress(mesh, 2.0, 0.3, DofMap(mesh, mesh.dim).element_dofs)
+    dofmap = DofMap(mesh, mesh.dim)
+    operator = CentreStress(mesh, 2.0, 0.3, dofmap.element_dofs)
     rng = np.random.default_rng(0)
     n_dofs = mesh.dim * mesh.n_nodes
     u, s_bar = rng.standard_normal((n_dofs, 2)), rng.standard_normal((mesh.n_elements, 3 * mesh.dim - 3, 2))
@@ -75,7 +78,7 @@ def test_structured_grid_shares_the_general_meshes_stress():
     grid = StructuredMesh((4, 3), (8.0, 3.0))
     general = distorted((4, 3), (8.0, 3.0), amount=0.0)
     u = np.random.default_rng(2).standard_normal(grid.dim * grid.n_nodes)
-    np.testing.assert_allclose(von_mises(grid, u, 1.0, 0.3), von_mises(general, u, 1.0, 0.3), rtol=1e-12)
+    np.testing.assert_allclose(centre_von_mises(grid, u, 1.0, 0.3), centre_von_mises(general, u, 1.0, 0.3), rtol=1e-12)
 
 
 # ---------------------------------------------------------------- the response and its gradient
@@ -89,7 +92,7 @@ def _evaluator(mesh, fixed_nodes, loads, passive=None, excluded_nodes=None, p=8.
     for c, case in enumerate(loads):
         for node, force in case.items():
             forces[dofmap.dofs([node]), c] += force
-    problem = Problem(mesh, mesh.stiffness_matrices(0.3), np.sort(dofmap.dofs(fixed_nodes)), forces,
+    problem = Problem(mesh, stiffness_matrices(mesh, 0.3), np.sort(dofmap.dofs(fixed_nodes)), forces,
                       passive=passive, nu=0.3)
     stress = Stress(CentreStress(mesh, problem.E, 0.3, dofmap.element_dofs), p, q,
                     included_elements(problem, excluded_nodes))
@@ -187,7 +190,7 @@ def test_included_elements_leave_out_passive_and_excluded_ones():
     mesh = StructuredMesh((4, 2), (4.0, 2.0))
     passive = np.full(8, np.nan)
     passive[0] = 0.0
-    problem = Problem(mesh, mesh.stiffness_matrices(0.3), np.arange(2), np.zeros((mesh.dim * mesh.n_nodes, 1)),
+    problem = Problem(mesh, stiffness_matrices(mesh, 0.3), np.arange(2), np.zeros((mesh.dim * mesh.n_nodes, 1)),
                       passive=passive)
     corner = mesh.select_nodes([("x", 4, 4), ("y", 0, 0)])   # touches element 6 only
     included = included_elements(problem, corner)

@@ -9,8 +9,8 @@ The filters ask the mesh what it is: on a :class:`~femopt.mesh.StructuredMesh` t
 weights are a convolution over the element grid (:class:`ConvolutionFilter`); on any
 other mesh a sparse matrix between centroids, built once, weighted by the volume of
 the element averaged over (:class:`NeighborWeights`). On a grid the two agree.
-The Helmholtz (PDE) filter, registered here as "helmholtz", lives in
-:mod:`femopt.design.helmholtz`.
+The Helmholtz (PDE) filter lives in :mod:`femopt.design.helmholtz`; :mod:`femopt.design`
+registers them all.
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ from scipy import signal
 from scipy.spatial import cKDTree
 
 from femopt.mesh import StructuredMesh
-from femopt.registry import Option, Registry
 
 
 class ConvolutionFilter:
@@ -132,22 +131,3 @@ class SensitivityFilter(IdentityFilter):
         if volumes is None:
             return self.H(x * grad) / self.H.row_sums / np.maximum(1e-3, x)
         return volumes * self.H(x * grad / volumes) / self.H.row_sums / np.maximum(1e-3, x)
-
-
-def _helmholtz(mesh, radius: float):
-    # Imported on use: femopt.design.helmholtz builds on this module's IdentityFilter.
-    from femopt.design.helmholtz import HelmholtzFilter
-    return HelmholtzFilter(mesh, radius)
-
-
-FILTERS = Registry("filter")
-_RADIUS = Option(1.5, bounds={"gt": 0})  # length units
-FILTERS.register("sensitivity", SensitivityFilter, radius=_RADIUS)
-FILTERS.register("density", DensityFilter, radius=_RADIUS)
-FILTERS.register("none", lambda mesh, radius: IdentityFilter(), radius=_RADIUS)
-FILTERS.register("helmholtz", _helmholtz, radius=_RADIUS)
-
-
-def make_filter(kind: str, mesh: StructuredMesh, radius: float):
-    """Filter by name (one of FILTERS): ``"sensitivity"``, ``"density"``, ``"helmholtz"`` or ``"none"``."""
-    return FILTERS.create(kind, mesh, radius=radius)

@@ -2,7 +2,7 @@
 
 The filtered field is the solution of (−r_pde² ∇² + 1) ρ̃ = ρ with natural boundary
 conditions (∂ρ̃/∂n = 0), discretized with the mesh's own cell type and a scalar
-unknown per node (a :class:`~femopt.mesh.DofMap` with one component):
+unknown per node (a :class:`~femopt.fem.dofs.DofMap` with one component):
 
     K_f ρ_n = W ρ          K_f = Σ_e ∫_e (r_pde² ∇Nᵀ∇N + NᵀN) dV      (n_nodes, n_nodes)
     ρ̃_e = (Wᵀ ρ_n)_e / V_e                W[n, e] = ∫_e N_n dV          (n_nodes, n_elements)
@@ -22,10 +22,11 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from femopt.assembly import Assembler
 from femopt.design.filters import IdentityFilter
-from femopt.elements import physical_gradients
-from femopt.mesh import DofMap
+from femopt.element import CellValues
+from femopt.element.quadrature import mass_quadrature
+from femopt.fem.assembly import Assembler
+from femopt.fem.dofs import DofMap
 from femopt.solvers import make_solver
 
 R_PDE_PER_RADIUS = 1 / (2 * np.sqrt(3))  # r_pde = r / (2√3), Lazarov & Sigmund (2011), eq. 20
@@ -38,54 +39,15 @@ def element_matrices(cell_type, coords: np.ndarray):
     mass (n_el, n_nodes, n_nodes): ∫ N_a N_b dV (length^dim);
     load (n_el, n_nodes): ∫ N_a dV (length^dim), the rows of the mass matrix summed.
 
-    Integrated with :func:`mass_quadrature`, exact for the mass of straight-sided cells.
+    Integrated over the cell values of :func:`femopt.element.quadrature.mass_quadrature`,
+    exact for the mass of straight-sided cells.
     """
-    points, weights = mass_quadrature(cell_type)
-    N = cell_type.shape_functions(points)                    # (n_q, n_nodes)
-    n_el, n_nodes, _ = coords.shape
-    laplacian = np.zeros((n_el, n_nodes, n_nodes))
-    mass = np.zeros((n_el, n_nodes, n_nodes))
-    load = np.zeros((n_el, n_nodes))
-    for Nq, gradient, weight in zip(N, cell_type.shape_gradients(points), weights):
-        dN, det = physical_gradients(coords, gradient)              # (n_el, n_nodes, dim), (n_el,)
-        dV = weight * det                                           # (n_el,)
-        laplacian += np.matmul(dN, dN.transpose(0, 2, 1)) * dV[:, None, None]
-        mass += np.outer(Nq, Nq)[None] * dV[:, None, None]
-        load += Nq[None] * dV[:, None]
+    values = CellValues(cell_type, coords, mass_quadrature(cell_type))
+    N, dN = values.N, values.gradients
+    laplacian = values.integrate(lambda q: np.matmul(dN[q], dN[q].transpose(0, 2, 1)))
+    mass = values.integrate(lambda q: np.outer(N[q], N[q])[None])
+    load = values.integrate(lambda q: N[q][None])
     return laplacian, mass, load
-
-
-def mass_quadrature(cell_type) -> tuple[np.ndarray, np.ndarray]:
-    """(points (n_q, dim), weights (n_q,)) exact for products of two shape functions.
-
-    The cell types' own rules are chosen for the stiffness: a linear simplex's single
-    centroid point would give a rank-one mass matrix. Here a simplex (reference nodes in
-    the unit simplex) gets a collapsed Gauss rule and a box cell ([-1, 1]^dim) a
-    tensor Gauss rule, with order + 1 points per axis (order + 2 on a simplex, for the
-    collapse's Jacobian); order is 1 for cells with dim + 1 (simplex) or 2^dim (box)
-    nodes and 2 otherwise (quadratic cells).
-    """
-    reference = cell_type.reference_nodes
-    dim = cell_type.dim
-    simplex = np.all(reference >= -1e-12) and np.all(reference.sum(axis=1) <= 1 + 1e-12)
-    order = 1 if cell_type.n_nodes in (dim + 1, 2**dim) else 2
-    n = order + 2 if simplex else order + 1
-    x, w = np.polynomial.legendre.leggauss(n)
-    grid = np.stack(np.meshgrid(*[x] * dim, indexing="ij"), axis=-1).reshape(-1, dim)
-    weights = np.prod(np.stack(np.meshgrid(*[w] * dim, indexing="ij"), axis=-1).reshape(-1, dim), axis=1)
-    if not simplex:
-        return grid, weights
-    # Duffy's collapse of [0, 1]^dim onto the simplex: ξ_k = t_k Π_{j<k} (1 − t_j), with
-    # Jacobian Π_k (1 − t_k)^(dim − 1 − k); n points integrate its extra degree exactly.
-    t = (grid + 1) / 2
-    weights = weights / 2**dim
-    points = np.empty_like(t)
-    remaining = np.ones(len(t))
-    for k in range(dim):
-        points[:, k] = t[:, k] * remaining
-        weights = weights * (1 - t[:, k]) ** (dim - 1 - k)
-        remaining = remaining * (1 - t[:, k])
-    return points, weights
 
 
 class HelmholtzFilter(IdentityFilter):

@@ -10,7 +10,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from femopt.registry import Option, Registry
 
 
 @dataclass(frozen=True)
@@ -50,11 +49,3 @@ class RAMP:
         """(n,) ρ̄ = Ē ⊙ dE/dρ, dE/dρ = (1 + q) / (1 + q(1 − ρ))² (E0 − Emin)."""
         q = self.penalty
         return E_bar * (1.0 + q) / (1.0 + q * (1.0 - rho)) ** 2 * (self.E0 - self.Emin)
-
-
-# Factories take (E0, Emin, penalty). The penalty is ``design.penalty`` in a problem file, a
-# number or a continuation schedule; a SIMP exponent below 1 would favour intermediate
-# densities, while RAMP's q = 0 is still linear.
-INTERPOLATIONS = Registry("interpolation")
-INTERPOLATIONS.register("simp", SIMP, penalty=Option(3.0, "parameter", bounds={"ge": 1}))
-INTERPOLATIONS.register("ramp", RAMP, penalty=Option(3.0, "parameter", bounds={"ge": 0}))

@@ -13,30 +13,18 @@ from __future__ import annotations
 import numpy as np
 
 from femopt.mesh import AXES
-from femopt.registry import Option, Registry
 
 
-def region_mask(mesh, shape: str, **options) -> np.ndarray:
-    """(n_elements,) True where the element's center lies in the region (boundary included).
-
-    shape: one of PASSIVE_SHAPES, with its options — ``box`` (``box``: (axis, lo, hi)
-    ranges), ``circle`` (2D) / ``sphere`` (3D) with ``center`` and ``radius``,
-    ``cylinder`` (3D) with ``center`` (a point on its axis), ``radius`` and ``axis``
-    (0, 1, 2), unbounded along the axis, or ``group`` (the name of one of the mesh's
-    cell groups: its elements, wherever their centers are). A point within 0.1 % of
-    the element size of the boundary counts as inside.
-    """
-    return PASSIVE_SHAPES.create(shape, mesh, **options)
-
-
-def _centers(shape):
-    """A factory (mesh, **options) of ``shape`` (element centers (n, dim), tolerance, **options)."""
+def on_centers(shape):
+    """A factory (mesh, **options) of ``shape`` (element centers (n, dim), tolerance, **options):
+    the mask of the elements whose centers lie in the shape, within 0.1 % of the element size."""
     def factory(mesh, **options):
         return shape(mesh.element_centers, 1e-3 * mesh.characteristic_size, **options)
     return factory
 
 
-def _group(mesh, group: str) -> np.ndarray:
+def in_group(mesh, group: str) -> np.ndarray:
+    """(n_elements,) True for the elements of the mesh's cell group ``group``."""
     if group not in mesh.cell_groups:
         raise ValueError(f"the mesh has no cell group {group!r}")
     inside = np.zeros(mesh.n_elements, bool)
@@ -44,7 +32,8 @@ def _group(mesh, group: str) -> np.ndarray:
     return inside
 
 
-def _box(centers: np.ndarray, tolerance: float, box) -> np.ndarray:
+def in_box(centers: np.ndarray, tolerance: float, box) -> np.ndarray:
+    """(n,) True for the centers (n, dim) in every (axis, lo, hi) range of ``box``."""
     inside = np.ones(len(centers), bool)
     for axis, lo, hi in box:
         c = centers[:, AXES.index(axis)]
@@ -52,23 +41,13 @@ def _box(centers: np.ndarray, tolerance: float, box) -> np.ndarray:
     return inside
 
 
-def _ball(centers: np.ndarray, tolerance: float, center, radius: float, axis: int | None = None):
+def in_ball(centers: np.ndarray, tolerance: float, center, radius: float, axis: int | None = None):
+    """(n,) True for the centers (n, dim) within ``radius`` of ``center``; with ``axis``, of
+    the axis through it (a cylinder, unbounded along the axis)."""
     offset = centers - np.asarray(center, float)
     if axis is not None:  # a cylinder: no extent along its axis
         offset[:, axis] = 0.0
     return np.einsum("ed,ed->e", offset, offset) <= (radius + tolerance) ** 2
-
-
-# Factories take (mesh, **options) and return the mask (n_elements,). A shape whose one
-# option has the shape's name (box, group) takes the shape's value itself.
-PASSIVE_SHAPES = Registry("passive shape")
-_CENTER, _RADIUS = Option(kind="point"), Option(bounds={"gt": 0})
-PASSIVE_SHAPES.register("box", _centers(_box), box=Option(kind="selection"))
-PASSIVE_SHAPES.register("circle", _centers(_ball), dims=(2,), center=_CENTER, radius=_RADIUS)
-PASSIVE_SHAPES.register("sphere", _centers(_ball), dims=(3,), center=_CENTER, radius=_RADIUS)
-PASSIVE_SHAPES.register("cylinder", _centers(_ball), dims=(3,), center=_CENTER, radius=_RADIUS,
-                        axis=Option(kind="component"))
-PASSIVE_SHAPES.register("group", _group, group=Option(kind="group"))
 
 
 class DesignSpace:

@@ -6,7 +6,7 @@ The filtered field ρ̃ is projected three times, with the thresholds
     eroded η + Δη,   intermediate (blueprint) η,   dilated η − Δη
 
 (η = 0.5 by default): a uniformly thinner, the nominal and a uniformly thicker version of
-one design, as an over- or under-etched part would be. :mod:`femopt.robust` optimizes
+one design, as an over- or under-etched part would be. :mod:`femopt.loop.robust` optimizes
 the worst of the three; this module holds what needs no solver.
 
 Minimum length scale (Qian & Sigmund 2013, in the limit β → ∞ for 0/1 designs). If every
@@ -28,7 +28,8 @@ design) needs more material for the same peak and keeps a wider blueprint (compu
 fine grid for r = 1, η_e = 0.7: blueprint radius 0.47 against the bar's half-width 0.42).
 For Δη = 0.2 and η = 0.5: b = 0.844 r in 2D, 0.788 r in 3D (0.894 r = 2r√Δη in 1D, the
 closed form for Δη ≤ 1/4). A morphological opening of the blueprint's solid (or void) with a disk of
-radius b/2 then removes (almost) nothing; tests/test_robust.py checks it on results.
+radius b/2 then removes (almost) nothing; tests/test_robust.py checks it on results
+(``opening_loss`` in tests/helpers.py).
 """
 
 from __future__ import annotations
@@ -112,29 +113,3 @@ def length_scales(radius: float, thresholds: RobustThresholds, dim: int) -> tupl
     solid = member_width(radius, thresholds.eroded, thresholds.eta, dim)
     void = member_width(radius, 1.0 - thresholds.dilated, 1.0 - thresholds.eta, dim)
     return solid, void
-
-
-def ball(radius: float, dim: int) -> np.ndarray:
-    """(2k+1,)*dim bool: the grid points within ``radius`` (in elements) of the centre, a
-    digital disk (2D) or ball (3D) of real radius."""
-    reach = int(np.floor(radius))
-    offsets = np.meshgrid(*[np.arange(-reach, reach + 1)] * dim, indexing="ij")
-    return sum(o**2 for o in offsets) <= radius**2 + 1e-9
-
-
-def opening_loss(phase: np.ndarray, radius: float) -> float:
-    """The share of ``phase`` (a bool image or volume of one material, one pixel per element)
-    that a morphological opening with a disk (ball) of ``radius`` elements removes: 0 when
-    every member of the phase is at least 2·radius wide (scikit-image, a dependency).
-
-    The domain's edges do not erode (scikit-image's mode "ignore"): the filter there is
-    renormalized over the elements inside, so a member along an edge is as if cut from a
-    wider one.
-    """
-    from skimage.morphology import opening
-
-    phase = np.asarray(phase, bool)
-    if not phase.any():
-        return 0.0
-    opened = opening(phase, ball(radius, phase.ndim), mode="ignore")
-    return float(np.count_nonzero(phase & ~opened) / np.count_nonzero(phase))

@@ -1,4 +1,5 @@
-"""A general mesh: node coordinates, cells of one cell type, and named groups."""
+"""A general mesh: node coordinates, cells of one cell type, and named groups — geometry
+only (the physics computes its element matrices from :class:`femopt.element.CellValues`)."""
 
 from __future__ import annotations
 
@@ -6,20 +7,20 @@ from functools import cached_property
 
 import numpy as np
 
-from femopt.elements import plane_stress_matrix, solid_matrix
+from femopt.element import CellValues
+from femopt.element import cell_type as _cell_type
 from femopt.errors import MeshError
-from femopt.mesh.cells import cell_type as _cell_type
 
 AXES = ("x", "y", "z")
 
 
 class Mesh:
-    """Nodes, cells of one :class:`~femopt.mesh.cells.CellType` and named groups (Ferrite.jl's ``Grid``).
+    """Nodes, cells of one :class:`~femopt.element.cells.CellType` and named groups (Ferrite.jl's ``Grid``).
 
     node_coords: (n_nodes, dim) coordinates in length units.
     cells: (n_elements, nodes per cell) node numbers of each cell, in the cell type's
-        local order (VTK's; see :mod:`femopt.mesh.cells`).
-    cell_type: a :class:`CellType` or its name ("Q4", "H8", "T3", "T4").
+        local order (VTK's; see :mod:`femopt.element.cells`).
+    cell_type: a :class:`CellType` or its name ("Q4", "H8", "T3", "T4", "T6", "T10").
     node_groups: name → (n,) node numbers.
     facet_groups: name → (n_facets, nodes per facet) node numbers of each facet.
     cell_groups: name → (n,) cell numbers.
@@ -71,12 +72,12 @@ class Mesh:
     @cached_property
     def element_centers(self) -> np.ndarray:
         """(n_elements, dim) element centroids ∫ x dV / V."""
-        return self.cell_type.centroids(self.node_coords[self.cells])
+        return CellValues(self.cell_type, self.node_coords[self.cells]).centroids()
 
     @cached_property
     def element_volumes(self) -> np.ndarray:
         """(n_elements,) element volumes; in 2D areas (per unit thickness)."""
-        return self.cell_type.volumes(self.node_coords[self.cells])
+        return CellValues(self.cell_type, self.node_coords[self.cells]).volumes()
 
     @property
     def bounds(self) -> tuple[np.ndarray, np.ndarray]:
@@ -106,29 +107,6 @@ class Mesh:
             c = self.node_coords[:, a]
             inside &= (c >= lo - tolerance[a]) & (c <= hi + tolerance[a])
         return np.flatnonzero(inside)
-
-    def stiffness_matrices(self, nu: float, thickness: float = 1.0) -> np.ndarray:
-        """Element stiffness for E = 1 and Poisson's ratio nu: (n_el, k, k), k = dim · nodes
-        per cell. 2D is plane stress with ``thickness``; 3D ignores it.
-
-        :class:`femopt.assembly.Assembler` takes this or a structured mesh's shared (k, k).
-        """
-        if self.dim == 2:
-            return self.cell_type.stiffness(self.node_coords[self.cells], plane_stress_matrix(1.0, nu)) * thickness
-        return self.cell_type.stiffness(self.node_coords[self.cells], solid_matrix(1.0, nu))
-
-    def conduction_matrices(self, thickness: float = 1.0) -> np.ndarray:
-        """Element conduction ∫ ∇N ∇Nᵀ dV for a unit conductivity: (n_el, n, n), n = nodes
-        per cell, one DOF (temperature) per node. 2D is a plate of ``thickness``; 3D ignores
-        it. :class:`femopt.assembly.Assembler` takes this or a structured mesh's shared (n, n)."""
-        K = self.cell_type.conduction(self.node_coords[self.cells])
-        return K * thickness if self.dim == 2 else K
-
-    def source_integrals(self, thickness: float = 1.0) -> np.ndarray:
-        """(n_el, n) ∫ N_a dV of every cell (times ``thickness`` in 2D): the consistent
-        nodal shares of a unit source per unit volume."""
-        shares = self.cell_type.shape_integrals(self.node_coords[self.cells])
-        return shares * thickness if self.dim == 2 else shares
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.n_nodes} nodes, {self.n_elements} {self.cell_type.name} cells)"

@@ -28,10 +28,9 @@ from pathlib import Path
 
 import numpy as np
 
-from femopt.elements import InvertedCellError
+from femopt.element import CELL_TYPES, CellType, InvertedCellError
 from femopt.errors import MeshError
 from femopt.mesh.base import Mesh
-from femopt.mesh.cells import CELL_TYPES, CellType
 
 
 def read_mesh(path, scale: float = 1.0) -> Mesh:
@@ -59,7 +58,7 @@ def _read_cached(resolved: str, shown: str, mtime_ns: int, size: int, scale: flo
 def _read_meshio(path: Path, shown: str):
     """meshio's reading of ``path``, its failures (including the ``sys.exit`` meshio
     calls on a file it cannot parse, after printing) turned into one-line MeshErrors."""
-    import meshio
+    import meshio  # here, not at the top: it takes half a second, paid by mesh files only
 
     if path.is_dir():
         raise MeshError(f"{shown}: cannot read the mesh file: it is a folder")

@@ -1,11 +1,13 @@
 """Structured grids of bilinear quads (2D) or trilinear hexahedra (3D): a :class:`Mesh`
-with fast paths (one shared element matrix, convolution filters, image output).
+with fast paths (``structured`` is True: the physics computes one element matrix shared by
+every element, the filters convolve, the output writes images).
 
 Numbering (0-based), for a grid of ``nx × ny [× nz]`` elements:
 
 - node ``(i, j[, k])`` → ``(k · (nx+1) + i) · (ny+1) + j``: y runs fastest, then x, then z;
 - element ``(i, j[, k])`` → ``(k · nx + i) · ny + j``, the same order;
-- DOF of node ``n``, component ``c`` (0 = x, 1 = y, 2 = z) → ``dim · n + c``.
+- DOF of node ``n``, component ``c`` (0 = x, 1 = y, 2 = z) → ``dim · n + c``
+  (:class:`femopt.fem.dofs.DofMap` with dim components).
 
 Element nodes run counter-clockwise from the lower-left corner (the 88-line
 code's order); in 3D the bottom face (z low) first, then the top face.
@@ -20,10 +22,8 @@ from functools import cached_property
 
 import numpy as np
 
-from femopt.elements import h8_stiffness, q4_stiffness
+from femopt.element import H8, Q4, CellType
 from femopt.mesh.base import Mesh
-from femopt.mesh.cells import H8, Q4, CellType
-from femopt.mesh.dofs import DofMap
 
 # Corner offsets (i, j[, k]) of an element's nodes in local order.
 _CORNERS_2D = np.array([[0, 0], [1, 0], [1, 1], [0, 1]])
@@ -67,18 +67,8 @@ class StructuredMesh(Mesh):
         return math.prod(n + 1 for n in self.grid)
 
     @property
-    def n_dofs(self) -> int:
-        """Displacement DOFs (dim per node); kept for compatibility: see :attr:`dofmap`."""
-        return self.dofmap.n_dofs
-
-    @property
     def cell_type(self) -> CellType:
         return Q4 if self.dim == 2 else H8
-
-    @cached_property
-    def dofmap(self) -> DofMap:
-        """The displacement numbering (dim components per node)."""
-        return DofMap(self, self.dim)
 
     @cached_property
     def node_groups(self) -> dict:
@@ -111,29 +101,6 @@ class StructuredMesh(Mesh):
         """The shortest element edge (length units)."""
         return float(np.min(self.element_size))
 
-    def stiffness_matrices(self, nu: float, thickness: float = 1.0) -> np.ndarray:
-        """ONE (k, k) element stiffness for E = 1, shared by every element (all are equal
-        boxes): the fast path of :class:`femopt.assembly.Assembler`. 2D is plane stress
-        with ``thickness``; 3D ignores it."""
-        if self.dim == 2:
-            return q4_stiffness(1.0, nu, thickness, self.element_size)
-        return h8_stiffness(1.0, nu, self.element_size)
-
-    def conduction_matrices(self, thickness: float = 1.0) -> np.ndarray:
-        """ONE (n, n) element conduction matrix for a unit conductivity, shared by every
-        element (:meth:`Mesh.conduction_matrices`); for a unit square it is the 99-line
-        heat code's KE (2/3 on the diagonal, −1/6 along edges, −1/3 across)."""
-        box = self.cell_type.box(self.element_size)[None]
-        K = self.cell_type.conduction(box)[0]
-        return K * thickness if self.dim == 2 else K
-
-    def source_integrals(self, thickness: float = 1.0) -> np.ndarray:
-        """(n_el, n) ∫ N_a dV of every cell: all equal to the box's volume / n (times
-        ``thickness`` in 2D)."""
-        shares = self.cell_type.shape_integrals(self.cell_type.box(self.element_size)[None])
-        shares = np.repeat(shares, self.n_elements, axis=0)
-        return shares * thickness if self.dim == 2 else shares
-
     @cached_property
     def node_coords(self) -> np.ndarray:
         """(n_nodes, dim) node coordinates."""
@@ -150,12 +117,6 @@ class StructuredMesh(Mesh):
         lower = self._grid_index(np.asarray(self.grid))
         corners = _CORNERS_2D if self.dim == 2 else _CORNERS_3D
         return self.node_number(lower[:, None, :] + corners[None, :, :])
-
-    @property
-    def element_dofs(self) -> np.ndarray:
-        """(n_elements, dim · nodes per element) DOFs of each element, node-major; kept for
-        compatibility: see :attr:`dofmap`."""
-        return self.dofmap.element_dofs
 
     def node_number(self, index: np.ndarray) -> np.ndarray:
         """Node numbers of integer grid positions ``index`` (..., dim)."""

@@ -2,7 +2,7 @@
 
 Each entry's factory takes ``(lower, upper, **options)``; the options listed here
 are the keys its ``optimizer:`` section may hold besides ``type``, ``max_iterations``
-and ``tolerance`` (which belong to the loop, :func:`femopt.topopt.optimize`).
+and ``tolerance`` (which belong to the loop, :func:`femopt.loop.driver.optimize`).
 """
 
 from femopt.optimizers.base import Optimizer

@@ -7,7 +7,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from femopt.output.folder import TEMPORARY
+from femopt.output.files import TEMPORARY
 
 
 def write_atomically(path, write: Callable[[Path], object]) -> Path:

@@ -27,10 +27,10 @@ import numpy as np
 from femopt import __version__
 from femopt.errors import FemoptError
 from femopt.output.atomic import write_atomically
-from femopt.output.folder import CHECKPOINT
-from femopt.topopt import LoopState
+from femopt.output.files import CHECKPOINT
+from femopt.loop.driver import LoopState
 
-FILENAME = CHECKPOINT  # in the output folder, carried across publishing (femopt.output.folder)
+FILENAME = CHECKPOINT  # in the output folder (femopt.output.files)
 FORMAT = 1
 
 

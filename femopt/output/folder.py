@@ -28,12 +28,8 @@ from pathlib import Path
 from typing import Callable, TypeVar
 
 from femopt.errors import OutputError
+from femopt.output.files import CHECKPOINT, TEMPORARY, femopt_file
 
-CHECKPOINT = "checkpoint.npz"  # femopt.output.checkpoint.FILENAME
-# The prefix of femopt's temporary files inside OUTDIR (probes, files such as the
-# checkpoint being written by femopt.output.atomic, the old writer's staging folders);
-# a run removes those of dead runs.
-TEMPORARY = (".femopt-",)
 
 T = TypeVar("T")
 
@@ -220,10 +216,7 @@ class OutputFolder:
                 self._created = []
 
     def _check_only_femopt_files(self) -> None:
-        from femopt.output.writer import FILES, FILES_3D, HEAT_FILES, STRESS_FILES  # writer imports this module
-
-        foreign = sorted(p.name for p in self.path.iterdir()
-                         if p.name not in {*FILES, *FILES_3D, *HEAT_FILES, *STRESS_FILES, CHECKPOINT})
+        foreign = sorted(p.name for p in self.path.iterdir() if not femopt_file(p.name))
         if foreign:
             names = ", ".join(foreign[:3]) + (", …" if len(foreign) > 3 else "")
             raise OutputError(f"{self.path}: holds {names}, not written by femopt; femopt replaces "

@@ -8,6 +8,7 @@ matplotlib.use("Agg")  # files only; never needs a display
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.collections import PolyCollection  # noqa: E402
+from matplotlib.tri import Triangulation  # noqa: E402
 
 
 def plane_figure(mesh, extra_width: float = 0.0):
@@ -72,8 +73,6 @@ def temperature_figure(mesh, temperature: np.ndarray, title: str = ""):
         shown = ax.imshow(temperature.reshape(nx + 1, ny + 1).T, cmap="inferno", origin="lower",
                           extent=(0, lx, 0, ly), interpolation="bilinear")
     else:
-        from matplotlib.tri import Triangulation
-
         corners = mesh.cells[:, :mesh.cell_type.n_corners]
         # A fan from each cell's first corner: 1 triangle per T3, 2 per Q4 (convex cells).
         triangles = np.concatenate([corners[:, [0, i, i + 1]] for i in range(1, corners.shape[1] - 1)])

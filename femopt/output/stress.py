@@ -1,6 +1,6 @@
 """The stress of a result with a stress response: arrays, summary entries and stress.png.
 
-A run whose objective or a constraint is a :class:`femopt.stress.Stress` writes, for the
+A run whose objective or a constraint is a :class:`femopt.responses.stress.Stress` writes, for the
 first such response (:func:`stress_field`):
 
 - ``result.npz``: ``von_mises`` (n_elements, n_cases), the solid's von Mises stress
@@ -27,7 +27,7 @@ import numpy as np  # noqa: E402
 from mpl_toolkits.mplot3d.art3d import Poly3DCollection  # noqa: E402
 
 from femopt.output.plots import element_field, finish_plane, plane_figure  # noqa: E402
-from femopt.stress import Stress  # noqa: E402
+from femopt.responses.stress import Stress  # noqa: E402
 
 LEVEL = 0.5  # the density drawn as solid (femopt.output.volume.LEVEL)
 
@@ -76,7 +76,7 @@ class StressField:
 
 def stress_field(objective, constraints, rho: np.ndarray, u: np.ndarray) -> StressField | None:
     """The :class:`StressField` of the first stress response among ``objective`` and
-    ``constraints`` (:class:`femopt.topopt.Constraint` s) at densities rho (n_elements,) and
+    ``constraints`` (:class:`femopt.loop.evaluator.Constraint` s) at densities rho (n_elements,) and
     displacements u (n_dofs, n_cases); None without one."""
     labelled = [("objective", objective, None)] + [(c.label, c.response, c.limit) for c in constraints]
     for label, response, limit in labelled:

@@ -2,7 +2,8 @@
 
 - ``density.vtu`` (meshio): the cells in femopt's element order, with cell data
   ``rho`` and ``x`` and point data ``u`` (displacement vectors of the first load case),
-  and given the material the cell data ``von_mises`` (:func:`von_mises`); ParaView
+  and given the material the cell data ``von_mises``
+  (:func:`femopt.responses.stress.centre_von_mises`); ParaView
   opens it. Any mesh, 2D or 3D, of any cell type.
 - ``density.stl``: the isosurface ρ = 0.5, closed where the solid meets the domain's
   boundary, in physical coordinates (binary STL, for printing or CAD). Structured
@@ -23,7 +24,9 @@ import numpy as np  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 from mpl_toolkits.mplot3d.art3d import Poly3DCollection  # noqa: E402
 
-from femopt.mesh import H8, T4, StructuredMesh  # noqa: E402
+from femopt.element import H8, T4  # noqa: E402
+from femopt.mesh import StructuredMesh  # noqa: E402
+from femopt.responses.stress import centre_von_mises  # noqa: E402
 
 LEVEL = 0.5             # the density drawn as the solid's surface
 LEVEL_MARGIN = 1e-3     # samples are kept this far from LEVEL (see isosurface)
@@ -36,13 +39,14 @@ def write_vtu(path, mesh, rho: np.ndarray, x: np.ndarray, u: np.ndarray,
     """Write ``mesh`` (any cell type) with cell data rho, x (n_elements,) and point data
     u (n_nodes, 3) from the first column of the displacements u (dim · n_nodes[, n_cases]);
     2D points and displacements get z = 0. With ``material`` = (E, ν) of the solid, also
-    the cell data von_mises (:func:`von_mises`, stress units) of that load case.
+    the cell data von_mises (stress units) of that load case: the solid's von Mises stress
+    at each cell's reference centroid (:func:`femopt.responses.stress.centre_von_mises`).
     point_field="temperature": u holds temperatures (n_nodes[, n_cases]), written as the
     point data temperature (n_nodes,) of the first case. ``cells``: more cell data,
     name → (n_elements,)."""
-    import meshio
+    import meshio  # here, not at the top: see femopt.mesh.io
 
-    # femopt's local orders are VTK's (femopt.mesh.cells), and cells keep femopt's numbering.
+    # femopt's local orders are VTK's (femopt.element.cells), and cells keep femopt's numbering.
     if point_field == "temperature":
         temperature = np.asarray(u, float).reshape(mesh.n_nodes, -1)[:, 0]
         meshio.Mesh(points=np.pad(mesh.node_coords.astype(float), ((0, 0), (0, 3 - mesh.dim))),
@@ -55,28 +59,12 @@ def write_vtu(path, mesh, rho: np.ndarray, x: np.ndarray, u: np.ndarray,
     pad = ((0, 0), (0, 3 - mesh.dim))
     cell_data = {"rho": [np.asarray(rho, float)], "x": [np.asarray(x, float)]}
     if material is not None:
-        cell_data["von_mises"] = [von_mises(mesh, first, *material)]
+        cell_data["von_mises"] = [centre_von_mises(mesh, first, *material)]
     for key, values in (cells or {}).items():
         cell_data[key] = [np.asarray(values, float)]
     meshio.Mesh(points=np.pad(mesh.node_coords.astype(float), pad),
                 cells=[(mesh.cell_type.meshio_name, mesh.cells)], cell_data=cell_data,
                 point_data={"u": np.pad(displacement, pad)}).write(str(path), binary=True)
-
-
-def von_mises(mesh, u: np.ndarray, E: float, nu: float) -> np.ndarray:
-    """(n_elements,) von Mises stress (stress units) of the solid material at each cell's
-    reference centroid for u (dim · n_nodes,) node-major displacements: σ = D₀ B u_e with
-    D₀ the solid's constitutive matrix for (E, ν), plane stress in 2D, 3D elasticity
-    otherwise — :func:`femopt.stress.von_mises`, the computation the stress response uses.
-
-    Not scaled by the interpolated stiffness E(ρ)/E: this is the stress the material
-    would carry if the cell were solid — the quantity of stress-based topology
-    optimization, and the model's stress in the solid cells (ρ = 1) that matter. In void
-    cells it has no physical meaning (multiply by E(ρ)/E for the model's stress there).
-    """
-    from femopt.stress import von_mises as centre_von_mises
-
-    return centre_von_mises(mesh, np.asarray(u, float).ravel(), E, nu)
 
 
 def isosurface(mesh: StructuredMesh, rho: np.ndarray, level: float = LEVEL, step: int = 1):
@@ -92,7 +80,7 @@ def isosurface(mesh: StructuredMesh, rho: np.ndarray, level: float = LEVEL, step
     them. (Lorensen's table, which scikit-image applies consistently across cells;
     its Lewiner variant leaves non-manifold edges where solid cells touch along an edge.)
     """
-    from skimage import measure
+    from skimage import measure  # here, not at the top: scikit-image is slow to import, only 3D grids need it
 
     nx, ny, nz = mesh.grid
     field = np.asarray(rho, float).reshape(nz, nx, ny).transpose(1, 2, 0)  # (x, y, z)

@@ -14,32 +14,11 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from femopt import __version__
+from femopt.output.files import files_for
 from femopt.output.folder import OutputFolder
 from femopt.output.plots import convergence_figure, density_figure, temperature_figure
+from femopt.output.stress import stress_figure
 from femopt.output.volume import density_figure_3d, isosurface, isosurface_tetrahedra, write_stl, write_vtu
-
-FILES = ("density.png", "convergence.png", "history.csv", "result.npz", "summary.json")
-# 3D meshes add a VTK grid and an STL of the solid (femopt.output.volume); summary.json stays last.
-FILES_3D = FILES[:-1] + ("density.vtu", "density.stl", "summary.json")
-# Other (unstructured) 2D meshes add the VTK grid; 3D ones write FILES_3D, their STL by
-# marching tetrahedra (femopt.output.volume.isosurface_tetrahedra).
-FILES_MESH = FILES[:-1] + ("density.vtu", "summary.json")
-# physics: heat adds a picture of the temperature on 2D meshes (3D: in density.vtu).
-HEAT_FILES = ("temperature.png",)
-# A run with a stress response adds its picture (femopt.output.stress).
-STRESS_FILES = ("stress.png",)
-
-
-def files_for(mesh, physics: str = "elasticity", stress: bool = False) -> tuple[str, ...]:
-    """The file names :func:`write_files` writes for ``mesh`` (with a stress field:
-    ``stress``), summary.json last."""
-    if mesh.dim == 3:
-        files = FILES_3D
-    else:
-        files = FILES if mesh.structured else FILES_MESH
-        files = files[:1] + HEAT_FILES + files[1:] if physics == "heat" else files
-    return files[:-1] + STRESS_FILES + files[-1:] if stress else files
-
 
 def expected_bytes(mesh, n_cases: int = 1) -> int:
     """About the size in bytes of what :func:`write_files` writes for ``mesh`` with
@@ -71,10 +50,10 @@ def write_results(outdir, name: str, mesh, result, extra_summary: dict | None = 
 def write_files(directory, name: str, mesh, result, extra_summary: dict | None = None,
                 material: tuple[float, float] | None = None, physics: str = "elasticity",
                 stress=None) -> list[Path]:
-    """Write :func:`files_for` ``mesh`` for ``result`` (a :class:`femopt.topopt.Result`)
+    """Write :func:`files_for` ``mesh`` for ``result`` (a :class:`femopt.loop.driver.Result`)
     into the existing folder ``directory``, as they are (no temporary names).
     material: (E, ν) of the solid; given, density.vtu holds the cells' von Mises stress
-    (:func:`femopt.output.volume.von_mises`). physics: "heat" when result.u holds
+    (:func:`femopt.responses.stress.centre_von_mises`). physics: "heat" when result.u holds
     temperatures (n_nodes, n_cases): result.npz and density.vtu then hold ``temperature``
     instead of ``u``, and 2D meshes get temperature.png. stress: a
     :class:`femopt.output.stress.StressField` (a run with a stress response): its arrays,
@@ -98,8 +77,6 @@ def write_files(directory, name: str, mesh, result, extra_summary: dict | None =
             write_vtu(staging / "density.vtu", mesh, result.rho, result.x, result.u, material, point_field,
                       cells)
     if stress is not None:
-        from femopt.output.stress import stress_figure
-
         peak = stress.maximum[0]
         limit = f" (limit {stress.limit:.4g})" if stress.limit is not None else ""
         _save_figure(stress_figure(mesh, result.rho, stress, f"{name}: max relaxed stress {peak:.4g}{limit}"),

@@ -37,12 +37,3 @@ def mg_seconds(dim: int, n_free: float) -> float:
 def mg_is_faster(dim: int, n_free: float) -> bool:
     """True where geometric multigrid's iteration is estimated cheaper than CHOLMOD's."""
     return dim in MG and mg_seconds(dim, n_free) < cholmod_seconds(dim, n_free)
-
-
-def crossover(dim: int) -> float:
-    """The free-DOF count above which mg is estimated faster (bisection on the two fits)."""
-    low, high = 1.0, 1e12
-    for _ in range(200):
-        middle = (low * high) ** 0.5
-        low, high = (middle, high) if not mg_is_faster(dim, middle) else (low, middle)
-    return high

@@ -243,7 +243,7 @@ def _amg_preconditioner(A: sp.csr_matrix, near_null_space):
 
 def _import_pyamg():
     try:
-        import pyamg
+        import pyamg  # here, not at the top: it takes a second to import, paid by amg runs only
     except ImportError:
         raise SolverError("solver: the AMG preconditioner needs pyamg (pip install pyamg); "
                           "or use preconditioner='jacobi'") from None

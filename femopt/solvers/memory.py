@@ -40,6 +40,7 @@ import math
 from dataclasses import dataclass, field
 
 from femopt.errors import MemoryLimitError
+from femopt.solvers.cost import mg_is_faster
 
 # nnz(L) ≈ C · n^(4/3) in 3D and C · n · log₂ n in 2D (nested dissection), rounded up.
 FILL_3D = 21.0
@@ -206,8 +207,6 @@ def choose_solver(dim: int, n_elements: int, n_nodes: int, nodes_per_element: in
     says geometric multigrid is not faster (a model of elasticity, ``components`` None or
     dim: other fields keep CHOLMOD while it fits) —, else the iterative solver that fits:
     "mg" on structured grids, "amg" on other meshes; None when nothing fits."""
-    from femopt.solvers.cost import mg_is_faster
-
     available = available_bytes() if available is None else available
     counts = (dim, n_elements, n_nodes, nodes_per_element)
     n = (dim if components is None else components) * n_nodes if n_free is None else n_free

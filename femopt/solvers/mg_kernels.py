@@ -114,6 +114,7 @@ def _split(n: int, parts: int, step: int = 1, start: int = 0) -> list[tuple[int,
 
 def _kernels():
     """The compiled kernels' module (imports numba; loads or compiles on first use)."""
+    # Here, not at the top: importing numba takes a third of a second and most runs need no kernels.
     from femopt.solvers import _mg_numba
     return _mg_numba
 

@@ -32,6 +32,12 @@ import scipy.sparse as sp
 from femopt.errors import SolverError
 from femopt.solvers import mg_kernels
 from femopt.solvers.iterative import pcg, solve_columns
+from femopt.solvers.superlu import SuperLUSolver
+
+try:
+    from femopt.solvers.cholmod import CholmodSolver
+except ImportError:  # scikit-sparse is optional
+    CholmodSolver = None
 from femopt.solvers.mg_hierarchy import (array_shape, auto_levels, build_levels, child_interpolation,
                                          corner_offsets, gather, local_order, project_elements, project_scaled, prolong,
                                          restrict, scatter, scatter_corners)
@@ -531,9 +537,5 @@ def _lower_pattern(level):
 
 
 def _direct_solver():
-    try:
-        from femopt.solvers.cholmod import CholmodSolver
-        return CholmodSolver()
-    except ImportError:  # scikit-sparse is optional
-        from femopt.solvers.superlu import SuperLUSolver
-        return SuperLUSolver(symmetric=True)
+    """The coarsest level's solver: CHOLMOD when installed, else SuperLU."""
+    return SuperLUSolver(symmetric=True) if CholmodSolver is None else CholmodSolver()

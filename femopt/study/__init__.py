@@ -25,6 +25,7 @@ def study(study_or_path, outdir=None, workers: int | None = None, scheduler: str
     return its :class:`~femopt.study.runner.StudyResult`. See
     :func:`femopt.study.runner.run_study` for the other arguments. Cases with complete
     results in outdir are not run again; failed ones only with ``retry_failed``."""
+    # Imported on the first call, not with the package: `import femopt` stays fast.
     from femopt.study.runner import run_study
     from femopt.study.spec import StudySpec, load_study
 

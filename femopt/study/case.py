@@ -12,20 +12,20 @@ import time
 import traceback
 from pathlib import Path
 
+from threadpoolctl import threadpool_limits
+
+from femopt.api import run
+from femopt.config import parse_config
+from femopt.errors import FemoptError
+from femopt.output.checkpoint import CheckpointError
+from femopt.solvers.mg_kernels import limit_threads
+
 
 def run_case(problem: dict, source: str, outdir: str, summary: dict) -> dict:
     """Run the problem ``problem`` (its YAML data; ``source`` names it in messages) into
     ``outdir``, with ``summary`` added to summary.json. Returns {"status", "objective",
     "volume", "iterations", "wall_time", "error", "details"}: status "failed" with a
     one-line error (and the traceback in details) when it raised."""
-    from threadpoolctl import threadpool_limits
-
-    import femopt
-    from femopt.config import parse_config
-    from femopt.errors import FemoptError
-    from femopt.output.checkpoint import CheckpointError
-    from femopt.solvers.mg_kernels import limit_threads
-
     started = time.perf_counter()
     try:
         config = parse_config(problem, source=source)
@@ -35,12 +35,12 @@ def run_case(problem: dict, source: str, outdir: str, summary: dict) -> dict:
         # variables that say so, and the kernels' threads are femopt's own).
         with threadpool_limits(limits=1), limit_threads(1):
             try:
-                result = femopt.run(config, outdir, resume=checkpoint.is_file(), extra_summary=summary)
+                result = run(config, outdir, resume=checkpoint.is_file(), extra_summary=summary)
             except CheckpointError:
                 if not checkpoint.is_file():
                     raise
                 # A checkpoint of an earlier version of the problem: start over.
-                result = femopt.run(config, outdir, extra_summary=summary)
+                result = run(config, outdir, extra_summary=summary)
     except FemoptError as exc:
         return _failure(" ".join(str(exc).split()), started)
     except Exception as exc:  # a bug or the machine (MemoryError): recorded, the study goes on

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-# The statuses a record can have: those of femopt.topopt.Result, and "failed" for a case
+# The statuses a record can have: those of femopt.loop.driver.Result, and "failed" for a case
 # that raised (its message is in ``error``).
 STATUSES = ("converged", "iteration_limit", "stopped", "failed")
 

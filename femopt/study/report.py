@@ -39,7 +39,7 @@ from femopt.study.spec import StudySpec  # noqa: E402
 RESULT_COLUMNS = ("objective", "volume", "iterations", "status", "wall_time", "error")
 #: Result columns that can be an axis of the plot (the numeric ones).
 PLOT_COLUMNS = ("objective", "volume", "iterations", "wall_time")
-#: What a case folder's density picture is called (femopt.output.writer.FILES).
+#: What a case folder's density picture is called (femopt.output.files.FILES).
 DENSITY_PICTURE = "density.png"
 
 
@@ -120,7 +120,7 @@ def parquet_column(values: list) -> list:
 def write_parquet(path: Path, columns: list[str], rows: list[list]) -> Path | None:
     """study.parquet, the table of study.csv, when pyarrow is installed; None (and
     nothing written) otherwise, since parquet is an extra, not a requirement."""
-    try:
+    try:  # pyarrow is optional (the test extra)
         import pyarrow as pa
         import pyarrow.parquet as pq
     except ImportError:

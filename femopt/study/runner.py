@@ -19,10 +19,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from femopt.build import memory_estimate
 from femopt.config import ProblemConfig, parse_config
 from femopt.errors import FemoptError
+from femopt.solvers import memory
 from femopt.study.case import run_case
 from femopt.study.records import CaseRecord
+from femopt.study.report import write_study_outputs
 from femopt.study.spec import Case, StudySpec
 from femopt.study.state import SUMMARY_KEY, StudyState, case_hash, failed_record
 
@@ -69,7 +72,7 @@ class StudyResult:
     def to_pandas(self):
         """The records as a pandas DataFrame, one row per case, the varied paths as
         columns (needs pandas)."""
-        import pandas as pd
+        import pandas as pd  # optional (the test extra), so imported only here
 
         return pd.DataFrame([{"name": r.name, **r.parameters, "objective": r.objective, "volume": r.volume,
                               "iterations": r.iterations, "status": r.status, "wall_time": r.wall_time,
@@ -87,21 +90,16 @@ def case_source(spec: StudySpec, case: Case) -> str:
 
 def memory_estimates(spec: StudySpec) -> dict[str, object]:
     """Case name → its :class:`femopt.solvers.memory.MemoryEstimate`."""
-    from femopt.build import memory_estimate
-
     return {case.name: memory_estimate(case_config(spec, case)) for case in spec.cases}
 
 
 def local_workers(spec: StudySpec, cases: list[Case] | None = None) -> int:
     """How many local workers to start: one per core, no more than the cases, and no
     more than the largest case's memory estimate fits into the memory available."""
-    from femopt.build import memory_estimate
-    from femopt.solvers.memory import available_bytes
-
     cases = spec.cases if cases is None else cases
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     peak = max(memory_estimate(case_config(spec, case)).total_bytes for case in cases)
-    fit = int(available_bytes() // peak) if peak > 0 else cores
+    fit = int(memory.available_bytes() // peak) if peak > 0 else cores
     return max(1, min(cores, len(cases), fit))
 
 
@@ -118,8 +116,6 @@ def run_study(spec: StudySpec, outdir: str | Path, *, workers: int | None = None
     run, workers, where) before the first is submitted; on_case(record, progress) after
     each finished case, in the order they finish.
     """
-    from femopt.study.report import write_study_outputs
-
     if workers is not None and scheduler is not None:
         raise FemoptError("--workers: the scheduler's workers run the cases; give one of --workers, --scheduler")
     if workers is not None and workers < 1:
@@ -153,7 +149,7 @@ def run_study(spec: StudySpec, outdir: str | Path, *, workers: int | None = None
 
 def _run(client, spec: StudySpec, todo: list[Case], state: StudyState, hashes: dict, n_workers: int):
     """Submit ``todo`` and yield (record, details, progress) as each completes."""
-    from distributed import as_completed
+    from distributed import as_completed  # here, not at the top: distributed takes seconds to import
 
     token = uuid.uuid4().hex[:8]  # a fresh key each run: a scheduler may remember old ones
     started = time.perf_counter()
@@ -181,7 +177,7 @@ def _run(client, spec: StudySpec, todo: list[Case], state: StudyState, hashes: d
 
 def _record(future, case: Case, folder: Path) -> tuple[CaseRecord, str | None]:
     """The record of a finished future, and the details of its failure."""
-    from distributed import KilledWorker
+    from distributed import KilledWorker  # here, not at the top: see _run
 
     if future.status == "finished":
         out = future.result()
@@ -204,6 +200,8 @@ def _record(future, case: Case, folder: Path) -> tuple[CaseRecord, str | None]:
 def _client(scheduler: str | None, workers: int | None):
     """(a distributed.Client, its number of workers, a description) on the scheduler at
     ``scheduler``, or on a new LocalCluster of ``workers`` single-threaded processes."""
+    # Here, not at the top: dask and distributed take seconds to import, which only a
+    # study that runs cases pays (femopt study --dry-run, memory estimates do not).
     import dask
     from distributed import Client, LocalCluster
 

@@ -1,15 +1,11 @@
-"""Responses of a design: a value and its partial derivatives, never a factorization.
+"""The basic responses: compliance, volume, displacements, a user's Python loss.
 
 Each response's ``evaluate(state)`` returns ``(value, u_bar, rho_bar)``:
 ``u_bar`` (n_dofs, n_cases) is ∂L/∂u (None when L does not depend on u) and
 ``rho_bar`` (n_elements,) the explicit ∂L/∂ρ (None when zero). The Evaluator turns
-``u_bar`` into dL/dρ with one adjoint solve (:func:`femopt.adjoint.stiffness_gradient`),
-or none for self-adjoint responses, which give λ directly through ``adjoint(state)``.
-
-RESPONSES registers each type by the name a problem file uses. A factory takes
-``(context, **options)``: ``context.problem`` is the :class:`femopt.problem.Problem`,
-``context.load_callable(text)`` imports a user function; options of kind
-"selection" arrive as the selected node numbers.
+``u_bar`` into dL/dρ with one adjoint solve (:func:`femopt.adjoint.adjoint_solution`,
+then :func:`femopt.adjoint.stiffness_pullback`), or none for self-adjoint responses,
+which give λ directly through ``adjoint(state)``.
 """
 
 from __future__ import annotations
@@ -19,7 +15,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from femopt.errors import FemoptError
-from femopt.registry import Option, Registry
 
 
 @dataclass(frozen=True)
@@ -139,27 +134,3 @@ class CallableLoss:
             raise UserFunctionError(f"python loss {self.label!r} returned dL/du of shape {u_bar.shape}; "
                                     f"expected {shape} (n_dofs, n_cases), like u")
         return value, u_bar.reshape(shape), None
-
-
-# Factories: (context, **options) -> response; see the module docstring.
-RESPONSES = Registry("response")
-_AT, _COMPONENT, _CASE = Option(kind="selection"), Option(0, "component"), Option(0, "case")
-RESPONSES.register("compliance", lambda context: Compliance(context.problem.case_weights))
-RESPONSES.register("volume", lambda context: Volume(
-    None if context.problem.mesh.structured else context.problem.mesh.element_volumes))
-RESPONSES.register(
-    "displacement",
-    lambda context, at, component, weight, case: Displacement(
-        context.problem.dofs(at, component), np.full(len(at), weight), case),
-    at=_AT, component=_COMPONENT, weight=Option(1.0), case=_CASE)
-RESPONSES.register(
-    "displacement_target",
-    lambda context, at, component, target, case: DisplacementTarget(
-        context.problem.dofs(at, component), np.full(len(at), target), case),
-    at=_AT, component=_COMPONENT, target=Option(0.0), case=_CASE)
-RESPONSES.register("python", lambda context, function: CallableLoss(context.load_callable(function), function),
-                   function=Option(kind="string"))
-
-# The stress response lives in its own module and registers itself there; importing it
-# here makes "stress" a response wherever RESPONSES is.
-from femopt import stress as _stress  # noqa: E402,F401  (after RESPONSES: stress imports it)

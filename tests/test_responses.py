@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
-from femopt.objectives import CallableLoss, Compliance, Displacement, DisplacementTarget, UserFunctionError, Volume
-from femopt.problem import Problem
+from femopt.responses import CallableLoss, Compliance, Displacement, DisplacementTarget, UserFunctionError, Volume
+from femopt.fem.problem import Problem
 from femopt.solvers import make_solver
-from femopt.topopt import Constraint
+from femopt.loop.evaluator import Constraint
 
 from helpers import central_difference, mbb_evaluator, mbb_problem
 
@@ -38,7 +38,7 @@ class CountingSolver:
 def two_load_cases():
     """The 12×5 MBB problem with a second load case (a horizontal pull at the top right)."""
     problem = mbb_problem(12, 5)
-    second = np.zeros(problem.mesh.n_dofs)
+    second = np.zeros(problem.dofmap.n_dofs)
     node = problem.mesh.select_nodes([("x", 12.0, 12.0), ("y", 5.0, 5.0)])[0]
     second[2 * node] = 0.5
     return Problem(problem.mesh, problem.element_matrix, problem.fixed_dofs,

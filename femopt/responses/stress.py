@@ -8,7 +8,7 @@ For element e and load case c (Bruggi 2008; Le, Norato, Bruns, Ha & Tortorelli 2
     L       = c_N σ_PN                                       (the response, stress units)
 
 B_e: the strain-displacement matrix at the reference centroid of the cell (Voigt order,
-engineering shears; :mod:`femopt.elements`); D₀ the solid's constitutive matrix (plane
+engineering shears; :mod:`femopt.fem.elasticity`); D₀ the solid's constitutive matrix (plane
 stress in 2D); V the von Mises form: in 2D σ_vm² = σx² − σxσy + σy² + 3τxy², in 3D
 σ_vm² = ½((σx−σy)² + (σy−σz)² + (σz−σx)²) + 3(τxy² + τyz² + τzx²). ρ is the physical
 density (after filter, projection and passive regions). I: every element except passive
@@ -17,13 +17,13 @@ ones and those excluded (e.g. a load patch).
 c_N is Le et al.'s adaptive normalization: :meth:`Stress.renormalize` sets it to
 max σ_ec / σ_PN of a solved design, so that L equals the true maximum there. The
 optimization loop calls it once per iteration, at the iteration's own design, before
-the response is evaluated (:meth:`femopt.topopt.Evaluator.start_iteration`); every
+the response is evaluated (:meth:`femopt.loop.evaluator.Evaluator.start_iteration`); every
 other evaluation — line searches, finite differences, ``femopt check-grad`` — holds
 c_N fixed, and the gradient is that of L at fixed c_N. (Le et al. take c_N from the
 previous iteration, damped; taking it from the current one removes the lag, and since
 c_N then depends on the design alone, a resumed run needs no state for it.)
 
-:func:`von_mises` is the one von Mises computation of femopt: the output writer's field
+:func:`centre_von_mises` is the one von Mises computation of femopt: the output writer's field
 (``density.vtu``, ``result.npz``) calls it too.
 """
 
@@ -31,9 +31,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from femopt.elements import physical_gradients, plane_stress_matrix, solid_matrix, strain_displacement
-from femopt.objectives import RESPONSES
-from femopt.registry import Option
+from femopt.element import CellValues
+from femopt.fem.dofs import DofMap
+from femopt.fem.elasticity import constitutive_matrix, strain_displacement
 
 
 def von_mises_form(dim: int) -> np.ndarray:
@@ -54,19 +54,18 @@ class CentreStress:
 
     mesh: any mesh (a structured grid shares one matrix among its equal boxes).
     E, nu: Young's modulus (stress units) and Poisson's ratio of the solid.
-    element_dofs: (n_elements, k) node-major DOFs of each element (:class:`femopt.mesh.DofMap`).
+    element_dofs: (n_elements, k) node-major DOFs of each element (:class:`femopt.fem.dofs.DofMap`).
     """
 
     def __init__(self, mesh, E: float, nu: float, element_dofs: np.ndarray):
         cell, dim = mesh.cell_type, mesh.dim
         self.dim, self.n_elements = dim, mesh.n_elements
         self.element_dofs = element_dofs
-        D = plane_stress_matrix(E, nu) if dim == 2 else solid_matrix(E, nu)
+        D = constitutive_matrix(dim, E, nu)
         centroid = cell.reference_nodes[:cell.n_corners].mean(axis=0, keepdims=True)
-        gradient = cell.shape_gradients(centroid)[0]                           # (n_nodes, dim)
         coords = cell.box(mesh.element_size)[None] if mesh.structured else mesh.node_coords[mesh.cells]
-        dN, _ = physical_gradients(coords, gradient)                            # (n, n_nodes, dim)
-        S = D @ strain_displacement(dN)                                         # (n, n_voigt, k)
+        values = CellValues(cell, coords, (centroid, np.ones(1)))               # one point: the centroid
+        S = D @ strain_displacement(values.gradients[0])                        # (n, n_voigt, k)
         self.shared = mesh.structured
         self.matrices = S[0] if self.shared else S
         self.V = von_mises_form(dim)
@@ -97,13 +96,13 @@ class CentreStress:
         return np.sqrt(np.maximum(np.einsum("evc,vw,ewc->ec", s, self.V, s), 0.0))
 
 
-def von_mises(mesh, u: np.ndarray, E: float, nu: float) -> np.ndarray:
+def centre_von_mises(mesh, u: np.ndarray, E: float, nu: float) -> np.ndarray:
     """(n_elements,) or (n_elements, n_cases): the solid's von Mises stress (stress units)
     at each element centre for displacements u (n_dofs,) or (n_dofs, n_cases), node-major
-    (:class:`CentreStress`). Not scaled by the density: this is the stress the material
-    would carry were the cell solid; ρ^q times it is the relaxed stress."""
-    from femopt.mesh import DofMap
-
+    (:class:`CentreStress`; D₀ plane stress in 2D). Not scaled by the density: this is the
+    stress the material would carry were the cell solid — the quantity of stress-based
+    topology optimization, and the model's stress in the solid cells (ρ = 1) that matter;
+    ρ^q times it is the relaxed stress, E(ρ)/E times it the model's stress in a void cell."""
     field = CentreStress(mesh, E, nu, DofMap(mesh, mesh.dim).element_dofs).von_mises(u)
     return field[:, 0] if np.ndim(u) == 1 else field
 
@@ -196,22 +195,3 @@ def included_elements(problem, excluded_nodes=None) -> np.ndarray:
         touched[excluded_nodes] = True
         included &= ~touched[problem.mesh.element_nodes].any(axis=1)
     return included
-
-
-def _stress_response(context, p, q, exclude):
-    """The factory of ``{type: stress, p, q, exclude}``; ``exclude`` arrives as nodes."""
-    problem = context.problem
-    if p * q < 1:
-        raise context.config.error(f"{context.path}.p", f"p·q must be >= 1 (so the gradient stays "
-                                   f"finite where ρ = 0), got p = {p:g}, q = {q:g}")
-    included = included_elements(problem, exclude)
-    if not included.any():
-        raise context.config.error(f"{context.path}.exclude", "leaves no designable element "
-                                   "whose stress the response could measure")
-    operator = CentreStress(problem.mesh, problem.E, problem.nu, problem.dofmap.element_dofs)
-    return Stress(operator, p, q, included)
-
-
-RESPONSES.register("stress", _stress_response,
-                   p=Option(8.0, bounds={"ge": 1}), q=Option(0.5, bounds={"gt": 0, "le": 1}),
-                   exclude=Option(None, kind="selection"))

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from femopt.objectives import CallableLoss, Compliance
+from femopt.responses import CallableLoss, Compliance
 from femopt.solvers import cholmod_available
 
 from helpers import central_difference, mbb_evaluator, run_oc

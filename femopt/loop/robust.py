@@ -20,7 +20,7 @@ iterations (default 20; Wang et al. update it periodically), between iterations,
 within one, so that each evaluation is a smooth function of x (gradient checks pass).
 The blueprint's volume therefore tracks V* with a lag; its final value is in the responses.
 
-Each evaluation runs the plain :class:`femopt.topopt.Evaluator` three times with its
+Each evaluation runs the plain :class:`femopt.loop.evaluator.Evaluator` three times with its
 threshold moved (one factorization each: the same solver, whose symbolic analysis is
 shared, and all load cases in one block solve); compliance is self-adjoint, so no
 adjoint solves are needed. Every output describes the blueprint; the eroded and dilated
@@ -34,7 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from femopt.design.robust import RobustThresholds, length_scales
-from femopt.topopt import Evaluation, Evaluator
+from femopt.loop.evaluator import Evaluation, Evaluator
 
 SPAN = 10.0       # z / scale = SPAN · t with t in [0, 1]
 REALIZATIONS = ("eroded", "blueprint", "dilated")
@@ -83,9 +83,9 @@ class EpigraphSpace:
 
 
 class RobustEvaluator:
-    """The bound formulation over three realizations, for :func:`femopt.topopt.optimize`.
+    """The bound formulation over three realizations, for :func:`femopt.loop.driver.optimize`.
 
-    evaluator: an :class:`~femopt.topopt.Evaluator` with a Heaviside projection
+    evaluator: an :class:`~femopt.loop.evaluator.Evaluator` with a Heaviside projection
     (``preserve_volume`` off), compliance as its objective and one constraint, the volume
     response with limit 1 (so that its value is V − 1). thresholds: the three η.
     volume_fraction: V*, the blueprint's volume. update_every: iterations between updates

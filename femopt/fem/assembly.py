@@ -54,7 +54,7 @@ class Assembler(ElementMap):
     element_dofs: (n_elements, n_local) global DOFs of each element.
     element_matrix: symmetric element stiffness for s_e = 1, either one (n_local, n_local)
         matrix shared by every element (a structured mesh's fast path) or one per element,
-        (n_elements, n_local, n_local) — what ``mesh.stiffness_matrices`` returns. The
+        (n_elements, n_local, n_local) — what :func:`femopt.fem.elasticity.stiffness_matrices` returns. The
         scatter holds the entries of whichever is given; assembly costs the same.
     free_dofs: (n_free,) sorted global DOFs that stay unknown; the rest are fixed at 0.
     n_dofs: number of global DOFs.

@@ -1,12 +1,12 @@
-"""The optimization loop: an objective and constraints of u(ρ(x)), minimized by an optimizer.
+"""One evaluation of an objective and constraints of u(ρ(x)), with their gradients.
 
-One evaluation, top to bottom, with the chain rule written out (:class:`Evaluator`):
+Top to bottom, with the chain rule written out (:class:`Evaluator`):
 
     x ─embed (passive elements)→ ─filter→ ρ̃ ─projection→ ─fix passive→ ρ ─SIMP/RAMP→ E
       ─assemble (+ springs)→ K ─factorize, solve→ u ─→ L(u, ρ)
     Kᵀλ = ∂L/∂u  →  dL/dE_e = −λ_eᵀ K_e u_e  →  dL/dρ  →  dL/dρ̃  →  dL/dx  →  optimizer step
 
-:func:`optimize` runs the loop, raising continuation parameters (β, penalty) in stages.
+:func:`femopt.loop.driver.optimize` runs the loop over such evaluations.
 """
 
 from __future__ import annotations
@@ -14,111 +14,17 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
-from threadpoolctl import ThreadpoolController
 
 from femopt import adjoint
-from femopt.assembly import Assembler, ElementMap
-from femopt.design import Continuation, DesignSpace, IdentityFilter, IdentityProjection, SIMP
-from femopt.errors import NonFiniteError
-from femopt.objectives import Compliance, State, Volume
-from femopt.problem import Problem
+from femopt.design import DesignSpace, IdentityFilter, IdentityProjection, SIMP
+from femopt.fem.assembly import Assembler, ElementMap
+from femopt.responses import Compliance, State, Volume
+from femopt.fem.problem import Problem
 
 PHASES = ("analysis", "filter", "assembly", "factorization", "solve", "sensitivity", "update")
-
-
-@dataclass(frozen=True)
-class IterationRecord:
-    """What one iteration reports to callbacks and to the history file."""
-
-    iteration: int
-    objective: float
-    volume: float
-    change: float
-    seconds: float
-    parameters: dict[str, float] = field(default_factory=dict)  # continuation values used (penalty, beta)
-
-
-STATUS_MESSAGES = {
-    "converged": "converged",
-    "iteration_limit": "stopped at the iteration limit",
-    "stopped": "stopped by the callback",
-}
-
-
-@dataclass(frozen=True)
-class Result:
-    """Outcome of :func:`optimize` (like scipy.optimize's OptimizeResult); x, rho and u
-    all belong to the last evaluated design.
-
-    x, rho: (n_elements,) design variables (passive elements at their fixed density) and
-    physical densities.
-    u: (n_dofs, n_cases) displacements.
-    status: "converged", "iteration_limit" or "stopped" (a callback raised StopIteration);
-    message: the same for people.
-    responses: the value of every response by its place in the problem: "objective",
-    "constraints[0]", …
-    timings: total seconds per phase (see PHASES).
-    """
-
-    x: np.ndarray
-    rho: np.ndarray
-    u: np.ndarray
-    objective: float
-    volume: float
-    iterations: int
-    status: str
-    history: list[IterationRecord]
-    timings: dict[str, float]
-    wall_time: float
-    solver: str
-    factorizations: int = field(default=0)
-    parameters: dict[str, float] = field(default_factory=dict)  # continuation values of the last evaluation
-    responses: dict[str, float] = field(default_factory=dict)
-    warnings: tuple[str, ...] = ()  # things the user should know about the problem or the result
-    fields: dict[str, np.ndarray] = field(default_factory=dict)  # more (n_elements,) fields for result.npz
-
-    @property
-    def converged(self) -> bool:
-        return self.status == "converged"
-
-    @property
-    def message(self) -> str:
-        return STATUS_MESSAGES[self.status]
-
-
-@dataclass
-class LoopState:
-    """The optimization loop between iterations (what a checkpoint holds): ``iteration``
-    iterations are done and ``x`` (n_variables,) is the design the next one evaluates.
-
-    history: the IterationRecords as dicts. optimizer, continuation, solver: the
-    :func:`capture` d states of those objects. elapsed: seconds of optimization so far;
-    timings: seconds per phase so far.
-    """
-
-    iteration: int
-    x: np.ndarray
-    history: list[dict] = field(default_factory=list)
-    optimizer: dict = field(default_factory=dict)
-    continuation: dict = field(default_factory=dict)
-    solver: dict = field(default_factory=dict)
-    elapsed: float = 0.0
-    timings: dict = field(default_factory=dict)
-    evaluator: dict = field(default_factory=dict)  # the evaluator's STATE, if it has one (robust)
-
-
-def capture(obj) -> dict:
-    """The attributes ``obj`` names in its ``STATE`` tuple: what changes during a run."""
-    return {name: getattr(obj, name) for name in getattr(obj, "STATE", ())}
-
-
-def restore(obj, state: dict) -> None:
-    """Set the attributes of :func:`capture` back."""
-    for name, value in state.items():
-        setattr(obj, name, value)
 
 
 class PhaseTimer:
@@ -169,7 +75,7 @@ class Evaluator:
     problem: the discretized structure; solver: a fresh solver of :mod:`femopt.solvers`
     (its symbolic analysis runs here, once); filter, projection, material: the design
     stages of :mod:`femopt.design` (default: none, none, SIMP with the problem's moduli);
-    objective: a response of :mod:`femopt.objectives` (default: compliance);
+    objective: a response of :mod:`femopt.responses.basic` (default: compliance);
     constraints: :class:`Constraint` s, each response ≤ limit.
 
     The design variables x are the densities of the designable elements only
@@ -230,7 +136,7 @@ class Evaluator:
     def set_parameters(self, beta: float | None = None, penalty: float | None = None,
                        eta: float | None = None) -> None:
         """Set the projection sharpness β and the interpolation penalty (continuation), or the
-        projection threshold η (the robust formulation's realizations, :mod:`femopt.robust`)."""
+        projection threshold η (the robust formulation's realizations, :mod:`femopt.loop.robust`)."""
         if beta is not None:
             self.projection = replace(self.projection, beta=beta)
         if eta is not None:
@@ -242,7 +148,7 @@ class Evaluator:
     def start_iteration(self) -> None:
         """Mark the next call as an optimizer iteration's own evaluation: responses with a
         ``renormalize(state)`` method (the stress p-norm's adaptive normalization,
-        :mod:`femopt.stress`) update it there from that design's analysis, before they are
+        :mod:`femopt.responses.stress`) update it there from that design's analysis, before they are
         evaluated. Every other call — line searches, finite differences — leaves it fixed, so
         the responses it gives are smooth functions of x with exact gradients. Without such
         responses nothing changes (a line search's last evaluation still serves the next
@@ -347,105 +253,3 @@ class Evaluator:
         with timer("sensitivity"):
             E_bar = adjoint.stiffness_pullback(self.assembler, lam, state.u)
             return value, rho_bar + self.material.vjp(state.rho, E_bar)
-
-
-def optimize(evaluator: Evaluator, optimizer, x0: np.ndarray, *, max_iterations: int = 1000,
-             tolerance: float = 0.01, continuation: Continuation | None = None,
-             callback=None, checkpoint=None, resume: LoopState | None = None) -> Result:
-    """Minimize the evaluator's objective subject to its constraints, from x0 (n_variables,).
-
-    optimizer: an :class:`femopt.optimizers.Optimizer` on [0, 1]. continuation: the
-    schedules of the evaluator's parameters (β, penalty), advanced every iteration.
-    ``callback(record)`` runs after each iteration with its :class:`IterationRecord` and
-    may raise StopIteration to end the run early (status "stopped").
-    checkpoint: an object whose ``after_iteration(iteration, state, final)`` is called after
-    each iteration that does not converge or stop, ``state()`` giving the :class:`LoopState`
-    and ``final`` saying it is the last (:class:`femopt.output.checkpoint.Checkpointer`
-    writes it to disk).
-    resume: a LoopState to go on from instead of x0 (from a checkpoint).
-    An evaluator with ``after_iteration(iteration, evaluation)`` hears of each iteration's
-    evaluation (the robust formulation updates its volume limit there); its ``STATE``
-    goes into checkpoints.
-
-    Stops when max |Δx| < tolerance — but only once every continuation parameter has
-    reached its end value: before that, convergence ends the current continuation stage
-    instead, so a schedule always runs to its end.
-    """
-    timer = evaluator.timer
-    continuation = continuation or Continuation({})
-    x, history, elapsed = np.asarray(x0, float), [], 0.0
-    if resume is not None:
-        x, elapsed = np.asarray(resume.x, float), resume.elapsed
-        history = [IterationRecord(**record) for record in resume.history]
-        restore(optimizer, resume.optimizer)
-        restore(continuation, resume.continuation)
-        restore(evaluator.solver, resume.solver)
-        restore(evaluator, resume.evaluator)
-        timer.totals.update(resume.timings)
-    start = time.perf_counter() - elapsed
-    evaluator.set_parameters(**continuation.values)
-    optimizer.attach(evaluator.as_tuple)  # for optimizers whose line search evaluates (L-BFGS-B)
-
-    def loop_state(x_next):
-        return LoopState(len(history), x_next, [asdict(h) for h in history], capture(optimizer),
-                         capture(continuation), capture(evaluator.solver),
-                         time.perf_counter() - start, dict(timer.totals), capture(evaluator))
-
-    # The optimizers' small products run on numpy's and scipy's own OpenBLAS; for the whole run
-    # it gets one thread, as its idle threads would spin and starve CHOLMOD's BLAS of the cores
-    # (2 cores, 150×50 MMA: steps 30× and factorizations 3× slower otherwise; limiting it only
-    # around each step is not enough, since lifting the limit wakes the threads again).
-    bundled_blas = ThreadpoolController().select(prefix="libscipy_openblas")
-    status, ev, parameters = "iteration_limit", None, continuation.values
-    with bundled_blas.limit(limits=1):
-        for iteration in range(len(history) + 1, max_iterations + 1):
-            iteration_start = time.perf_counter()
-            evaluator.start_iteration()
-            ev, parameters = evaluator(x), continuation.values
-            _check_finite(ev, iteration)
-            with timer("update"):
-                x_new = optimizer.step(x, ev.objective, ev.gradient, ev.constraints, ev.constraint_gradients)
-            change = float(np.max(np.abs(x_new - x)))
-            if hasattr(evaluator, "after_iteration"):  # e.g. the robust volume limit's periodic update
-                evaluator.after_iteration(iteration, ev)
-            record = IterationRecord(iteration, ev.objective, evaluator.volume(ev.rho), change,
-                                     time.perf_counter() - iteration_start, parameters)
-            history.append(record)
-            settled = change < tolerance
-            converged, stopped = settled and continuation.finished, False
-            if continuation.advance(settled):  # a stage ends after `every` iterations or when settled
-                evaluator.set_parameters(**continuation.values)
-            if callback is not None:
-                try:
-                    callback(record)
-                except StopIteration:
-                    stopped = True
-            if converged or stopped:
-                status = "converged" if converged else "stopped"
-                break
-            x = x_new
-            if checkpoint is not None:  # always at the iteration limit: a later run may go on
-                checkpoint.after_iteration(iteration, lambda: loop_state(x), final=iteration == max_iterations)
-        if ev is None:  # resumed at the iteration limit: evaluate the design it stopped at
-            evaluator.start_iteration()
-            ev = evaluator(x)
-
-    solver = evaluator.solver
-    return Result(x=evaluator.space.embed(x), rho=ev.rho, u=ev.u, objective=ev.objective,
-                  volume=evaluator.volume(ev.rho), iterations=len(history), status=status,
-                  history=history, timings={phase: timer.totals[phase] for phase in PHASES},
-                  wall_time=time.perf_counter() - start, solver=solver.name,
-                  factorizations=solver.n_factorizations, parameters=parameters,
-                  responses=dict(ev.responses), fields=dict(ev.fields))
-
-
-def _check_finite(ev: Evaluation, iteration: int) -> None:
-    """Stop with a NonFiniteError when a response or its gradient is NaN or infinite: an
-    optimizer fed with one would report nonsense as converged."""
-    labels = list(ev.responses)
-    values = np.concatenate([[ev.objective], ev.constraints])
-    for label, value, gradient in zip(labels, values, [ev.gradient, *ev.constraint_gradients]):
-        if not np.isfinite(value) or not np.all(np.isfinite(gradient)):
-            what = f"is {value}" if not np.isfinite(value) else "has a gradient that is not finite"
-            raise NonFiniteError(f"{label} {what} at iteration {iteration}; the run stops (check "
-                                 "a python loss, the material and the loads)")

@@ -32,7 +32,7 @@ class GradientSample:
 
 def check_gradients(evaluate, n: int, labels: list[str], samples: int = 5, step: float = 1e-3,
                     seed: int = 0) -> list[GradientSample]:
-    """Check d/dx of every function of ``evaluate`` (a :class:`femopt.topopt.Evaluator`).
+    """Check d/dx of every function of ``evaluate`` (a :class:`femopt.loop.evaluator.Evaluator`).
 
     At a random design x ~ U(0.2, 0.9)ⁿ, compares the exact adjoint gradient with a
     fourth-order central difference of step ``step`` along ``samples`` random

@@ -32,14 +32,10 @@ T10    T6          T6 with a 6-point degree-4 rule, so that pressure on a curved
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from itertools import product
 
 import numpy as np
 
-from femopt.elements import conduction_by_quadrature, jacobians, stiffness_by_quadrature
-from femopt.registry import Registry
-
-CELL_TYPES = Registry("cell type")
+from femopt.element.quadrature import symmetric_triangle_rule, tensor_gauss
 
 
 @dataclass(frozen=True, eq=False)
@@ -87,46 +83,6 @@ class CellType:
     def shape_gradients(self, points: np.ndarray) -> np.ndarray:
         """(n_points, n_nodes, dim) reference gradients dN/dξ at points (n_points, dim)."""
         raise NotImplementedError
-
-    def stiffness(self, coords: np.ndarray, D: np.ndarray) -> np.ndarray:
-        """(n_el, dim · n_nodes, dim · n_nodes) element stiffness ∫ Bᵀ D B dV of cells with
-        node coordinates coords (n_el, n_nodes, dim), for the constitutive matrix D.
-
-        Raises :class:`femopt.elements.InvertedCellError` for a cell with a non-positive
-        Jacobian determinant.
-        """
-        return stiffness_by_quadrature(coords, D, self.shape_gradients(self.quadrature_points),
-                                       self.quadrature_weights)
-
-    def conduction(self, coords: np.ndarray) -> np.ndarray:
-        """(n_el, n_nodes, n_nodes) element conduction matrices ∫ ∇N ∇Nᵀ dV for a unit
-        conductivity, of cells with node coordinates coords (n_el, n_nodes, dim); exact
-        with the element's quadrature, as :meth:`stiffness` is."""
-        return conduction_by_quadrature(coords, self.shape_gradients(self.quadrature_points),
-                                        self.quadrature_weights)
-
-    def shape_integrals(self, coords: np.ndarray) -> np.ndarray:
-        """(n_el, n_nodes) ∫ N_a dV over each cell of coords (n_el, n_nodes, dim): the
-        consistent nodal shares of a unit volumetric source (exact: N_a det J has at most
-        the degree the element's rule integrates)."""
-        N = self.shape_functions(self.quadrature_points)                    # (n_q, n_nodes)
-        det = np.stack([jacobians(coords, g)[1] for g in self.shape_gradients(self.quadrature_points)],
-                       axis=1)                                              # (n_el, n_q)
-        return (det * self.quadrature_weights) @ N
-
-    def volumes(self, coords: np.ndarray) -> np.ndarray:
-        """(n_el,) cell volumes (areas in 2D) of coords (n_el, n_nodes, dim)."""
-        return sum(w * jacobians(coords, g)[1] for g, w in
-                   zip(self.shape_gradients(self.quadrature_points), self.quadrature_weights))
-
-    def centroids(self, coords: np.ndarray) -> np.ndarray:
-        """(n_el, dim) centroids ∫ x dV / V of coords (n_el, n_nodes, dim)."""
-        N = self.shape_functions(self.quadrature_points)                    # (n_q, n_nodes)
-        det = np.stack([jacobians(coords, g)[1] for g in self.shape_gradients(self.quadrature_points)],
-                       axis=1)                                              # (n_el, n_q)
-        weighted = det * self.quadrature_weights                             # (n_el, n_q)
-        points = np.einsum("qn,end->eqd", N, coords)                         # (n_el, n_q, dim)
-        return np.einsum("eq,eqd->ed", weighted, points) / weighted.sum(axis=1)[:, None]
 
     def box(self, size) -> np.ndarray:
         """(n_nodes, dim) node coordinates of a box cell [0, size] (Q4, H8 only)."""
@@ -229,37 +185,20 @@ def _quadratic_simplex(name, meshio_name, corner_cell, edges, facet_type, points
                                 tuple(edges))
 
 
-def _tensor_gauss(dim: int) -> tuple[np.ndarray, np.ndarray]:
-    """2-point Gauss rule per axis (exact for the box stiffness): 2^dim points, weights 1."""
-    points = np.array(list(product([-1.0, 1.0], repeat=dim))) / np.sqrt(3.0)
-    return points, np.ones(len(points))
-
-
-def _symmetric_triangle_rule(orbits) -> tuple[np.ndarray, np.ndarray]:
-    """Points (n, 2) and weights (n,) on the reference triangle (area 1/2) from orbits
-    (a, weight per unit area): the three points with barycentric coordinates (a, a, 1 − 2a)."""
-    points, weights = [], []
-    for a, w in orbits:
-        L = np.array([[a, a, 1 - 2 * a], [a, 1 - 2 * a, a], [1 - 2 * a, a, a]])
-        points.append(L[:, 1:])
-        weights += [w / 2] * 3
-    return np.vstack(points), np.array(weights)
-
-
 _SQUARE = np.array([[-1, -1], [1, -1], [1, 1], [-1, 1]], float)
 _GAUSS3 = (np.array([[-np.sqrt(3 / 5)], [0.0], [np.sqrt(3 / 5)]]), np.array([5, 8, 5]) / 9)
 
 # Facet reference elements (not cell types of meshes, so not registered).
-L2 = TensorProductCell("L2", "line", np.array([[-1.0], [1.0]]), ((0,), (1,)), *_tensor_gauss(1))
+L2 = TensorProductCell("L2", "line", np.array([[-1.0], [1.0]]), ((0,), (1,)), *tensor_gauss(1))
 L3 = QuadraticLineCell("L3", "line3", np.array([[-1.0], [1.0], [0.0]]), ((0,), (1,)), *_GAUSS3)
 
 Q4 = TensorProductCell(
-    "Q4", "quad", _SQUARE, ((0, 1), (1, 2), (2, 3), (3, 0)), *_tensor_gauss(2), L2)
+    "Q4", "quad", _SQUARE, ((0, 1), (1, 2), (2, 3), (3, 0)), *tensor_gauss(2), L2)
 H8 = TensorProductCell(
     "H8", "hexahedron",
     np.vstack([np.c_[_SQUARE, -np.ones(4)], np.c_[_SQUARE, np.ones(4)]]),
     ((0, 3, 2, 1), (4, 5, 6, 7), (0, 1, 5, 4), (1, 2, 6, 5), (2, 3, 7, 6), (3, 0, 4, 7)),
-    *_tensor_gauss(3), Q4)
+    *tensor_gauss(3), Q4)
 # Linear simplices have constant gradients: one point at the centroid integrates K exactly.
 T3 = SimplexCell(
     "T3", "triangle", np.array([[0, 0], [1, 0], [0, 1]], float), ((0, 1), (1, 2), (2, 0)),
@@ -271,23 +210,12 @@ T4 = SimplexCell(
 # Quadratic simplices with straight edges have linear gradients: K's integrand has degree 2.
 T6 = _quadratic_simplex(
     "T6", "triangle6", T3, ((0, 1), (1, 2), (2, 0)), L3,
-    *_symmetric_triangle_rule([(1 / 6, 1.0 / 3)]))                        # degree 2
+    *symmetric_triangle_rule([(1 / 6, 1.0 / 3)]))                        # degree 2
 # T10's facets: T6 with Strang & Fix's 6-point degree-4 rule (module docstring).
-_T6_FACET = replace(T6, **dict(zip(("quadrature_points", "quadrature_weights"), _symmetric_triangle_rule(
+_T6_FACET = replace(T6, **dict(zip(("quadrature_points", "quadrature_weights"), symmetric_triangle_rule(
     [(0.445948490915965, 1 / 3 - 0.109951743655322), (0.091576213509771, 0.109951743655322)]))))
 # Degree 2 on the tetrahedron: the 4 vertices shrunk towards the centroid, to a = (5 − √5) / 20.
 _TET_A = (5 - np.sqrt(5)) / 20
 T10 = _quadratic_simplex(
     "T10", "tetra10", T4, ((0, 1), (1, 2), (2, 0), (0, 3), (1, 3), (2, 3)), _T6_FACET,
     np.vstack([np.full(3, _TET_A), _TET_A + (1 - 4 * _TET_A) * np.eye(3)]), np.full(4, 1 / 24))
-
-for _cell in (Q4, H8, T3, T4, T6, T10):
-    CELL_TYPES.register(_cell.name, lambda cell=_cell: cell)
-
-
-def cell_type(name_or_cell) -> CellType:
-    """The CellType named ``name_or_cell`` ("Q4", "H8", "T3", "T4", "T6", "T10"), or the
-    CellType itself."""
-    if isinstance(name_or_cell, CellType):
-        return name_or_cell
-    return CELL_TYPES.create(name_or_cell)

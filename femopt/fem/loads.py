@@ -1,7 +1,7 @@
 """Consistent nodal forces of surface loads (tractions, pressure) on boundary facets.
 
 A facet is given by its node numbers in the order of the cell type's ``facet_type``
-(:mod:`femopt.mesh.cells`) or any rotation or reflection of it, as mesh files list
+(:mod:`femopt.element.cells`) or any rotation or reflection of it, as mesh files list
 them. Each facet is matched to the cell it bounds, and the cell's outward-oriented
 copy of the facet is integrated, so a facet's orientation in the file does not matter:
 pressure always pushes into the body.
@@ -27,6 +27,7 @@ from __future__ import annotations
 import numpy as np
 
 from femopt.errors import MeshError
+from femopt.fem.heat import source_integrals
 
 
 def facet_forces(mesh, facets: np.ndarray, traction=None, pressure=None,
@@ -82,7 +83,7 @@ def source_heat(mesh, cells: np.ndarray, source: float, thickness: float = 1.0) 
     """(n_nodes,) consistent nodal heat inputs f_a = Q ∫ N_a dV (power units) of a uniform
     heat source Q (power per unit volume) in ``cells`` (n,) of mesh (a 2D plate of
     ``thickness``)."""
-    shares = mesh.source_integrals(thickness)[cells] * float(source)      # (n, nodes per cell)
+    shares = source_integrals(mesh, thickness)[cells] * float(source)      # (n, nodes per cell)
     return np.bincount(mesh.cells[cells].ravel(), shares.ravel(), minlength=mesh.n_nodes)
 
 

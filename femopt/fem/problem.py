@@ -13,16 +13,19 @@ from functools import cached_property
 import numpy as np
 
 from femopt.errors import SingularStiffnessError
-from femopt.mesh import AXES, DofMap, Mesh
+from femopt.fem.dofs import DofMap
+from femopt.mesh import AXES, Mesh
 
 
 @dataclass(frozen=True)
 class Problem:
-    """A discretized linear-elastic structure.
+    """A discretized linear problem: a linear-elastic structure (displacements), or with
+    ``components=1`` heat conduction (temperatures).
 
     element_matrix: element stiffness for E = 1: one shared (k, k) matrix (a structured
-    grid's equal boxes) or (n_elements, k, k), as :meth:`femopt.mesh.Mesh.stiffness_matrices` gives.
-    The DOFs are :attr:`dofmap`'s: dim per node, node-major.
+    grid's equal boxes) or (n_elements, k, k), as :func:`femopt.fem.elasticity.stiffness_matrices`
+    gives (:func:`femopt.fem.heat.conduction_matrices` for heat).
+    The DOFs are :attr:`dofmap`'s: :attr:`n_components` per node, node-major.
     fixed_dofs: (n_fixed,) sorted DOFs held at zero.
     forces: (n_dofs, n_cases) nodal force vectors, one column per load case.
     E, Emin: Young's modulus of solid and of void (Emin > 0 keeps K nonsingular).

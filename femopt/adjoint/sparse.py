@@ -1,23 +1,15 @@
-"""The adjoint of the sparse solve x = A⁻¹b, written out by hand.
+"""The adjoint of the sparse solve x = A⁻¹b, written out by hand, usable without any
+finite elements::
 
-Two layers live here:
+    x, vjp = solve(A, b)          # A any scipy.sparse matrix, b (n,) or (n, k)
+    A_bar, b_bar = vjp(x_bar)     # one more solve with the factor already in hand
 
-* the **primitive**, usable without any finite elements::
-
-      x, vjp = solve(A, b)          # A any scipy.sparse matrix, b (n,) or (n, k)
-      A_bar, b_bar = vjp(x_bar)     # one more solve with the factor already in hand
-
-  For a scalar loss L(x) with x̄ = ∂L/∂x, solve Aᵀλ = x̄; then b̄ = λ and
-  Ā_ij = −Σ_k λ_ik x_jk **only for the stored (i, j) of A** — Ā is returned on A's
-  own CSC pattern, so memory stays O(nnz(A) + n·k). :class:`SparseBuilder` is the
-  differentiable map from a value list to a CSC matrix, and :func:`jacobian` gives
-  full Jacobians by forward or reverse mode, whichever needs fewer solves;
-
-* the **finite-element gradients**, the path the optimization driver's gradients take
-  (:class:`femopt.topopt.Evaluator`): for K(s) u = f the same adjoint gives the
-  cotangent of K on its stored pattern, K̄_ij = −λ_i u_j, and through the assembly's
-  scatter map dL/ds_e = −λ_eᵀ K_e u_e (:func:`adjoint_solution`,
-  :func:`stiffness_pullback`, :func:`loss_gradient`).
+For a scalar loss L(x) with x̄ = ∂L/∂x, solve Aᵀλ = x̄; then b̄ = λ and
+Ā_ij = −Σ_k λ_ik x_jk **only for the stored (i, j) of A** — Ā is returned on A's
+own CSC pattern, so memory stays O(nnz(A) + n·k). :class:`SparseBuilder` is the
+differentiable map from a value list to a CSC matrix, and :func:`jacobian` gives
+full Jacobians by forward or reverse mode, whichever needs fewer solves. The
+finite-element gradients built on it are :mod:`femopt.adjoint.fem`'s.
 
 No dense n×n matrix is ever formed. See docs/adjoint.md for the derivation.
 """
@@ -28,7 +20,6 @@ import numpy as np
 import scipy.sparse as sp
 
 from femopt import solvers
-from femopt.assembly import Assembler
 from femopt.errors import FemoptError, SolverError
 
 # Relative tolerance of the automatic symmetry test: max|A − Aᵀ| <= tol · max|A|.
@@ -38,45 +29,6 @@ SYMMETRY_RTOL = 1e-14
 # Right-hand sides per block solve in jacobian(): bounds its temporaries to n × 64.
 JACOBIAN_BLOCK = 64
 
-
-def adjoint_solution(assembler: Assembler, solver, u_bar: np.ndarray) -> np.ndarray:
-    """(n_dofs, n_cases) λ with Kᵀλ = ∂L/∂u on the free DOFs (0 on fixed ones): the VJP
-    of the solve, one (block) solve with the factor already in ``solver``.
-
-    u_bar: (n_dofs[, n_cases]) ∂L/∂u, full length.
-    """
-    u_bar = u_bar.reshape(len(u_bar), -1)
-    lam_free = solver.solve_transpose(u_bar[assembler.free_dofs]).reshape(assembler.n_free, -1)
-    return assembler.full_vector(lam_free, len(u_bar))
-
-
-def stiffness_pullback(assembler: Assembler, lam: np.ndarray, u: np.ndarray) -> np.ndarray:
-    """(n_elements,) dL/ds_e = −Σ_cases λ_eᵀ K_e u_e: the assembly's pullback of the pattern
-    cotangent K̄_ij = −λ_i u_j, contracted element by element (the fast form; a test checks
-    it against ``assembler.pullback(assembler.pattern_cotangent(λ, u))``).
-
-    lam, u: (n_dofs[, n_cases]) full-length adjoint and displacements.
-    """
-    return assembler.element_energy(lam, u)
-
-
-def loss_gradient(assembler: Assembler, solver, u: np.ndarray, u_bar: np.ndarray,
-                  lam: np.ndarray | None = None) -> np.ndarray:
-    """(n_elements,) dL/ds through K(s) u = f, for any loss with ∂L/∂u = ``u_bar``.
-
-    assembler: the map s → K used to build the factor in ``solver`` (already factorized).
-    u, u_bar: (n_dofs[, n_cases]) full-length displacements and ∂L/∂u.
-    lam: the adjoint when it is known without a solve (self-adjoint losses: compliance
-    has λ = u); otherwise one (block) solve with the existing factor.
-    """
-    if lam is None:
-        lam = adjoint_solution(assembler, solver, u_bar)
-    return stiffness_pullback(assembler, lam, u)
-
-
-# --------------------------------------------------------------------------------------
-# The primitive: x = A⁻¹ b and its vector-Jacobian product
-# --------------------------------------------------------------------------------------
 
 def solve(A, b, *, assume_symmetric: bool | None = None, solver=None):
     """``x, vjp = solve(A, b)``: x = A⁻¹b, and the VJP that maps x̄ to (Ā, b̄).

@@ -1,0 +1,475 @@
+"""The sections of a problem file, each read by its ``_parse_*`` function into the
+dataclasses of :mod:`femopt.config.schema`: :func:`parse_config` reads them all,
+:func:`load_config` a file.
+
+A new key of a fixed section is one line in the section's ``_parse_*`` function plus its
+name in the section's key tuple; the names of filters, optimizers, interpolations,
+responses, solvers and passive shapes, and the options each takes, come from their
+registries (:mod:`femopt.config.options`), so a new implementation or option is
+registered beside the others in its package, not here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from femopt.config.options import (_parse_component, _parse_option, _parse_options,
+                                   _parse_parameter, _parse_selection, _parse_spec)
+from femopt.config.reader import YamlNode, _alternatives, _describe, _Invalid, _num, _show, config_error, read_yaml
+from femopt.config.schema import (AXES, PASSIVE_TYPES, PHYSICS, CheckpointConfig, DesignConfig, LoadCaseConfig,
+                                  LoadConfig, MaterialConfig, MeshConfig, OptimizerConfig, PassiveRegionConfig,
+                                  ProblemConfig, ProjectionConfig, ResponseConfig, RobustConfig, Selection, Spec,
+                                  SpringConfig, SupportConfig)
+from femopt.design import FILTERS, INTERPOLATIONS, PASSIVE_SHAPES
+from femopt.errors import MeshError
+from femopt.mesh.io import read_mesh
+from femopt.optimizers import OPTIMIZERS
+from femopt.responses import RESPONSES
+from femopt.solvers import SOLVERS
+
+# Allowed keys per section, in the order they are documented.
+_TOP_KEYS = ("problem", "physics", "mesh", "material", "supports", "loads", "load_cases", "springs", "design",
+             "objective", "constraints", "optimizer", "solver", "checkpoint")
+_MESH_KEYS = ("grid", "size", "file", "scale")
+_MATERIAL_KEYS = ("E", "nu", "Emin", "thickness")
+_HEAT_MATERIAL_KEYS = ("k", "kmin", "thickness")   # physics: heat
+_SUPPORT_KEYS = ("at", "fix")
+_LOAD_KEYS = ("at", "force", "nodal_force", "traction", "pressure")
+# What each kind of load is, for messages (the keys of _LOAD_KEYS after "at").
+_LOAD_KINDS = {"force": "total", "nodal_force": "per node", "traction": "per unit area of a facet group",
+               "pressure": "normal, on a facet group"}
+
+
+# physics: heat's loads (LoadConfig: heat and nodal_heat as a 1-entry force, flux as a
+# 1-entry traction, heat_source as source); ``at`` may be left out for a heat_source.
+_HEAT_LOAD_KINDS = {"heat": "total, split equally over the nodes", "nodal_heat": "per node",
+                    "flux": "per unit area of a facet group", "heat_source": "per unit volume of the cells"}
+_HEAT_LOAD_KEYS = ("at",) + tuple(_HEAT_LOAD_KINDS)
+_LOAD_CASE_KEYS = ("weight", "loads")
+_SPRING_KEYS = ("at", "component", "stiffness")
+_DESIGN_KEYS = ("volume_fraction", "penalty", "interpolation", "filter", "projection", "passive")
+_PROJECTION_KEYS = ("beta", "eta", "preserve_volume", "robust")
+_ROBUST_KEYS = ("delta_eta", "update_every")
+_OPTIMIZER_LOOP_KEYS = ("max_iterations", "tolerance")   # the loop's, whatever the optimizer
+_CHECKPOINT_KEYS = ("every", "seconds")
+
+
+_DISPLACEMENT_RESPONSES = ("displacement", "displacement_target", "stress")
+
+
+def load_config(path: str | Path | Mapping) -> ProblemConfig:
+    """Read and validate a problem file, or validate a problem given as a dict (the
+    file's YAML as Python data).  Raises ConfigError."""
+    if isinstance(path, Mapping):
+        return parse_config(path)
+    if not str(path).strip():
+        raise config_error(None, None, "no problem file given (an empty path)")
+    return parse_config(read_yaml(path), source=str(path))
+
+
+def parse_config(data: Any, source: str = "<string>") -> ProblemConfig:
+    """Validate already-loaded YAML data (plain dicts, lists, scalars).  Raises ConfigError."""
+    try:
+        return _parse_problem(YamlNode(data, ""), source)
+    except _Invalid as e:
+        raise config_error(source, e.path, e.reason) from None
+
+
+def with_overrides(config: ProblemConfig, max_iterations: int | None = None,
+                   solver: str | None = None) -> ProblemConfig:
+    """A copy of ``config`` with command-line overrides applied (None = keep).  Raises ConfigError."""
+    try:
+        if max_iterations is not None:
+            n = YamlNode(max_iterations, "optimizer.max_iterations").integer(ge=1)
+            config = replace(config, optimizer=replace(config.optimizer, max_iterations=n))
+        if solver is not None:  # the file's options stay where the new solver takes them
+            entry = SOLVERS[YamlNode(solver, "solver").choice(SOLVERS.names)]
+            kept = {k: v for k, v in config.solver.options.items() if k in entry.options and v is not None}
+            config = replace(config, solver=Spec(entry.name, {**entry.defaults, **kept}))
+    except _Invalid as e:
+        raise config_error("override", e.path, e.reason) from None
+    return config
+
+
+def _parse_problem(root: YamlNode, source: str) -> ProblemConfig:
+    if not isinstance(root.value, Mapping):
+        root.fail("the top level must be a mapping of sections ("
+                  + ", ".join(_TOP_KEYS) + f"), got {_describe(root.value)}")
+    root.reject_unknown_keys(_TOP_KEYS)
+
+    name_node = root.optional("problem")
+    name = _parse_name(name_node) if name_node else _default_name(source)
+    physics = root.get("physics", "elasticity", lambda n: n.choice(PHYSICS))
+    mesh = _parse_mesh(root.require("mesh"), source)
+    material_node = root.optional("material")
+    material = _parse_material(material_node, mesh.dim, physics) if material_node else MaterialConfig()
+    supports = tuple(_parse_support(n, mesh.dim, physics) for n in root.require("supports").items("support"))
+    loads, load_cases = _parse_loading(root, mesh.dim, physics)
+    if physics == "heat" and "springs" in root.value:
+        root.child("springs").fail("springs act on displacements; physics: heat has none")
+    springs = root.get("springs", (), lambda n: tuple(_parse_spring(item, mesh.dim)
+                                                      for item in n.items("spring")))
+    design = _parse_design(root.require("design"), mesh.dim)
+    n_cases = len(load_cases) or 1
+    objective = root.get("objective", ResponseConfig(),
+                         lambda n: _parse_response(n, mesh.dim, False, n_cases))
+    constraints = root.get("constraints", (), lambda n: tuple(
+        _parse_response(item, mesh.dim, True, n_cases) for item in n.items("constraint")))
+    optimizer_node = root.optional("optimizer")
+    optimizer = _parse_optimizer(optimizer_node) if optimizer_node else OptimizerConfig()
+    solver = root.get("solver", Spec("auto", SOLVERS["auto"].defaults), _parse_solver)
+    checkpoint = root.get("checkpoint", CheckpointConfig(), _parse_checkpoint)
+    config = ProblemConfig(name, mesh, material, supports, loads, design, optimizer, solver, source,
+                           objective, constraints, load_cases=load_cases, springs=springs,
+                           checkpoint=checkpoint, physics=physics)
+    if physics == "heat":
+        for response in (config.objective,) + config.constraints:
+            if response.type in _DISPLACEMENT_RESPONSES:
+                YamlNode(response.type, f"{response.path}.type").fail(
+                    f"{response.type} needs displacements; physics: heat has temperatures (use "
+                    "compliance, the thermal compliance, or python)")
+    if optimizer.type == "oc" and (objective.type != "compliance"
+                                   or [c.type for c in config.constraint_list] != ["volume"]):
+        YamlNode(optimizer.type, "optimizer.type").fail(
+            "oc handles compliance with one volume constraint; use type: mma (or lbfgs) for other "
+            "formulations")
+    if design.projection is not None and design.filter.type == "sensitivity":
+        YamlNode(design.filter.type, "design.filter.type").fail(
+            "projection needs a density filter (the sensitivity filter leaves the densities unfiltered)")
+    if design.projection is not None and design.projection.robust is not None:
+        _check_robust(config)
+    return config
+
+
+def _check_robust(config: ProblemConfig) -> None:
+    """The robust formulation is the bound formulation of compliance with a volume limit,
+    solved by MMA (femopt.loop.robust)."""
+    if config.optimizer.type != "mma":
+        YamlNode(config.optimizer.type, "optimizer.type").fail(
+            "the robust formulation (design.projection.robust) minimizes the worst of three "
+            "compliances as a bound (c_i <= z), which needs type: mma")
+    if config.objective.type != "compliance" or [c.type for c in config.constraint_list] != ["volume"]:
+        YamlNode(None, "design.projection.robust").fail(
+            "the robust formulation handles compliance with one volume constraint")
+    if config.design.projection.preserve_volume:
+        YamlNode(True, "design.projection.preserve_volume").fail(
+            "cannot be used with robust: the three thresholds are fixed (the volume is kept by "
+            "the dilated design's rescaled limit)")
+
+
+def _parse_loading(root: YamlNode, dim: int,
+                   physics: str = "elasticity") -> tuple[tuple[LoadConfig, ...], tuple[LoadCaseConfig, ...]]:
+    """``loads: [...]`` (one load case) or ``load_cases: [{weight, loads}, ...]``; exactly one."""
+    loads_node, cases_node = root.optional("loads"), root.optional("load_cases")
+    if loads_node is not None and cases_node is not None:
+        cases_node.fail("give either 'loads' (one load case) or 'load_cases', not both")
+    if cases_node is None:
+        if loads_node is None:
+            root.fail("missing required key 'loads' (or 'load_cases' for several load cases)")
+        return tuple(_parse_load(n, dim, physics) for n in loads_node.items("load")), ()
+    cases = []
+    for node in cases_node.items("load case"):
+        node.mapping(_LOAD_CASE_KEYS)
+        cases.append(LoadCaseConfig(
+            loads=tuple(_parse_load(n, dim, physics) for n in node.require("loads").items("load")),
+            weight=node.get("weight", 1.0, lambda n: n.number(gt=0)),
+            path=node.path))
+    return (), tuple(cases)
+
+
+def _parse_spring(node: YamlNode, dim: int) -> SpringConfig:
+    node.mapping(_SPRING_KEYS)
+    return SpringConfig(at=_parse_selection(node.require("at"), dim),
+                        component=_parse_component(node.require("component"), dim),
+                        stiffness=node.require("stiffness").number(gt=0), path=node.path)
+
+
+def _parse_name(node: YamlNode) -> str:
+    name = node.string()
+    if not name.strip() or name in (".", "..") or any(c in name for c in "/\\\0\n"):
+        node.fail(f"must be a plain name usable as a folder name, got {_show(name)}")
+    return name
+
+
+def _default_name(source: str) -> str:
+    stem = Path(source).stem if source and not source.startswith("<") else ""
+    return stem or "problem"
+
+
+def _parse_mesh(node: YamlNode, source: str) -> MeshConfig:
+    """``{grid, size}`` (a generated grid) or ``{file, scale}`` (a mesh file); exactly one."""
+    node.mapping(_MESH_KEYS)
+    if ("grid" in node.value) == ("file" in node.value):
+        node.fail("give exactly one of 'grid' (a generated grid of elements) or 'file' (a mesh file)")
+    misplaced, owner = ("scale", "file") if "grid" in node.value else ("size", "grid")
+    if misplaced in node.value:
+        node.child(misplaced).fail(f"only applies to a mesh given by '{owner}'")
+    if "file" in node.value:
+        return _parse_mesh_file(node, source)
+    grid = node.require("grid").int_list(counts=(2, 3), positive=True)
+    size_node = node.optional("size")
+    if size_node is None:
+        size = tuple(float(n) for n in grid)
+    else:
+        size = tuple(n.number(gt=0) for n in size_node.vector(len(grid), "positive numbers"))
+    return MeshConfig(grid, size)
+
+
+def _parse_mesh_file(node: YamlNode, source: str) -> MeshConfig:
+    """Read the mesh file once here: its dimension decides how the rest of the file reads.
+    A relative path is relative to the problem file's folder (the current folder for a
+    problem given as data)."""
+    file_node = node.child("file")
+    text = file_node.string()
+    if not text.strip():
+        file_node.fail("expected the path of a mesh file, got an empty string")
+    scale = node.get("scale", 1.0, lambda n: n.positive())
+    folder = Path(source).parent if not source.startswith("<") else Path.cwd()
+    path = folder / Path(text).expanduser()
+    try:
+        mesh = read_mesh(path, scale)
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    except MeshError as e:
+        file_node.fail(str(e))
+    except OSError as e:  # changed or removed after meshio read it
+        file_node.fail(f"{path}: cannot read the mesh file: {e.strerror or e}")
+    return MeshConfig(file=str(path.resolve()), scale=scale, file_dim=mesh.dim, digest=digest)
+
+
+def _parse_material(node: YamlNode, dim: int, physics: str = "elasticity") -> MaterialConfig:
+    if physics == "heat":
+        return _parse_heat_material(node, dim)
+    if isinstance(node.value, Mapping):
+        _reject_other_physics(node, [k for k in _HEAT_MATERIAL_KEYS if k not in _MATERIAL_KEYS], "heat")
+    node.mapping(_MATERIAL_KEYS)
+    d = MaterialConfig()
+    E = node.get("E", d.E, lambda n: n.number(gt=0))
+    nu = node.get("nu", d.nu, lambda n: n.number(gt=-1, lt=0.5))
+    Emin = node.get("Emin", d.Emin, lambda n: n.number(ge=0))
+    if Emin >= E:
+        node.child("Emin").fail(f"must be smaller than E ({_num(E)}), got {_num(Emin)}")
+    thickness_node = node.optional("thickness")
+    thickness = d.thickness
+    if thickness_node is not None:
+        if dim != 2:
+            thickness_node.fail(f"only applies to 2D meshes; this mesh is {dim}D")
+        thickness = thickness_node.number(gt=0)
+    return MaterialConfig(E, nu, Emin, thickness)
+
+
+def _parse_heat_material(node: YamlNode, dim: int) -> MaterialConfig:
+    """physics: heat's ``{k, kmin, thickness}``: the conductivities of solid and void."""
+    if isinstance(node.value, Mapping):
+        _reject_other_physics(node, [k for k in _MATERIAL_KEYS if k not in _HEAT_MATERIAL_KEYS], "elasticity")
+    node.mapping(_HEAT_MATERIAL_KEYS)
+    d = MaterialConfig()
+    k = node.get("k", d.k, lambda n: n.number(gt=0))
+    kmin = node.get("kmin", d.kmin, lambda n: n.number(gt=0))
+    if kmin >= k:
+        node.child("kmin").fail(f"must be smaller than k ({_num(k)}), got {_num(kmin)}")
+    thickness_node = node.optional("thickness")
+    if thickness_node is not None and dim != 2:
+        thickness_node.fail(f"only applies to 2D meshes; this mesh is {dim}D")
+    thickness = thickness_node.number(gt=0) if thickness_node is not None else d.thickness
+    return MaterialConfig(k=k, kmin=kmin, thickness=thickness)
+
+
+def _reject_other_physics(node: YamlNode, keys, physics: str) -> None:
+    """Fail at the first of ``keys`` that ``node`` (a mapping) holds: they belong to ``physics``."""
+    for key in keys:
+        if key in node.value:
+            hint = (" (this problem has physics: heat; its material is {k, kmin, thickness})"
+                    if physics == "elasticity" else " (add physics: heat at the top level of the file)")
+            node.child(key).fail(f"applies to physics: {physics} only{hint}")
+
+
+def _parse_support(node: YamlNode, dim: int, physics: str = "elasticity") -> SupportConfig:
+    node.mapping(_SUPPORT_KEYS)
+    at = _parse_selection(node.require("at"), dim)
+    fix_node = node.require("fix")
+    fix = _parse_temperature(fix_node) if physics == "heat" else _parse_components(fix_node, dim)
+    return SupportConfig(at, fix, node.path)
+
+
+def _parse_temperature(node: YamlNode) -> tuple[int, ...]:
+    """physics: heat's ``fix``: [t] (or t, or all): the temperature, component 0."""
+    values = node.value if isinstance(node.value, list) and node.value else [node.value]
+    for i, value in enumerate(values):
+        item = node if not isinstance(node.value, list) else YamlNode(value, f"{node.path}[{i}]")
+        if value not in ("t", "all"):
+            item.fail(f"physics: heat has one component, the temperature t (fix: [t]); got {_show(value)}")
+    return (0,)
+
+
+def _parse_heat_load(node: YamlNode, dim: int) -> LoadConfig:
+    """physics: heat's ``{at, <kind>: q}`` with exactly one kind of _HEAT_LOAD_KINDS; a flux
+    needs a facet group in ``at``; a heat_source acts on the whole mesh without ``at``."""
+    if isinstance(node.value, Mapping):
+        for key in _LOAD_KINDS:
+            if key in node.value:
+                node.child(key).fail(f"a {key.replace('_', ' ')} has no meaning with physics: heat "
+                                     "(use heat, nodal_heat, flux or heat_source)")
+    node.mapping(_HEAT_LOAD_KEYS)
+    given = [key for key in _HEAT_LOAD_KINDS if key in node.value]
+    if len(given) != 1:
+        kinds = ", ".join(f"{key!r} ({what})" for key, what in _HEAT_LOAD_KINDS.items())
+        node.fail(f"give exactly one of {kinds}; got {len(given)}")
+    kind = given[0]
+    if kind != "heat_source" and "at" not in node.value:
+        node.fail("missing required key 'at'")
+    at = _parse_selection(node.child("at"), dim) if "at" in node.value else Selection(())
+    if kind == "flux" and at.group is None:
+        node.child("at").fail("a flux acts on facets: give a facet group ('group: NAME')")
+    value = node.child(kind).number()
+    if kind == "flux":
+        return LoadConfig(at, path=node.path, traction=(value,))
+    if kind == "heat_source":
+        return LoadConfig(at, path=node.path, source=value)
+    return LoadConfig(at, (value,), per_node=kind == "nodal_heat", path=node.path)
+
+
+def _parse_load(node: YamlNode, dim: int, physics: str = "elasticity") -> LoadConfig:
+    """``{at, <kind>: value}`` with exactly one kind of _LOAD_KINDS; traction and pressure
+    need a group (of facets) in ``at``. physics: heat reads _HEAT_LOAD_KINDS instead."""
+    if physics == "heat":
+        return _parse_heat_load(node, dim)
+    if isinstance(node.value, Mapping):
+        _reject_other_physics(node, list(_HEAT_LOAD_KINDS), "heat")
+    node.mapping(_LOAD_KEYS)
+    at = _parse_selection(node.require("at"), dim)
+    given = [key for key in _LOAD_KINDS if key in node.value]
+    if len(given) > 1:
+        kinds = ", ".join(f"{key!r} ({what})" for key, what in _LOAD_KINDS.items())
+        node.fail(f"give either {kinds}, not both ({' and '.join(map(repr, given))} given)")
+    if not given:
+        node.fail("missing required key 'force' (total force; or 'nodal_force' for a force on each node, "
+                  "'traction' or 'pressure' on a facet group)")
+    kind = given[0]
+    value = node.child(kind)
+    if kind in ("traction", "pressure") and at.group is None:
+        node.child("at").fail(f"a {kind} acts on facets: give a facet group ('group: NAME')")
+    if kind == "pressure":
+        return LoadConfig(at, path=node.path, pressure=value.number())
+    vector = tuple(n.number() for n in value.vector(dim, "numbers"))
+    if kind == "traction":
+        return LoadConfig(at, path=node.path, traction=vector)
+    return LoadConfig(at, vector, per_node=kind == "nodal_force", path=node.path)
+
+
+def _parse_components(node: YamlNode, dim: int) -> tuple[int, ...]:
+    axes = AXES[:dim]
+    if node.value == "all":
+        return tuple(range(dim))
+    if isinstance(node.value, str):
+        items = [node]  # a single component: fix: x
+    elif isinstance(node.value, list) and node.value:
+        items = node.items("component")
+    else:
+        node.fail(f"expected a list of components ({', '.join(axes)}) or 'all', got {_describe(node.value)}")
+    fixed = set()
+    for item in items:
+        if item.value == "t":
+            item.fail("t is the temperature of physics: heat (add physics: heat at the top level); "
+                      f"fix {', '.join(axes)} or 'all'")
+        if isinstance(item.value, str) and item.value in AXES[dim:]:
+            item.fail(f"a {dim}D mesh has no {item.value} component (use {', '.join(axes)} or 'all')")
+        fixed.add(axes.index(item.choice(axes)))
+    return tuple(sorted(fixed))
+
+
+def _parse_design(node: YamlNode, dim: int) -> DesignConfig:
+    node.mapping(_DESIGN_KEYS)
+    d = DesignConfig(volume_fraction=1.0)
+    volume_fraction = node.require("volume_fraction").number(gt=0, le=1)
+    interpolation = node.get("interpolation", d.interpolation, lambda n: n.choice(INTERPOLATIONS.names))
+    penalty = _parse_option(node, "penalty", INTERPOLATIONS[interpolation].options["penalty"], dim)
+    filter_ = node.get("filter", d.filter, lambda n: _parse_spec(n, FILTERS, dim, default=d.filter.type))
+    projection = node.get("projection", None, _parse_projection)
+    passive = node.get("passive", (), lambda n: tuple(_parse_passive(item, dim)
+                                                      for item in n.items("passive region")))
+    return DesignConfig(volume_fraction, penalty, filter_, interpolation, projection, passive)
+
+
+def _parse_projection(node: YamlNode) -> ProjectionConfig:
+    node.mapping(_PROJECTION_KEYS)
+    d = ProjectionConfig()
+    beta = node.get("beta", d.beta, lambda n: _parse_parameter(n, gt=0))
+    eta = node.get("eta", d.eta, lambda n: n.number(gt=0, lt=1))
+    return ProjectionConfig(
+        beta=beta, eta=eta,
+        preserve_volume=node.get("preserve_volume", d.preserve_volume, lambda n: n.boolean()),
+        robust=node.get("robust", None, lambda n: _parse_robust(n, eta)),
+    )
+
+
+def _parse_robust(node: YamlNode, eta: float) -> RobustConfig:
+    """``robust: {delta_eta: 0.2, update_every: 20}``; the thresholds η ± Δη must lie in (0, 1)."""
+    node.mapping(_ROBUST_KEYS)
+    d = RobustConfig()
+    delta_eta = node.get("delta_eta", d.delta_eta, lambda n: n.number(gt=0, lt=0.5))
+    if not (0.0 < eta - delta_eta and eta + delta_eta < 1.0):
+        node.child("delta_eta").fail(f"the thresholds eta ± delta_eta ({_num(eta)} ± {_num(delta_eta)}) "
+                                     "must lie in (0, 1)")
+    return RobustConfig(delta_eta, node.get("update_every", d.update_every, lambda n: n.integer(ge=1)))
+
+
+def _parse_passive(node: YamlNode, dim: int) -> PassiveRegionConfig:
+    """``{type: solid | void, <shape>: {...}}`` with exactly one shape key."""
+    node.mapping(("type",) + PASSIVE_SHAPES.names)
+    kind = node.require("type").choice(PASSIVE_TYPES)
+    shapes = [key for key in PASSIVE_SHAPES.names if key in node.value]
+    usable = _alternatives(PASSIVE_SHAPES.names_for(dim))
+    if len(shapes) != 1:
+        node.fail(f"give exactly one shape ({usable}), got {len(shapes)}")
+    entry = PASSIVE_SHAPES[shapes[0]]
+    shape_node = node.child(entry.name)
+    if dim not in entry.dims:
+        shape_node.fail(f"not available on a {dim}D mesh (use {usable})")
+    if list(entry.options) == [entry.name]:  # the shape's value is its one option (box: ranges)
+        options = _parse_options(node, entry, dim)
+    else:
+        options = _parse_options(shape_node.mapping(tuple(entry.options)), entry, dim)
+    if isinstance(options.get("box"), Selection) and options["box"].group is not None:
+        shape_node.child("group").fail("a box holds coordinates; a group of cells is "
+                                       "{type: solid | void, group: NAME}")
+    return PassiveRegionConfig(kind, entry.name, options, path=node.path)
+
+
+def _parse_response(node: YamlNode, dim: int, constraint: bool, n_cases: int = 1) -> ResponseConfig:
+    """``compliance`` or ``{type: ..., ...}``; constraints also need ``limit``."""
+    if not isinstance(node.value, (str, Mapping)) or (constraint and isinstance(node.value, str)):
+        node.fail(f"expected a response name or a mapping with 'type', got {_describe(node.value)}")
+    extra = ("limit",) if constraint else ()
+    spec = _parse_spec(node, RESPONSES, dim, extra_keys=extra, n_cases=n_cases)
+    return ResponseConfig(spec.type, spec.options, path=node.path,
+                          limit=node.require("limit").number(gt=0) if constraint else None)
+
+
+def _parse_solver(node: YamlNode) -> Spec:
+    """``solver: NAME`` or ``solver: {type: NAME, <option>: value, ...}``."""
+    return _parse_spec(node, SOLVERS)
+
+
+def _parse_checkpoint(node: YamlNode) -> CheckpointConfig:
+    node.mapping(_CHECKPOINT_KEYS)
+    d = CheckpointConfig()
+    return CheckpointConfig(every=node.get("every", d.every, lambda n: n.integer(ge=1)),
+                            seconds=node.get("seconds", d.seconds, lambda n: n.number(gt=0)))
+
+
+def _parse_optimizer(node: YamlNode) -> OptimizerConfig:
+    """``{type: NAME (default oc), max_iterations, tolerance, <the optimizer's options>}``."""
+    if not isinstance(node.value, Mapping):
+        node.fail(f"expected a mapping (type, max_iterations, tolerance and the optimizer's "
+                  f"options), got {_describe(node.value)}")
+    spec = _parse_spec(node, OPTIMIZERS, extra_keys=_OPTIMIZER_LOOP_KEYS, default="oc")
+    d = OptimizerConfig()
+    return OptimizerConfig(
+        type=spec.type, options=spec.options,
+        max_iterations=node.get("max_iterations", d.max_iterations, lambda n: n.integer(ge=1)),
+        tolerance=node.get("tolerance", d.tolerance, lambda n: n.number(gt=0)),
+    )

@@ -1,0 +1,37 @@
+"""The names of the files in a run's output folder: what the writer writes, and all that
+the folder may hold besides (the checkpoint, femopt's temporary files)."""
+
+from __future__ import annotations
+
+FILES = ("density.png", "convergence.png", "history.csv", "result.npz", "summary.json")
+# 3D meshes add a VTK grid and an STL of the solid (femopt.output.volume); summary.json stays last.
+FILES_3D = FILES[:-1] + ("density.vtu", "density.stl", "summary.json")
+# Other (unstructured) 2D meshes add the VTK grid; 3D ones write FILES_3D, their STL by
+# marching tetrahedra (femopt.output.volume.isosurface_tetrahedra).
+FILES_MESH = FILES[:-1] + ("density.vtu", "summary.json")
+# physics: heat adds a picture of the temperature on 2D meshes (3D: in density.vtu).
+HEAT_FILES = ("temperature.png",)
+# A run with a stress response adds its picture (femopt.output.stress).
+STRESS_FILES = ("stress.png",)
+# The checkpoint (femopt.output.checkpoint), carried across publishing (femopt.output.folder).
+CHECKPOINT = "checkpoint.npz"
+# The prefix of femopt's temporary files inside OUTDIR (probes, files such as the
+# checkpoint being written by femopt.output.atomic, the old writer's staging folders);
+# a run removes those of dead runs.
+TEMPORARY = (".femopt-",)
+
+
+def files_for(mesh, physics: str = "elasticity", stress: bool = False) -> tuple[str, ...]:
+    """The file names :func:`femopt.output.writer.write_files` writes for ``mesh`` (with a
+    stress field: ``stress``), summary.json last."""
+    if mesh.dim == 3:
+        files = FILES_3D
+    else:
+        files = FILES if mesh.structured else FILES_MESH
+        files = files[:1] + HEAT_FILES + files[1:] if physics == "heat" else files
+    return files[:-1] + STRESS_FILES + files[-1:] if stress else files
+
+
+def femopt_file(name: str) -> bool:
+    """True for a name femopt writes into an output folder: a result file or the checkpoint."""
+    return name in {*FILES, *FILES_3D, *FILES_MESH, *HEAT_FILES, *STRESS_FILES, CHECKPOINT}
