@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import sys
+import time
 from pathlib import Path
 
 import click
@@ -13,6 +14,9 @@ from femopt import __version__
 from femopt.errors import FemoptError
 from femopt.loop.gradcheck import MAX_STEP as MAX_GRADIENT_STEP
 from femopt.solvers import SOLVERS
+
+# The clock of the setup phases' seconds (tests put their own).
+SETUP_CLOCK = time.perf_counter
 
 
 def _user_errors(command):
@@ -76,6 +80,7 @@ def run(config_path, outdir, max_iterations, solver, quiet, resume, force):
     """Optimize the structure described in CONFIG and write its result files."""
     # Imported here, not at the top: `femopt --version` and `--help` stay fast.
     import femopt
+    from femopt.build import SetupProgress
     from femopt.output.checkpoint import Interrupted
 
     if outdir is not None and not outdir.strip():
@@ -101,10 +106,19 @@ def run(config_path, outdir, max_iterations, solver, quiet, resume, force):
                        f"{record.change:8.4f} {record.seconds:8.3f}"
                        + (f" {record.parameters['beta']:6g}" if projecting else ""))
 
+    def setup_phase(phase, seconds):
+        # On entry the phase's name, on exit its seconds on the same line: a long phase
+        # (minutes at 10⁷ elements) shows what the run is doing.
+        if seconds is None:
+            click.echo(f"setup: {phase} …", nl=False)
+        else:
+            click.echo(f" {seconds:.1f} s")
+
     outdir = Path(outdir) if outdir else Path("out") / config.name
     try:
         result = femopt.run(config, outdir, max_iterations=max_iterations, solver=solver,
-                            resume=resume, on_start=header, callback=progress, force=force)
+                            resume=resume, on_start=header, callback=progress, force=force,
+                            setup=None if quiet else SetupProgress(setup_phase, SETUP_CLOCK))
     except Interrupted as exc:  # exit 128 + signal number, the shell's convention (130, 143)
         click.echo(f"{exc}; go on with: femopt run {config_path} -o {outdir} --resume", err=True)
         sys.exit(128 + exc.signal)
