@@ -12,9 +12,7 @@ build the objects themselves.
 from __future__ import annotations
 
 import signal
-import threading
 from collections.abc import Callable, Mapping
-from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
@@ -24,8 +22,9 @@ from femopt.build import Model, SetupProgress, build, build_mesh, check_memory
 from femopt.config import ProblemConfig, load_config, with_overrides
 from femopt.output import OutputFolder, checkpoint, expected_bytes, write_files
 from femopt.output.checkpoint import CheckpointError
-from femopt.output.stress import stress_field
 from femopt.loop.driver import IterationRecord, Result, optimize
+from femopt.output.stress import stress_field
+from femopt.signals import handling_signals
 
 ConfigLike = str | Path | Mapping | ProblemConfig
 
@@ -89,7 +88,7 @@ def run(config: ConfigLike | Model, outdir: str | Path | None = None, *,
         start = None
         if resume:
             with setup.phase("checkpoint"):
-                start = checkpoint.load(folder.checkpoint, fingerprint)
+                start = checkpoint.load(folder.checkpoint, fingerprint, config.optimizer.max_iterations)
         checkpointer = checkpoint.Checkpointer(folder.checkpoint, fingerprint,
                                                config.checkpoint.every, config.checkpoint.seconds)
         with _stop_on_signals(checkpointer):
@@ -128,25 +127,13 @@ def _with_warnings(result: Result, model: Model) -> Result:
     return replace(result, warnings=tuple(warnings))
 
 
-@contextmanager
 def _stop_on_signals(checkpointer):
     """While inside, SIGINT and SIGTERM ask ``checkpointer`` to save and stop after the
     current iteration (a second signal stops at once); the old handlers come back after."""
-    if threading.current_thread() is not threading.main_thread():
-        yield  # signal handlers can only be set from the main thread
-        return
-    handled = (signal.SIGINT, signal.SIGTERM)
-    previous = {number: signal.getsignal(number) for number in handled}
 
     def handler(number, frame):
         if checkpointer.stop_signal is not None:  # asked twice: stop now
             signal.default_int_handler(number, frame)
         checkpointer.request_stop(number)
 
-    for number in handled:
-        signal.signal(number, handler)
-    try:
-        yield
-    finally:
-        for number, old in previous.items():
-            signal.signal(number, old)
+    return handling_signals(handler)

@@ -24,7 +24,7 @@ MAX_LINES = 600
 
 # Bottom to top. A module's layer is the longest prefix of its dotted name listed here.
 LAYERS = (
-    ("femopt", "femopt.errors", "femopt.registry"),  # the ground (femopt/__init__.py imports nothing)
+    ("femopt", "femopt.errors", "femopt.registry", "femopt.signals"),  # the ground (femopt/__init__.py imports nothing)
     ("femopt.element",),
     ("femopt.mesh",),
     ("femopt.fem",),
@@ -40,6 +40,7 @@ LAYERS = (
     ("femopt.api",),
     ("femopt.study",),
     ("femopt.cli",),
+    ("femopt.launcher", "femopt.__main__"),
 )
 RANK = {prefix: rank for rank, prefixes in enumerate(LAYERS) for prefix in prefixes}
 
@@ -106,14 +107,17 @@ def nested_imports(path: Path):
     source = path.read_text(encoding="utf-8")
     lines = source.splitlines()
     tree = ast.parse(source, str(path))
-    found = set()
+    found, import_lines = set(), set()  # import_lines: every line of every import, continuations too
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            import_lines.update(range(node.lineno, node.end_lineno + 1))
     for scope in ast.walk(tree):
         if isinstance(scope, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             found.update(node.lineno for node in ast.walk(scope) if isinstance(node, (ast.Import, ast.ImportFrom)))
     for line in sorted(found):
         # A comment on the import's line, or on the line above its group of imports.
         above = line - 1
-        while above > 0 and lines[above - 1].strip().startswith(("import ", "from ")):
+        while above > 0 and above in import_lines:
             above -= 1
         here = lines[line - 1]
         if "#" not in here and not (above > 0 and "#" in lines[above - 1]):

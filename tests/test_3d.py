@@ -167,8 +167,9 @@ def run_3d(tmp_path_factory):
 
 
 def test_3d_run_writes_the_3d_file_set(run_3d):
-    # nothing temporary left; the checkpoint stays, since the run stopped at its iteration limit
-    assert sorted(p.name for p in run_3d.iterdir()) == sorted(FILES_3D + ("checkpoint.npz",))
+    # nothing temporary left; the checkpoint stays, since the run stopped at its iteration limit;
+    # .femopt: femopt's marker (femopt.output.folder.MARKER)
+    assert sorted(p.name for p in run_3d.iterdir()) == sorted(FILES_3D + ("checkpoint.npz", ".femopt"))
     assert FILES_3D[-1] == "summary.json"
     assert json.loads((run_3d / "summary.json").read_text())["grid"] == [12, 4, 3]
 

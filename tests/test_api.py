@@ -42,7 +42,7 @@ def test_a_bad_dict_gives_the_files_message(tmp_path):
 def test_outdir_gets_the_result_files(tmp_path):
     result = femopt.run(mbb_data(12, 5), tmp_path / "out", max_iterations=3)
     # the checkpoint stays: a run that stopped at its iteration limit may go on with --resume
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(FILES + ("checkpoint.npz",))
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(FILES + ("checkpoint.npz", ".femopt"))
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert summary["iterations"] == 3 and summary["objective"] == result.objective
 

@@ -203,7 +203,7 @@ def test_unknown_nested_key():
 def test_unknown_key_without_close_match_lists_allowed():
     message = error_of(problem(**{"design.colour": "red"}))
     assert message == ("p.yaml: design.colour: unknown key (allowed: volume_fraction, penalty, "
-                       "interpolation, filter, projection, passive)")
+                       "interpolation, filter, projection, passive, overhang, symmetry, extrusion)")
 
 
 def test_missing_required_key():
@@ -373,7 +373,7 @@ def test_bad_fix(fix, expected):
 def test_section_of_wrong_type():
     assert error_of(problem(design=0.5)) == (
         "p.yaml: design: expected a mapping (volume_fraction, penalty, interpolation, filter, "
-        "projection, passive), got 0.5")
+        "projection, passive, overhang, symmetry, extrusion), got 0.5")
 
 
 @pytest.mark.parametrize("name", ["", "a/b", ".."])

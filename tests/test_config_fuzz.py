@@ -13,6 +13,7 @@ import math
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from femopt.config import design as design_module
 from femopt.config import options as options_module
 from femopt.config import sections as config_module
 from femopt.config import parse_config
@@ -53,8 +54,8 @@ WORDS = sorted({
     *config_module._TOP_KEYS, *config_module._MESH_KEYS, *config_module._MATERIAL_KEYS,
     *config_module._HEAT_MATERIAL_KEYS, *config_module._HEAT_LOAD_KEYS, *config_module.PHYSICS, "t",
     *config_module._SUPPORT_KEYS, *config_module._LOAD_KEYS, *config_module._LOAD_CASE_KEYS,
-    *config_module._SPRING_KEYS, *config_module._DESIGN_KEYS, *options_module._SCHEDULE_KEYS,
-    *config_module._PROJECTION_KEYS, *config_module._CHECKPOINT_KEYS, "type", "limit", "all",
+    *config_module._SPRING_KEYS, *design_module._DESIGN_KEYS, *options_module._SCHEDULE_KEYS,
+    *design_module._PROJECTION_KEYS, *design_module._OVERHANG_KEYS, *design_module._SYMMETRY_KEYS, *config_module._CHECKPOINT_KEYS, "type", "limit", "all",
     "x", "y", "z", "solid", "void",
     *(name for registry in (FILTERS, INTERPOLATIONS, PASSIVE_SHAPES, RESPONSES, OPTIMIZERS, SOLVERS)
       for entry in registry for name in (entry.name, *entry.options)),

@@ -229,7 +229,7 @@ def test_check_grad_on_a_heat_problem_with_projection_and_passive_regions(tmp_pa
     data["optimizer"] = {"type": "mma"}
     result = invoke("check-grad", write_yaml(tmp_path, data), "--samples", "3")
     assert result.exit_code == 0, result.output
-    assert "(ok: tolerance 1e-05" in result.output.splitlines()[-1]
+    assert result.output.splitlines()[-1].startswith("Taylor test ok")
 
 
 def test_run_writes_the_temperature(tmp_path):

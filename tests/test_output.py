@@ -10,6 +10,7 @@ import femopt.solvers
 from femopt.cli import main
 from femopt.errors import OutputError
 from femopt.output import files, writer
+from femopt.output.folder import MARKER, write_marker
 from femopt.solvers import make_solver
 
 from helpers import mbb_data, mbb_evaluator, run_oc, write_yaml
@@ -60,11 +61,12 @@ def test_2d_result_replacing_a_3d_one_leaves_no_3d_files(tmp_path, small_result)
     mesh, result = small_result
     out = tmp_path / "out"
     out.mkdir()
-    for name in files.FILES_3D:  # an earlier 3D result
+    for name in files.FILES_3D:  # an earlier 3D result (femopt's: it carries the marker)
         (out / name).write_text("3d")
+    write_marker(out)
     paths = writer.write_results(out, "2d", mesh, result)
     assert paths == [out / name for name in files.FILES]
-    assert sorted(p.name for p in out.iterdir()) == sorted(files.FILES)
+    assert sorted(p.name for p in out.iterdir()) == sorted([*files.FILES, MARKER])
     assert json.loads((out / "summary.json").read_text())["problem"] == "2d"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
 

@@ -15,7 +15,7 @@ import pytest
 from femopt.errors import OutputError
 from femopt.output import folder as folder_module
 from femopt.output.files import CHECKPOINT
-from femopt.output.folder import OutputFolder
+from femopt.output.folder import MARKER, OutputFolder
 
 ROOT = Path(__file__).resolve().parents[1]
 OLD = {"density.png": "old", "result.npz": "old", "density.vtu": "old", "summary.json": "old"}
@@ -32,7 +32,8 @@ def writing(files):
 
 
 def contents(path):
-    return {p.name: p.read_text() for p in Path(path).iterdir()}
+    """The files of ``path`` but femopt's marker (tests/test_output_marker.py checks it)."""
+    return {p.name: p.read_text() for p in Path(path).iterdir() if p.name != MARKER}
 
 
 def published(path, files):

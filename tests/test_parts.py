@@ -101,7 +101,7 @@ def test_2d_config_passes_check_grad(name):
     """With the default step, which grows with the number of design variables."""
     result = invoke("check-grad", CONFIGS / CONFIG_OF[name], "--samples", "2")
     assert result.exit_code == 0, result.output
-    assert "(ok: tolerance 1e-05, step 0.00" in result.output.splitlines()[-1]
+    assert result.output.splitlines()[-1].startswith("Taylor test ok")
 
 
 @pytest.mark.slow

@@ -296,3 +296,274 @@ def test_a_study_on_a_dask_scheduler_gives_the_local_table(local_study, tmp_path
                 process.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 process.kill()
+
+
+# ---------------------------------------------------------------- the study's folder (issue 22)
+
+
+def one_case_study(directory, **problem) -> Path:
+    """A study of one 20×8 case (the base problem with ``problem``'s optimizer entries)."""
+    write_yaml(directory, {**base_problem(), "optimizer": {**base_problem()["optimizer"], **problem}}, "mbb.yaml")
+    text = yaml.safe_dump({"study": "s", "base": "mbb.yaml",
+                           "cases": [{"name": "a", "set": {"design.volume_fraction": 0.4}}]}, sort_keys=False)
+    return write_yaml(directory, text, "s.yaml")
+
+
+def no_cluster(*args, **kwargs):
+    raise AssertionError("the study started a Dask cluster")
+
+
+@pytest.mark.parametrize("where, expected", [
+    ("/", "is a mount point"),
+    (".", "is the current folder or contains it"),
+    ("..", "is the current folder or contains it"),
+    ("mine", "holds notes.txt, not written by femopt"),
+    ("mine_case", "holds notes.txt, not written by femopt"),
+])
+def test_a_study_refuses_the_folders_femopt_run_refuses(tmp_path, monkeypatch, where, expected):
+    path = one_case_study(tmp_path)
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("the user's")
+    (tmp_path / "mine_case" / "cases" / "a").mkdir(parents=True)  # a case's name, but not a study's folder
+    (tmp_path / "mine_case" / "notes.txt").write_text("the user's")
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work if where == ".." else tmp_path)
+    monkeypatch.setattr(runner, "_client", no_cluster)
+    before = sorted(str(p) for p in tmp_path.rglob("*"))
+    result = cli(path, "-o", where)
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith("error: ") and expected in result.stderr
+    assert result.stderr.count("\n") == 1 and result.stdout == ""
+    assert sorted(str(p) for p in tmp_path.rglob("*")) == before  # nothing written
+    assert (tmp_path / "mine" / "notes.txt").read_text() == "the user's"
+    assert not Path("/study.json").exists() and not Path("/cases").exists()
+
+
+def test_a_second_study_into_the_same_folder_is_refused_at_once(tmp_path, monkeypatch):
+    from contextlib import contextmanager
+
+    path = write_study(tmp_path, vary=VARY)
+    outdir = tmp_path / "out"
+    second = []
+
+    class Running(Exception):
+        pass
+
+    @contextmanager
+    def first_cluster(scheduler, workers):  # the first study is about to run its cases
+        second.append(cli(path, "-o", outdir, "--workers", "1"))  # it would start a cluster: no_cluster
+        raise Running
+
+    monkeypatch.setattr(runner, "_client", first_cluster)
+    with pytest.raises(Running):
+        femopt.study(path, outdir, workers=1)
+    assert second[0].exit_code == 2, second[0].output
+    assert second[0].stderr == (f"error: {outdir}: in use by another femopt run (PID {os.getpid()}); "
+                                f"wait for it to finish or choose another folder\n")
+    assert second[0].stdout == ""
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mbb.yaml", "s.yaml"]  # lock released, out/ empty: gone
+
+
+@pytest.mark.parametrize("study, where", [
+    ({"cases": [{"name": "n" * 223, "set": {"design.volume_fraction": 0.4}}]}, "cases[0].name"),
+    ({"vary": {"problem": ["p" * 250]}}, "vary"),
+])
+def test_case_names_too_long_for_a_folder_are_refused_by_the_dry_run(tmp_path, study, where):
+    path = write_study(tmp_path, **study)
+    result = cli(path, "-o", tmp_path / "out", "--dry-run")
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith(f"error: {path}: {where}: ") and "bytes long" in result.stderr
+    assert result.stderr.count("\n") == 1 and result.stdout == ""
+    assert "n" * 222 in load_study(write_study(tmp_path, cases=[
+        {"name": "n" * 222, "set": {"design.volume_fraction": 0.4}}])).cases[0].name  # the longest allowed
+
+
+@pytest.mark.parametrize("outdir", ["o" * 223, "x" * 256 + "/out"])
+def test_an_output_folder_name_too_long_is_refused_by_the_dry_run(tmp_path, monkeypatch, outdir):
+    monkeypatch.chdir(tmp_path)
+    result = cli(write_study(tmp_path, vary=VARY), "-o", outdir, "--dry-run")
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith("error: ") and " bytes" in result.stderr and "allow" in result.stderr
+    assert result.stderr.count("\n") == 1 and result.stdout == ""
+
+
+def test_case_names_differing_only_in_letter_case_are_refused(tmp_path):
+    path = write_study(tmp_path, cases=[{"name": "Fine", "set": {"design.volume_fraction": 0.4}},
+                                        {"name": "coarse", "set": {"design.volume_fraction": 0.3}},
+                                        {"name": "fine", "set": {"design.volume_fraction": 0.5}}])
+    result = cli(path, "-o", tmp_path / "out", "--dry-run")
+    assert result.exit_code == 2, result.output
+    assert result.stderr == (f"error: {path}: cases: the cases 'Fine' and 'fine' differ only in letter "
+                             f"case; their folders would be one on macOS and Windows\n")
+
+
+def test_more_workers_than_cores_are_capped_with_a_notice(tmp_path, monkeypatch):
+    from femopt.solvers import memory
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2})
+    monkeypatch.setattr(memory, "available_bytes", lambda: 1e12)
+    path = write_study(tmp_path, vary=VARY)
+    result = cli(path, "-o", tmp_path / "out", "--dry-run", "--workers", "1000")
+    assert result.exit_code == 0, result.output
+    assert result.stderr == "note: --workers 1000 lowered to 3: the machine has 3 cores\n"
+    assert result.stdout.splitlines()[-1].startswith("s: 4 cases, would run on 3 local workers")
+
+    started = []
+
+    class Started(Exception):
+        pass
+
+    def fake_client(scheduler, workers):  # records what the study would start
+        started.append(workers)
+        raise Started
+
+    monkeypatch.setattr(runner, "_client", fake_client)
+    notes = []
+    with pytest.raises(Started):
+        femopt.study(path, tmp_path / "out", workers=1000, on_note=notes.append)
+    assert started == [3] and notes == ["--workers 1000 lowered to 3: the machine has 3 cores"]
+    peak = max(runner.memory_estimates(load_study(path)).values(), key=lambda e: e.total_bytes).total_bytes
+    monkeypatch.setattr(memory, "available_bytes", lambda: 2.5 * peak)
+    assert runner.worker_count(load_study(path), load_study(path).cases, 1000) == (
+        2, "--workers 1000 lowered to 2: the memory available fits 2 cases at a time")
+    assert runner.worker_count(load_study(path), load_study(path).cases, 2) == (2, None)
+    assert runner.worker_count(load_study(path), load_study(path).cases) == (2, None)  # the default: no note
+
+
+class _Server:
+    """A TCP server on 127.0.0.1 that accepts connections and says nothing, or garbage."""
+
+    def __init__(self, reply: bytes):
+        import threading
+
+        self.socket = socket.create_server(("127.0.0.1", 0))
+        self.address = f"tcp://127.0.0.1:{self.socket.getsockname()[1]}"
+        self.connections = []
+        self.reply = reply
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        while True:
+            try:
+                connection, _ = self.socket.accept()
+            except OSError:
+                return
+            self.connections.append(connection)
+            try:
+                connection.sendall(self.reply)
+            except OSError:
+                pass
+
+    def close(self):
+        self.socket.close()
+        for connection in self.connections:
+            connection.close()
+
+
+@pytest.mark.parametrize("reply", [b"", b"HTTP/1.1 400 Bad Request\r\n\r\n" * 50])
+def test_a_scheduler_address_where_no_dask_listens_is_one_line(tmp_path, monkeypatch, reply):
+    import time
+
+    server = _Server(reply)
+    monkeypatch.setattr(runner, "CONNECT_TIMEOUT", 0.5)
+    try:
+        started = time.monotonic()
+        result = cli(write_study(tmp_path, vary=VARY), "-o", tmp_path / "out", "--scheduler", server.address)
+        took = time.monotonic() - started
+    finally:
+        server.close()
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith(f"error: --scheduler: {server.address} did not answer as a Dask scheduler")
+    assert result.stderr.count("\n") == 1 and result.stdout == ""
+    assert took < 30  # the timeout, not the 120 s of distributed's handshake
+    assert not (tmp_path / "out" / "cases").exists()
+
+
+def _env():
+    return {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+            "PYTHONUNBUFFERED": "1"}
+
+
+def test_an_interrupted_study_is_one_line_and_exit_130(tmp_path, monkeypatch):
+    from contextlib import contextmanager
+
+    @contextmanager
+    def interrupted_cluster(scheduler, workers):  # Ctrl-C while the cases run
+        raise KeyboardInterrupt
+        yield
+
+    monkeypatch.setattr(runner, "_client", interrupted_cluster)
+    path = write_study(tmp_path, vary=VARY)
+    result = cli(path, "-o", tmp_path / "my out")
+    assert result.exit_code == 130 and result.stdout == ""
+    assert result.stderr == f"interrupted; finished cases are kept; go on with: femopt study {path} -o '{tmp_path}/my out'\n"
+    assert not (tmp_path / "my out").exists() and not list(tmp_path.glob(".*femopt-lock"))
+    with pytest.raises(runner.StudyInterrupted) as raised:  # the Python API
+        femopt.study(path, tmp_path / "out")
+    assert raised.value.signal == 2 and raised.value.exit_code == 130
+
+
+@pytest.mark.slow
+def test_ctrl_c_during_a_study_keeps_finished_cases_and_stops_the_cluster(tmp_path):
+    import signal
+    import time
+
+    write_yaml(tmp_path, base_problem(), "mbb.yaml")
+    long = {"mesh.grid": [240, 80], "mesh.size": [240.0, 80.0], "optimizer.max_iterations": 100000,
+            "optimizer.tolerance": 1e-12}
+    write_yaml(tmp_path, yaml.safe_dump({"study": "s", "base": "mbb.yaml", "cases": [
+        {"name": "short", "set": {"design.volume_fraction": 0.4}}, {"name": "long", "set": long}]}), "s.yaml")
+    outdir = tmp_path / "out"
+    # A terminal's Ctrl-C reaches the whole process group: the study in a group of its own.
+    process = subprocess.Popen([sys.executable, "-m", "femopt.cli", "study", "s.yaml", "-o", "out",
+                                "--workers", "1"], cwd=tmp_path, env=_env(), start_new_session=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        lines = []
+        for line in process.stdout:  # the short case runs first, the long one then
+            lines.append(line)
+            if line.startswith("short: "):
+                break
+        assert lines and lines[-1].startswith("short: objective "), lines
+        time.sleep(1.0)  # the long case is running
+        os.killpg(process.pid, signal.SIGINT)
+        stdout, stderr = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+    assert process.returncode == 130, stderr
+    assert stderr == "interrupted; finished cases are kept; go on with: femopt study s.yaml -o out\n", stderr
+    assert "Aborted" not in stdout + stderr and "Traceback" not in stdout + stderr
+    assert json.loads((outdir / "cases" / "short" / "summary.json").read_text())["iterations"] == 5
+    assert not (outdir / "cases" / "long" / "summary.json").exists()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:  # every worker process is gone
+        try:
+            os.killpg(process.pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.2)
+    else:
+        pytest.fail("processes of the study are still running after it exited")
+    assert not any(p.name.endswith("femopt-lock") for p in tmp_path.iterdir())
+
+
+@pytest.mark.slow
+def test_a_script_without_the_main_guard_gets_one_clear_error(tmp_path):
+    write_yaml(tmp_path, base_problem(), "mbb.yaml")
+    write_yaml(tmp_path, yaml.safe_dump({"study": "s", "base": "mbb.yaml",
+                                         "vary": {"design.volume_fraction": [0.3, 0.4]}}), "s.yaml")
+    script = tmp_path / "script.py"
+    script.write_text("import femopt\n\nresult = femopt.study('s.yaml', 'out', workers=1)\nprint(result.records)\n")
+    process = subprocess.run([sys.executable, str(script)], cwd=tmp_path, env=_env(), capture_output=True,
+                             text=True, timeout=120)
+    assert process.returncode == 1
+    last = process.stderr.strip().splitlines()[-1]
+    assert last == ("femopt.errors.FemoptError: femopt.study: the script script.py calls it while "
+                    "Dask's worker processes import it; put the call under "
+                    "`if __name__ == \"__main__\":`"), process.stderr
+    # One traceback, femopt's (no worker's, no log lines of distributed, no "Nanny failed to start").
+    assert process.stderr.count("Traceback") == 1 and "distributed" not in process.stderr, process.stderr
+    assert process.stdout == ""
+    assert not (tmp_path / "out" / "cases").exists()

@@ -15,6 +15,14 @@ from femopt.solvers import cholmod_available, memory
 from femopt.solvers.memory import MemoryEstimate
 
 
+def merged_nodes_notice(mesh) -> str | None:
+    """The line saying how many coincident nodes the mesh file's reader merged, or None."""
+    if not mesh.merged_nodes:
+        return None
+    return (f"mesh.file: merged {_count(mesh.merged_nodes, 'node')} into the nodes at the same place "
+            f"(an unwelded seam?); the mesh has {_count(mesh.n_nodes, 'node')}")
+
+
 def memory_estimate(config: ProblemConfig, available: float | None = None) -> MemoryEstimate:
     """The estimated peak memory of ``config``'s run, from counts alone (nothing large is
     allocated), with the solver it will use: ``auto``'s choice for ``available`` bytes

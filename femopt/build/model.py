@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from femopt.build.checks import design_warnings
+from femopt.build.checks import design_warnings, merged_nodes_notice
 from femopt.build.progress import SILENT, SetupProgress
 from femopt.build.responses import build_responses
 from femopt.build.selections import resolve_selections
@@ -20,10 +20,13 @@ from femopt.build.structure import build_mesh, build_problem
 from femopt.config import ProblemConfig
 from femopt.design import FILTERS, INTERPOLATIONS, Continuation, DesignSpace, HeavisideProjection, IdentityProjection
 from femopt.design.continuation import schedule_value
+from femopt.design.linking import LinkingError, build_linking
+from femopt.design.overhang import OverhangFilter
 from femopt.design.robust import RobustThresholds
 from femopt.fem.problem import Problem
 from femopt.loop.evaluator import Constraint, Evaluator, PhaseTimer
 from femopt.loop.robust import RobustEvaluator, RobustSettings, initial_design, length_scale_notice
+from femopt.mesh import AXES
 from femopt.optimizers import OPTIMIZERS
 from femopt.solvers import FALLBACK_NOTICE, SOLVERS, cholmod_available, make_solver
 
@@ -53,6 +56,8 @@ class Model:
     notices: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     robust: object = None  # femopt.loop.robust.RobustSettings with design.projection.robust, else None
+    overhang: object = None  # femopt.design.overhang.OverhangFilter with design.overhang, else None
+    linking: object = None  # femopt.design.linking.Linking with design.symmetry/extrusion, else None
 
     @property
     def mesh(self):
@@ -66,7 +71,8 @@ class Model:
             constraints = [replace(constraints[0], limit=1.0)]
         evaluator = Evaluator(self.problem, self.solver, filter=self.filter, projection=self.projection,
                               material=self.material, objective=self.objective,
-                              constraints=constraints, timer=timer)
+                              constraints=constraints, timer=timer, overhang=self.overhang,
+                              linking=self.linking)
         if self.robust is None:
             return evaluator
         return RobustEvaluator(evaluator, self.robust.thresholds, self.constraints[0].limit,
@@ -107,6 +113,11 @@ def build(config: ProblemConfig, *, rtol: float | None = None,
         notices.append(FALLBACK_NOTICE)
     x0 = space.initial_design(design.volume_fraction,
                               None if problem.mesh.structured else problem.mesh.element_volumes)
+    if (merged := merged_nodes_notice(problem.mesh)) is not None:
+        notices.append(merged)
+    linking = build_design_linking(config, problem)
+    if linking is not None:  # the optimizer's variables: one per linked group
+        x0 = linking.reduce(x0)
     robust = design.projection.robust if design.projection is not None else None
     if robust is not None:  # the bound formulation's extra variable, and the length scale it imposes
         robust = RobustSettings(RobustThresholds(robust.delta_eta, design.projection.eta), robust.update_every)
@@ -120,8 +131,32 @@ def build(config: ProblemConfig, *, rtol: float | None = None,
                                        penalty=schedule_value(design.penalty, 0)),
         schedules=schedules,
         optimizer=OPTIMIZERS.create(config.optimizer.type, 0.0, 1.0, **config.optimizer.options),
-        solver=solver, notices=notices, x0=x0, robust=robust,
+        solver=solver, notices=notices, x0=x0, robust=robust, overhang=build_overhang(config),
+        linking=linking,
         warnings=warnings + design_warnings(config, problem))
+
+
+def build_overhang(config: ProblemConfig):
+    """The AM filter of ``design.overhang`` on the grid, or None without it (the config
+    has rejected it on a mesh file)."""
+    overhang = config.design.overhang
+    if overhang is None:
+        return None
+    return OverhangFilter(config.mesh.grid, overhang.build_direction, overhang.support,
+                          overhang.p, overhang.epsilon)
+
+
+def build_design_linking(config: ProblemConfig, problem: Problem):
+    """The :class:`femopt.design.linking.Linking` of ``design.symmetry`` and
+    ``design.extrusion``, or None without them. Raises ConfigError for a mesh that is not
+    symmetric (or not extruded) and for passive regions that break the linking."""
+    design = config.design
+    symmetry = tuple((AXES.index(axis), at) for axis, at in design.symmetry)
+    extrusion = None if design.extrusion is None else AXES.index(design.extrusion)
+    try:
+        return build_linking(problem.mesh, symmetry, extrusion, problem.passive)
+    except LinkingError as e:
+        raise config.error(f"design.{e.key}", str(e)) from None
 
 
 def robust_notice(config: ProblemConfig, dim: int) -> str | None:

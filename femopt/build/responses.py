@@ -6,10 +6,9 @@ from __future__ import annotations
 import importlib
 import importlib.util
 from dataclasses import dataclass
-from pathlib import Path
 
 from femopt.build.selections import Selections, response_selections
-from femopt.config import ProblemConfig
+from femopt.config import ProblemConfig, python_file
 from femopt.fem.problem import Problem
 from femopt.loop.evaluator import Constraint
 from femopt.responses import RESPONSES
@@ -32,7 +31,7 @@ class ResponseContext:
             raise self.config.error(error_path, f"expected 'module:name' or 'file.py:name', got {text!r}")
         try:
             if where.endswith(".py"):
-                path = Path(self.config.source).parent / where
+                path = python_file(self.config.source, where)  # as the fingerprint reads it
                 module_spec = importlib.util.spec_from_file_location(path.stem, path)
                 module = importlib.util.module_from_spec(module_spec)
                 module_spec.loader.exec_module(module)

@@ -19,7 +19,7 @@ from femopt.fem.dofs import DofMap
 from femopt.fem.elasticity import stiffness_matrices
 from femopt.fem.heat import conduction_matrices
 from femopt.fem.loads import facet_flux, facet_forces, facet_measure, source_heat
-from femopt.fem.problem import Problem, check_fixed_temperature, check_rigid_body_modes
+from femopt.fem.problem import Problem, check_fixed_temperature, check_parts, check_rigid_body_modes
 from femopt.mesh import AXES, Mesh, StructuredMesh, read_mesh
 
 
@@ -92,6 +92,9 @@ def build_problem(config: ProblemConfig, warnings: list | None = None,
                                "every selected DOF is fixed; a spring there does nothing")
         spring_dofs.append(dofs)
         spring_stiffness.append(np.full(len(dofs), spring.stiffness))
+    if not mesh.structured:  # a grid is one part; a file may hold floating islands
+        check_parts(mesh, np.concatenate([fixed_dofs, *spring_dofs]), dofmap.n_dofs // mesh.n_nodes,
+                    where=f"{config.source}: mesh.file")
     return Problem(mesh, ke, fixed_dofs, forces, material.k if heat else material.E,
                    material.kmin if heat else material.Emin,
                    case_weights=np.array([case.weight for case in cases]),

@@ -17,18 +17,20 @@ path-carrying :class:`~femopt.config.reader.YamlNode` whose checks fail naming
 the path), :mod:`~femopt.config.schema` (the dataclasses),
 :mod:`~femopt.config.options` (values of the kinds registered options take, and
 ``{type: NAME, …}`` specs of a registry), :mod:`~femopt.config.sections` (one
-``_parse_*`` function per section; :func:`load_config`, :func:`parse_config`).
+``_parse_*`` function per section, the design section's in :mod:`~femopt.config.design`;
+:func:`load_config`, :func:`parse_config`).
 Names with a leading underscore are private to this package.
 """
 
-from femopt.config.reader import config_error, read_yaml
+from femopt.config.reader import MAGNITUDES, config_error, read_yaml, yaml_data
 from femopt.config.schema import (AXES, PASSIVE_TYPES, PHYSICS, CheckpointConfig, DesignConfig, LoadCaseConfig,
-                                  LoadConfig, MaterialConfig, MeshConfig, OptimizerConfig, PassiveRegionConfig,
-                                  ProblemConfig, ProjectionConfig, ResponseConfig, RobustConfig, Selection, Spec,
-                                  SpringConfig, SupportConfig)
+                                  LoadConfig, MaterialConfig, MeshConfig, OptimizerConfig, OverhangConfig,
+                                  PassiveRegionConfig, ProblemConfig, ProjectionConfig, ResponseConfig, RobustConfig,
+                                  Selection, Spec, SpringConfig, SupportConfig, python_file)
 from femopt.config.sections import load_config, parse_config, with_overrides
 
-__all__ = ["AXES", "PASSIVE_TYPES", "PHYSICS", "CheckpointConfig", "DesignConfig", "LoadCaseConfig", "LoadConfig",
-           "MaterialConfig", "MeshConfig", "OptimizerConfig", "PassiveRegionConfig", "ProblemConfig",
-           "ProjectionConfig", "ResponseConfig", "RobustConfig", "Selection", "Spec", "SpringConfig",
-           "SupportConfig", "config_error", "load_config", "parse_config", "read_yaml", "with_overrides"]
+__all__ = ["AXES", "MAGNITUDES", "PASSIVE_TYPES", "PHYSICS", "CheckpointConfig", "DesignConfig", "LoadCaseConfig",
+           "LoadConfig", "MaterialConfig", "MeshConfig", "OptimizerConfig", "OverhangConfig", "PassiveRegionConfig",
+           "ProblemConfig", "ProjectionConfig", "ResponseConfig", "RobustConfig", "Selection", "Spec", "SpringConfig",
+           "SupportConfig", "config_error", "load_config", "parse_config", "python_file", "read_yaml",
+           "with_overrides", "yaml_data"]

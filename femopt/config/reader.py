@@ -13,14 +13,22 @@ from __future__ import annotations
 
 import difflib
 import math
+import os
 import re
 from collections.abc import Mapping, Sequence
+from os import PathLike
 from pathlib import Path
 from typing import Any, NoReturn
 
+import numpy as np
 import yaml
 
 from femopt.errors import ConfigError
+
+# Sizes of material values, loads, springs and weights (and of the void's modulus relative
+# to the solid's): compliance ~ F²/(E·t) and its sensitivities multiply several of them, and
+# must neither underflow (an all-void design "converges") nor overflow.
+MAGNITUDES = (1e-30, 1e30)
 
 
 def config_error(source: str | None, path: str | None, reason: str) -> ConfigError:
@@ -48,6 +56,22 @@ def read_yaml(path: str | Path, referrer: str | None = None) -> Any:
         raise config_error(source, None, _yaml_problem(e)) from None
     except yaml.YAMLError as e:
         raise config_error(source, None, f"invalid YAML: {_one_line(str(e))}") from None
+
+
+def yaml_data(value: Any) -> Any:
+    """``value`` with what a Python caller naturally writes turned into what YAML would read:
+    tuples and numpy arrays into lists, numpy scalars (np.float64, np.int64, np.bool_, 0-d
+    arrays) into Python numbers and booleans, paths into strings. Mappings are copied, the
+    caller's data is left as it is; anything else stays for the validation to name."""
+    if isinstance(value, Mapping):
+        return {yaml_data(k) if isinstance(k, np.generic) else k: yaml_data(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [yaml_data(v) for v in value]
+    if isinstance(value, (np.ndarray, np.generic)):
+        return yaml_data(value.tolist())  # Python scalars, nested lists (0-d: a scalar)
+    if isinstance(value, PathLike):
+        return os.fspath(value)
+    return value
 
 
 class _Invalid(Exception):
@@ -140,6 +164,18 @@ class YamlNode:
     def positive(self) -> float:
         return self.number(gt=0)
 
+    def magnitude(self, *, positive: bool = False) -> float:
+        """A number whose size lies in MAGNITUDES (or 0, unless ``positive``): a material
+        value, load or weight, of which compliance and its sensitivities take products
+        (F²/(E·t)) that must stay inside double precision."""
+        v = self.number(gt=0) if positive else self.number()
+        lo, hi = MAGNITUDES
+        if v != 0 and not lo <= abs(v) <= hi:
+            self.fail(f"must be {'' if positive else '0 or '}between {lo:g} and {hi:g} in size (femopt "
+                      f"computes products of such values in double precision; choose other units), "
+                      f"got {_show(self.value)}")
+        return v
+
     def integer(self, *, ge: int | None = None) -> int:
         v = self.value
         if isinstance(v, bool) or not isinstance(v, int):
@@ -227,7 +263,14 @@ def _describe(v: Any) -> str:
         return f"a list {_show(v)}"
     if isinstance(v, Mapping):
         return f"a mapping {_show(v)}"
-    return _show(v)
+    if isinstance(v, (int, float)):
+        return _show(v)
+    return f"a {type(v).__name__} {_show(v)}"  # no YAML value: a set, a complex number, an object
+
+
+def _python_value(v: Any) -> str:
+    """A Python value given where a problem was expected: 'None', 'list [1]', 'int 3'."""
+    return "None" if v is None else f"{type(v).__name__} {_show(v)}"
 
 
 def _bounds_text(gt, ge, lt, le) -> str:

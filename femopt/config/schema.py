@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 from femopt.config.reader import _num, config_error
@@ -138,6 +139,16 @@ class RobustConfig:
 
 
 @dataclass(frozen=True)
+class OverhangConfig:
+    """The additive-manufacturing overhang filter (:mod:`femopt.design.overhang`)."""
+
+    build_direction: str = "+y"       # +x, -x, +y, -y (+z, -z in 3D): the part grows along it
+    support: int = 3                  # supporting elements below: 3 in 2D; 5 (cross) or 9 (square) in 3D
+    p: float = 40.0                   # the smooth maximum's exponent
+    epsilon: float = 1.0e-4           # the smooth minimum's regularization
+
+
+@dataclass(frozen=True)
 class PassiveRegionConfig:
     """Elements whose centers lie in a region, held at ``type`` (solid: ρ = 1, void: ρ = 0).
 
@@ -158,6 +169,11 @@ class DesignConfig:
     interpolation: str = "simp"       # one of INTERPOLATIONS
     projection: ProjectionConfig | None = None
     passive: tuple[PassiveRegionConfig, ...] = ()
+    overhang: OverhangConfig | None = None
+    # Mirror planes (axis, at) (at None: the bounding box's centre) and the extrusion axis
+    # ("x", "y", "z" or None): :mod:`femopt.design.linking`.
+    symmetry: tuple[tuple[str, float | None], ...] = ()
+    extrusion: str | None = None
 
 
 @dataclass(frozen=True)
@@ -225,8 +241,33 @@ class ProblemConfig:
         essential = replace(self, source="", checkpoint=CheckpointConfig(),
                             mesh=replace(self.mesh, file=None),  # its digest stands for it
                             optimizer=replace(self.optimizer, max_iterations=0))
-        return hashlib.sha256(repr(essential).encode()).hexdigest()[:16]
+        # A user's loss file counts by its contents too (appended only when there is one, so
+        # that other problems keep their fingerprints).
+        files = "".join(f"|{name}:{digest}" for name, digest in _python_file_digests(self))
+        return hashlib.sha256((repr(essential) + files).encode()).hexdigest()[:16]
 
     def error(self, path: str, reason: str) -> ConfigError:
         """A ConfigError about ``path`` of this problem, e.g. ``error("supports[1].at", "selects no node")``."""
         return config_error(self.source, path, reason)
+
+
+def python_file(source: str, where: str) -> Path:
+    """The file of a user function ``file.py:name`` (``where`` = "file.py"): relative to the
+    problem file's folder (the current folder for a problem given as data)."""
+    return Path(source).parent / where
+
+
+def _python_file_digests(config: ProblemConfig) -> list[tuple[str, str]]:
+    """(option path, sha256 of the file's bytes, or "unreadable") of every ``file.py:name``
+    a response names (``objective: {type: python, function: "myloss.py:loss"}``)."""
+    digests = []
+    for response in (config.objective, *config.constraints):
+        for key, value in sorted(response.options.items()):
+            where = value.rpartition(":")[0] if isinstance(value, str) else ""
+            if where.endswith(".py"):
+                try:
+                    digest = hashlib.sha256(python_file(config.source, where).read_bytes()).hexdigest()
+                except OSError:
+                    digest = "unreadable"
+                digests.append((f"{response.path}.{key}", digest))
+    return digests

@@ -12,24 +12,27 @@ registered beside the others in its package, not here.
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Mapping
 from dataclasses import replace
+from os import PathLike
 from pathlib import Path
 from typing import Any
 
-from femopt.config.options import (_parse_component, _parse_option, _parse_options,
-                                   _parse_parameter, _parse_selection, _parse_spec)
-from femopt.config.reader import YamlNode, _alternatives, _describe, _Invalid, _num, _show, config_error, read_yaml
-from femopt.config.schema import (AXES, PASSIVE_TYPES, PHYSICS, CheckpointConfig, DesignConfig, LoadCaseConfig,
-                                  LoadConfig, MaterialConfig, MeshConfig, OptimizerConfig, PassiveRegionConfig,
-                                  ProblemConfig, ProjectionConfig, ResponseConfig, RobustConfig, Selection, Spec,
+from femopt.config.design import _parse_design
+from femopt.config.options import _parse_component, _parse_selection, _parse_spec
+from femopt.config.reader import (MAGNITUDES, YamlNode, _describe, _Invalid, _num, _python_value, _show,
+                                  config_error, read_yaml, yaml_data)
+from femopt.config.schema import (AXES, PHYSICS, CheckpointConfig, LoadCaseConfig, LoadConfig, MaterialConfig,
+                                  MeshConfig, OptimizerConfig, ProblemConfig, ResponseConfig, Selection, Spec,
                                   SpringConfig, SupportConfig)
-from femopt.design import FILTERS, INTERPOLATIONS, PASSIVE_SHAPES
 from femopt.errors import MeshError
+from femopt.mesh.checks import COORDINATE_RANGE
 from femopt.mesh.io import read_mesh
 from femopt.optimizers import OPTIMIZERS
 from femopt.responses import RESPONSES
 from femopt.solvers import SOLVERS
+from femopt.solvers.mg_hierarchy import max_levels
 
 # Allowed keys per section, in the order they are documented.
 _TOP_KEYS = ("problem", "physics", "mesh", "material", "supports", "loads", "load_cases", "springs", "design",
@@ -51,9 +54,6 @@ _HEAT_LOAD_KINDS = {"heat": "total, split equally over the nodes", "nodal_heat":
 _HEAT_LOAD_KEYS = ("at",) + tuple(_HEAT_LOAD_KINDS)
 _LOAD_CASE_KEYS = ("weight", "loads")
 _SPRING_KEYS = ("at", "component", "stiffness")
-_DESIGN_KEYS = ("volume_fraction", "penalty", "interpolation", "filter", "projection", "passive")
-_PROJECTION_KEYS = ("beta", "eta", "preserve_volume", "robust")
-_ROBUST_KEYS = ("delta_eta", "update_every")
 _OPTIMIZER_LOOP_KEYS = ("max_iterations", "tolerance")   # the loop's, whatever the optimizer
 _CHECKPOINT_KEYS = ("every", "seconds")
 
@@ -66,15 +66,20 @@ def load_config(path: str | Path | Mapping) -> ProblemConfig:
     file's YAML as Python data).  Raises ConfigError."""
     if isinstance(path, Mapping):
         return parse_config(path)
+    if not isinstance(path, (str, PathLike)) or isinstance(os.fspath(path), bytes):
+        raise config_error(None, None, "expected a problem file's path (str or pathlib.Path), its YAML "
+                           f"as a dict or a loaded config, got {_python_value(path)}")
     if not str(path).strip():
         raise config_error(None, None, "no problem file given (an empty path)")
     return parse_config(read_yaml(path), source=str(path))
 
 
 def parse_config(data: Any, source: str = "<string>") -> ProblemConfig:
-    """Validate already-loaded YAML data (plain dicts, lists, scalars).  Raises ConfigError."""
+    """Validate already-loaded YAML data (plain dicts, lists, scalars; tuples, numpy numbers
+    and arrays and paths are read as the lists, numbers and strings YAML would give).
+    Raises ConfigError."""
     try:
-        return _parse_problem(YamlNode(data, ""), source)
+        return _parse_problem(YamlNode(yaml_data(data), ""), source)
     except _Invalid as e:
         raise config_error(source, e.path, e.reason) from None
 
@@ -142,7 +147,30 @@ def _parse_problem(root: YamlNode, source: str) -> ProblemConfig:
             "projection needs a density filter (the sensitivity filter leaves the densities unfiltered)")
     if design.projection is not None and design.projection.robust is not None:
         _check_robust(config)
+    _check_mg_levels(config)
+    if design.overhang is not None and mesh.file is not None:
+        YamlNode(None, "design.overhang").fail(
+            "the overhang filter needs a generated grid (mesh.grid): its layers are the grid's "
+            "rows of elements, which a mesh file does not have")
     return config
+
+
+def _check_mg_levels(config: ProblemConfig) -> None:
+    """solver.levels of mg within what the grid allows (femopt.solvers.mg_hierarchy.max_levels)."""
+    levels = config.solver.options.get("levels")
+    if config.solver.type != "mg" or not isinstance(levels, int) or config.mesh.file is not None:
+        return  # auto, and mg on a mesh file, which the solver's factory refuses
+    most = max_levels(config.mesh.grid)
+    if levels > most:
+        YamlNode(levels, "solver.levels").fail(
+            f"at most {most} for this {' × '.join(map(str, config.mesh.grid))} grid (each level halves "
+            f"every axis; the {_ordinal(most)} is a single element), got {levels}")
+
+
+def _ordinal(n: int) -> str:
+    """1 -> '1st', 2 -> '2nd', 4 -> '4th', 12 -> '12th'."""
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
 
 
 def _check_robust(config: ProblemConfig) -> None:
@@ -176,7 +204,7 @@ def _parse_loading(root: YamlNode, dim: int,
         node.mapping(_LOAD_CASE_KEYS)
         cases.append(LoadCaseConfig(
             loads=tuple(_parse_load(n, dim, physics) for n in node.require("loads").items("load")),
-            weight=node.get("weight", 1.0, lambda n: n.number(gt=0)),
+            weight=node.get("weight", 1.0, lambda n: n.magnitude(positive=True)),
             path=node.path))
     return (), tuple(cases)
 
@@ -185,7 +213,7 @@ def _parse_spring(node: YamlNode, dim: int) -> SpringConfig:
     node.mapping(_SPRING_KEYS)
     return SpringConfig(at=_parse_selection(node.require("at"), dim),
                         component=_parse_component(node.require("component"), dim),
-                        stiffness=node.require("stiffness").number(gt=0), path=node.path)
+                        stiffness=node.require("stiffness").magnitude(positive=True), path=node.path)
 
 
 def _parse_name(node: YamlNode) -> str:
@@ -215,8 +243,17 @@ def _parse_mesh(node: YamlNode, source: str) -> MeshConfig:
     if size_node is None:
         size = tuple(float(n) for n in grid)
     else:
-        size = tuple(n.number(gt=0) for n in size_node.vector(len(grid), "positive numbers"))
+        size = tuple(_length(n) for n in size_node.vector(len(grid), "positive numbers"))
     return MeshConfig(grid, size)
+
+
+def _length(node: YamlNode) -> float:
+    """A grid's extent along one axis, within what femopt computes with (COORDINATE_RANGE)."""
+    value, (lo, hi) = node.number(gt=0), COORDINATE_RANGE
+    if not lo <= value <= hi:
+        node.fail(f"must be between {lo:g} and {hi:g} length units (element volumes, stiffness and "
+                  f"compliance must stay inside double precision; choose other units), got {_show(node.value)}")
+    return value
 
 
 def _parse_mesh_file(node: YamlNode, source: str) -> MeshConfig:
@@ -247,17 +284,18 @@ def _parse_material(node: YamlNode, dim: int, physics: str = "elasticity") -> Ma
         _reject_other_physics(node, [k for k in _HEAT_MATERIAL_KEYS if k not in _MATERIAL_KEYS], "heat")
     node.mapping(_MATERIAL_KEYS)
     d = MaterialConfig()
-    E = node.get("E", d.E, lambda n: n.number(gt=0))
+    E = node.get("E", d.E, lambda n: n.magnitude(positive=True))
     nu = node.get("nu", d.nu, lambda n: n.number(gt=-1, lt=0.5))
     Emin = node.get("Emin", d.Emin, lambda n: n.number(ge=0))
     if Emin >= E:
         node.child("Emin").fail(f"must be smaller than E ({_num(E)}), got {_num(Emin)}")
+    _check_void_ratio(node, "Emin", Emin, "E", E, zero_ok=True, typical="1e-9")
     thickness_node = node.optional("thickness")
     thickness = d.thickness
     if thickness_node is not None:
         if dim != 2:
             thickness_node.fail(f"only applies to 2D meshes; this mesh is {dim}D")
-        thickness = thickness_node.number(gt=0)
+        thickness = thickness_node.magnitude(positive=True)
     return MaterialConfig(E, nu, Emin, thickness)
 
 
@@ -267,15 +305,27 @@ def _parse_heat_material(node: YamlNode, dim: int) -> MaterialConfig:
         _reject_other_physics(node, [k for k in _MATERIAL_KEYS if k not in _HEAT_MATERIAL_KEYS], "elasticity")
     node.mapping(_HEAT_MATERIAL_KEYS)
     d = MaterialConfig()
-    k = node.get("k", d.k, lambda n: n.number(gt=0))
+    k = node.get("k", d.k, lambda n: n.magnitude(positive=True))
     kmin = node.get("kmin", d.kmin, lambda n: n.number(gt=0))
     if kmin >= k:
         node.child("kmin").fail(f"must be smaller than k ({_num(k)}), got {_num(kmin)}")
+    _check_void_ratio(node, "kmin", kmin, "k", k, zero_ok=False, typical="1e-3")
     thickness_node = node.optional("thickness")
     if thickness_node is not None and dim != 2:
         thickness_node.fail(f"only applies to 2D meshes; this mesh is {dim}D")
-    thickness = thickness_node.number(gt=0) if thickness_node is not None else d.thickness
+    thickness = thickness_node.magnitude(positive=True) if thickness_node is not None else d.thickness
     return MaterialConfig(k=k, kmin=kmin, thickness=thickness)
+
+
+def _check_void_ratio(node: YamlNode, key: str, value: float, solid_key: str, solid: float,
+                      zero_ok: bool, typical: str) -> None:
+    """The void's modulus (or conductivity) ``value`` at least MAGNITUDES[0] × the solid's:
+    a smaller one leaves void regions with stiffness that underflows in K's products.
+    typical: the usual ratio, suggested when the value is the default."""
+    if (value != 0 or not zero_ok) and value < MAGNITUDES[0] * solid:
+        given = "" if key in node.value else f" (the default; set it near {typical} × {solid_key})"
+        node.child(key).fail(f"must be {'0 or ' if zero_ok else ''}at least {MAGNITUDES[0]:g} × "
+                             f"{solid_key} ({_num(solid)}), got {_num(value)}{given}")
 
 
 def _reject_other_physics(node: YamlNode, keys, physics: str) -> None:
@@ -324,7 +374,7 @@ def _parse_heat_load(node: YamlNode, dim: int) -> LoadConfig:
     at = _parse_selection(node.child("at"), dim) if "at" in node.value else Selection(())
     if kind == "flux" and at.group is None:
         node.child("at").fail("a flux acts on facets: give a facet group ('group: NAME')")
-    value = node.child(kind).number()
+    value = node.child(kind).magnitude()
     if kind == "flux":
         return LoadConfig(at, path=node.path, traction=(value,))
     if kind == "heat_source":
@@ -353,8 +403,8 @@ def _parse_load(node: YamlNode, dim: int, physics: str = "elasticity") -> LoadCo
     if kind in ("traction", "pressure") and at.group is None:
         node.child("at").fail(f"a {kind} acts on facets: give a facet group ('group: NAME')")
     if kind == "pressure":
-        return LoadConfig(at, path=node.path, pressure=value.number())
-    vector = tuple(n.number() for n in value.vector(dim, "numbers"))
+        return LoadConfig(at, path=node.path, pressure=value.magnitude())
+    vector = tuple(n.magnitude() for n in value.vector(dim, "numbers"))
     if kind == "traction":
         return LoadConfig(at, path=node.path, traction=vector)
     return LoadConfig(at, vector, per_node=kind == "nodal_force", path=node.path)
@@ -379,64 +429,6 @@ def _parse_components(node: YamlNode, dim: int) -> tuple[int, ...]:
             item.fail(f"a {dim}D mesh has no {item.value} component (use {', '.join(axes)} or 'all')")
         fixed.add(axes.index(item.choice(axes)))
     return tuple(sorted(fixed))
-
-
-def _parse_design(node: YamlNode, dim: int) -> DesignConfig:
-    node.mapping(_DESIGN_KEYS)
-    d = DesignConfig(volume_fraction=1.0)
-    volume_fraction = node.require("volume_fraction").number(gt=0, le=1)
-    interpolation = node.get("interpolation", d.interpolation, lambda n: n.choice(INTERPOLATIONS.names))
-    penalty = _parse_option(node, "penalty", INTERPOLATIONS[interpolation].options["penalty"], dim)
-    filter_ = node.get("filter", d.filter, lambda n: _parse_spec(n, FILTERS, dim, default=d.filter.type))
-    projection = node.get("projection", None, _parse_projection)
-    passive = node.get("passive", (), lambda n: tuple(_parse_passive(item, dim)
-                                                      for item in n.items("passive region")))
-    return DesignConfig(volume_fraction, penalty, filter_, interpolation, projection, passive)
-
-
-def _parse_projection(node: YamlNode) -> ProjectionConfig:
-    node.mapping(_PROJECTION_KEYS)
-    d = ProjectionConfig()
-    beta = node.get("beta", d.beta, lambda n: _parse_parameter(n, gt=0))
-    eta = node.get("eta", d.eta, lambda n: n.number(gt=0, lt=1))
-    return ProjectionConfig(
-        beta=beta, eta=eta,
-        preserve_volume=node.get("preserve_volume", d.preserve_volume, lambda n: n.boolean()),
-        robust=node.get("robust", None, lambda n: _parse_robust(n, eta)),
-    )
-
-
-def _parse_robust(node: YamlNode, eta: float) -> RobustConfig:
-    """``robust: {delta_eta: 0.2, update_every: 20}``; the thresholds η ± Δη must lie in (0, 1)."""
-    node.mapping(_ROBUST_KEYS)
-    d = RobustConfig()
-    delta_eta = node.get("delta_eta", d.delta_eta, lambda n: n.number(gt=0, lt=0.5))
-    if not (0.0 < eta - delta_eta and eta + delta_eta < 1.0):
-        node.child("delta_eta").fail(f"the thresholds eta ± delta_eta ({_num(eta)} ± {_num(delta_eta)}) "
-                                     "must lie in (0, 1)")
-    return RobustConfig(delta_eta, node.get("update_every", d.update_every, lambda n: n.integer(ge=1)))
-
-
-def _parse_passive(node: YamlNode, dim: int) -> PassiveRegionConfig:
-    """``{type: solid | void, <shape>: {...}}`` with exactly one shape key."""
-    node.mapping(("type",) + PASSIVE_SHAPES.names)
-    kind = node.require("type").choice(PASSIVE_TYPES)
-    shapes = [key for key in PASSIVE_SHAPES.names if key in node.value]
-    usable = _alternatives(PASSIVE_SHAPES.names_for(dim))
-    if len(shapes) != 1:
-        node.fail(f"give exactly one shape ({usable}), got {len(shapes)}")
-    entry = PASSIVE_SHAPES[shapes[0]]
-    shape_node = node.child(entry.name)
-    if dim not in entry.dims:
-        shape_node.fail(f"not available on a {dim}D mesh (use {usable})")
-    if list(entry.options) == [entry.name]:  # the shape's value is its one option (box: ranges)
-        options = _parse_options(node, entry, dim)
-    else:
-        options = _parse_options(shape_node.mapping(tuple(entry.options)), entry, dim)
-    if isinstance(options.get("box"), Selection) and options["box"].group is not None:
-        shape_node.child("group").fail("a box holds coordinates; a group of cells is "
-                                       "{type: solid | void, group: NAME}")
-    return PassiveRegionConfig(kind, entry.name, options, path=node.path)
 
 
 def _parse_response(node: YamlNode, dim: int, constraint: bool, n_cases: int = 1) -> ResponseConfig:

@@ -15,6 +15,7 @@ import numpy as np
 from femopt.errors import SingularStiffnessError
 from femopt.fem.dofs import DofMap
 from femopt.mesh import AXES, Mesh
+from femopt.mesh.checks import parts
 
 
 @dataclass(frozen=True)
@@ -77,9 +78,22 @@ def check_rigid_body_modes(mesh: Mesh, fixed_dofs: np.ndarray) -> None:
 
     With Emin > 0 the mesh is one connected elastic body, so K is singular exactly
     when a rigid-body mode (translations and rotations) vanishes on all fixed DOFs.
+    (A mesh of several parts: :func:`check_parts`.)
     """
-    coords = mesh.node_coords - mesh.node_coords.mean(axis=0)
-    dim = mesh.dim
+    free = free_rigid_body_modes(mesh.node_coords, fixed_dofs)
+    if free is not None:
+        detail = f" ({', '.join(free)} is free)" if free else ""
+        raise SingularStiffnessError(
+            f"supports: the structure can still move as a rigid body{detail}; "
+            "the stiffness matrix is singular — fix more components")
+
+
+def free_rigid_body_modes(node_coords: np.ndarray, fixed_dofs: np.ndarray) -> list[str] | None:
+    """None when the fixed DOFs (node-major, dim per node of (n_nodes, dim) ``node_coords``)
+    stop every rigid-body motion of those nodes; else the names of the modes that no fixed
+    DOF touches (possibly none: then a combination of modes is free)."""
+    coords = node_coords - node_coords.mean(axis=0)
+    dim = coords.shape[1]
     modes = {f"translation {AXES[a]}": np.eye(dim)[a][None, :].repeat(len(coords), 0)
              for a in range(dim)}
     rotation_planes = [(0, 1)] if dim == 2 else [(0, 1), (1, 2), (2, 0)]
@@ -92,11 +106,56 @@ def check_rigid_body_modes(mesh: Mesh, fixed_dofs: np.ndarray) -> None:
     singular = np.linalg.svd(R / scale, compute_uv=False)
     rank = np.count_nonzero(singular > 1e-9 * max(singular.max(initial=0.0), 1.0))
     if rank < R.shape[1]:
-        free = [name for name, column in zip(modes, (R / scale).T) if not np.any(column)]
-        detail = f" ({', '.join(free)} is free)" if free else ""
+        return [name for name, column in zip(modes, (R / scale).T) if not np.any(column)]
+    return None
+
+
+def check_parts(mesh: Mesh, held_dofs: np.ndarray, components: int, where: str = "mesh") -> None:
+    """Raise SingularStiffnessError when the cells form several parts (cells sharing no node)
+    and one of them is held by no fixed DOF or spring (a floating island: K is singular
+    whatever the solver), or, with displacements (components = dim), can still move as a
+    rigid body. held_dofs: fixed and spring DOFs, node-major with ``components`` per node;
+    where: the start of the message (the key it is about)."""
+    n_parts, cell_part, node_part = parts(mesh.cells, mesh.n_nodes)
+    if n_parts < 2:
+        return  # one part: check_rigid_body_modes or check_fixed_temperature has its say
+    held_dofs = np.unique(np.asarray(held_dofs, np.int64))
+    sizes = np.bincount(cell_part, minlength=n_parts)
+    held_parts = node_part[held_dofs // components]
+    held = np.bincount(held_parts[held_parts >= 0], minlength=n_parts) > 0
+    listed = _listed(np.sort(sizes)[::-1])
+    if not held.all():
+        loose = np.sort(sizes[~held])[::-1]
+        whose = (f"the part of {loose[0]} elements has" if len(loose) == 1 else
+                 f"{len(loose)} of them ({_listed(loose)} elements) have")
         raise SingularStiffnessError(
-            f"supports: the structure can still move as a rigid body{detail}; "
-            "the stiffness matrix is singular — fix more components")
+            f"{where}: the mesh has {n_parts} disconnected parts ({listed} elements); {whose} no "
+            "support or spring, so the stiffness matrix is singular — remove them from the mesh, "
+            "connect them to the rest, or support them")
+    if components != mesh.dim:
+        return  # a temperature: one held node per part is enough
+    by_part = np.argsort(node_part, kind="stable")       # the nodes, part after part
+    bounds = np.searchsorted(node_part[by_part], np.arange(n_parts + 1))
+    dof_part = node_part[held_dofs // components]
+    for p in np.argsort(-sizes, kind="stable"):           # the largest first
+        nodes = by_part[bounds[p]:bounds[p + 1]]
+        dofs = held_dofs[dof_part == p]
+        local = np.searchsorted(nodes, dofs // components) * components + dofs % components
+        free = free_rigid_body_modes(mesh.node_coords[nodes], local)
+        if free is not None:
+            detail = f" ({', '.join(free)} is free)" if free else ""
+            raise SingularStiffnessError(
+                f"{where}: the mesh has {n_parts} disconnected parts ({listed} elements); the one of "
+                f"{sizes[p]} elements can still move as a rigid body{detail}, so the stiffness matrix "
+                "is singular — fix more components of it, or connect it to the rest")
+
+
+def _listed(values, shown: int = 5) -> str:
+    """'9800, 120 and 4'; beyond ``shown`` values, '9800, 120, 4, 4, 3 and 17 more'."""
+    values = [str(v) for v in values]
+    if len(values) > shown:
+        return ", ".join(values[:shown]) + f" and {len(values) - shown} more"
+    return " and ".join([", ".join(values[:-1]), values[-1]]) if len(values) > 1 else values[0]
 
 
 def check_fixed_temperature(fixed_dofs: np.ndarray) -> None:

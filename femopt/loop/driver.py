@@ -95,6 +95,9 @@ class LoopState:
     elapsed: float = 0.0
     timings: dict = field(default_factory=dict)
     evaluator: dict = field(default_factory=dict)  # the evaluator's STATE, if it has one (robust)
+    # The run's Result once it has ended (converged or at its iteration limit): resuming with
+    # nothing left to do gives it back as it was, not a new evaluation.
+    result: Result | None = None
 
 
 def capture(obj) -> dict:
@@ -118,10 +121,12 @@ def optimize(evaluator: Evaluator, optimizer, x0: np.ndarray, *, max_iterations:
     ``callback(record)`` runs after each iteration with its :class:`IterationRecord` and
     may raise StopIteration to end the run early (status "stopped").
     checkpoint: an object whose ``after_iteration(iteration, state, final)`` is called after
-    each iteration that does not converge or stop, ``state()`` giving the :class:`LoopState`
-    and ``final`` saying it is the last (:class:`femopt.output.checkpoint.Checkpointer`
-    writes it to disk).
-    resume: a LoopState to go on from instead of x0 (from a checkpoint).
+    each iteration but the last, ``state()`` giving the :class:`LoopState`, and once more with
+    ``final`` True when the run has converged or reached the limit, the state then holding
+    the Result (:class:`femopt.output.checkpoint.Checkpointer` writes it to disk).
+    resume: a LoopState to go on from instead of x0 (from a checkpoint); one that holds the
+    result of an ended run gives that result back when nothing is left to do
+    (:func:`resumed_result`).
     An evaluator with ``after_iteration(iteration, evaluation)`` hears of each iteration's
     evaluation (the robust formulation updates its volume limit there); its ``STATE``
     goes into checkpoints.
@@ -133,6 +138,8 @@ def optimize(evaluator: Evaluator, optimizer, x0: np.ndarray, *, max_iterations:
     timer = evaluator.timer
     continuation = continuation or Continuation({})
     x, history, elapsed = np.asarray(x0, float), [], 0.0
+    if resume is not None and (finished := resumed_result(resume, max_iterations)) is not None:
+        return finished
     if resume is not None:
         x, elapsed = np.asarray(resume.x, float), resume.elapsed
         history = [IterationRecord(**record) for record in resume.history]
@@ -145,10 +152,10 @@ def optimize(evaluator: Evaluator, optimizer, x0: np.ndarray, *, max_iterations:
     evaluator.set_parameters(**continuation.values)
     optimizer.attach(evaluator.as_tuple)  # for optimizers whose line search evaluates (L-BFGS-B)
 
-    def loop_state(x_next):
+    def loop_state(x_next, result=None):
         return LoopState(len(history), x_next, [asdict(h) for h in history], capture(optimizer),
                          capture(continuation), capture(evaluator.solver),
-                         time.perf_counter() - start, dict(timer.totals), capture(evaluator))
+                         time.perf_counter() - start, dict(timer.totals), capture(evaluator), result)
 
     # The optimizers' small products run on numpy's and scipy's own OpenBLAS; for the whole run
     # it gets one thread, as its idle threads would spin and starve CHOLMOD's BLAS of the cores
@@ -160,7 +167,7 @@ def optimize(evaluator: Evaluator, optimizer, x0: np.ndarray, *, max_iterations:
         for iteration in range(len(history) + 1, max_iterations + 1):
             iteration_start = time.perf_counter()
             evaluator.start_iteration()
-            ev, parameters = evaluator(x), continuation.values
+            ev, parameters, x_evaluated = evaluator(x), continuation.values, x
             _check_finite(ev, iteration)
             with timer("update"):
                 x_new = optimizer.step(x, ev.objective, ev.gradient, ev.constraints, ev.constraint_gradients)
@@ -179,23 +186,42 @@ def optimize(evaluator: Evaluator, optimizer, x0: np.ndarray, *, max_iterations:
                     callback(record)
                 except StopIteration:
                     stopped = True
+            x = x_new  # the design the next iteration would evaluate
             if converged or stopped:
                 status = "converged" if converged else "stopped"
                 break
-            x = x_new
-            if checkpoint is not None:  # always at the iteration limit: a later run may go on
-                checkpoint.after_iteration(iteration, lambda: loop_state(x), final=iteration == max_iterations)
-        if ev is None:  # resumed at the iteration limit: evaluate the design it stopped at
-            evaluator.start_iteration()
-            ev = evaluator(x)
+            if checkpoint is not None and iteration < max_iterations:  # the last one: below
+                checkpoint.after_iteration(iteration, lambda: loop_state(x))
 
+    # x, rho and u of the result are those of the design last evaluated (x_evaluated), also
+    # at the iteration limit, where x is already the next one.
     solver = evaluator.solver
-    return Result(x=evaluator.space.embed(x), rho=ev.rho, u=ev.u, objective=ev.objective,
-                  volume=evaluator.volume(ev.rho), iterations=len(history), status=status,
-                  history=history, timings={phase: timer.totals[phase] for phase in PHASES},
-                  wall_time=time.perf_counter() - start, solver=solver.name,
-                  factorizations=solver.n_factorizations, parameters=parameters,
-                  responses=dict(ev.responses), fields=dict(ev.fields))
+    result = Result(x=evaluator.space.embed(x_evaluated), rho=ev.rho, u=ev.u, objective=ev.objective,
+                    volume=evaluator.volume(ev.rho), iterations=len(history), status=status,
+                    history=history, timings={phase: timer.totals[phase] for phase in PHASES},
+                    wall_time=time.perf_counter() - start, solver=solver.name,
+                    factorizations=solver.n_factorizations, parameters=parameters,
+                    responses=dict(ev.responses), fields=dict(ev.fields))
+    if checkpoint is not None and status != "stopped":
+        # With the result: resuming a run that has ended republishes it, and a larger
+        # iteration limit goes on from x (Ctrl-C while the files are written loses nothing).
+        checkpoint.after_iteration(len(history), lambda: loop_state(x, result), final=True)
+    return result
+
+
+def resumed_result(resume: LoopState, max_iterations: int) -> Result | None:
+    """The result of a run resumed from ``resume`` when it has nothing left to do with
+    ``max_iterations`` (the run had converged, or stopped at exactly this limit), else None
+    (go on iterating). ValueError when it has gone past the limit, or is at it without the
+    result: an uninterrupted run would have ended earlier, at a design it no longer has."""
+    done = resume.result
+    if done is not None and resume.iteration <= max_iterations and (
+            done.status == "converged" or resume.iteration == max_iterations):
+        return done
+    if resume.iteration >= max_iterations:
+        raise ValueError(f"resume: the state is after iteration {resume.iteration}, at or past the "
+                         f"iteration limit {max_iterations}, and holds no result for that limit")
+    return None
 
 
 def _check_finite(ev: Evaluation, iteration: int) -> None:

@@ -2,7 +2,9 @@
 
 Top to bottom, with the chain rule written out (:class:`Evaluator`):
 
-    x ─embed (passive elements)→ ─filter→ ρ̃ ─projection→ ─fix passive→ ρ ─SIMP/RAMP→ E
+    x ─link (P x: a variable per symmetry/extrusion group; optional)→ ─embed (passive)→ ─filter→
+      ─average over the linked groups→ ρ̃ ─projection→ ─fix passive→ blueprint
+      ─AM overhang filter (optional), fix passive→ ρ ─SIMP/RAMP→ E
       ─assemble (+ springs)→ K ─factorize, solve→ u ─→ L(u, ρ)
     Kᵀλ = ∂L/∂u  →  dL/dE_e = −λ_eᵀ K_e u_e  →  dL/dρ  →  dL/dρ̃  →  dL/dx  →  optimizer step
 
@@ -20,6 +22,8 @@ import numpy as np
 
 from femopt import adjoint
 from femopt.design import DesignSpace, IdentityFilter, IdentityProjection, SIMP
+from femopt.design.linking import LinkedSpace
+from femopt.design.overhang import IdentityOverhang
 from femopt.fem.assembly import Assembler, ElementMap
 from femopt.responses import Compliance, State, Volume
 from femopt.fem.problem import Problem
@@ -75,6 +79,10 @@ class Evaluator:
     problem: the discretized structure; solver: a fresh solver of :mod:`femopt.solvers`
     (its symbolic analysis runs here, once); filter, projection, material: the design
     stages of :mod:`femopt.design` (default: none, none, SIMP with the problem's moduli);
+    overhang: the AM filter (:mod:`femopt.design.overhang`; default none), between the
+    projection and the passive elements: the analysis sees the printed design;
+    linking: a :class:`femopt.design.linking.Linking` (symmetry, extrusion; default none):
+    the variables are its reduced z, and the filtered densities are averaged over its groups;
     objective: a response of :mod:`femopt.responses.basic` (default: compliance);
     constraints: :class:`Constraint` s, each response ≤ limit.
 
@@ -84,12 +92,14 @@ class Evaluator:
     """
 
     def __init__(self, problem: Problem, solver, *, filter=None, projection=None, material=None,
-                 objective=None, constraints=(), timer: PhaseTimer | None = None):
+                 objective=None, constraints=(), timer: PhaseTimer | None = None, overhang=None,
+                 linking=None):
         mesh = problem.mesh
         self.problem = problem
         self.solver = solver
         self.filter = filter or IdentityFilter()
         self.projection = projection or IdentityProjection()
+        self.overhang = overhang or IdentityOverhang()
         self.material = material or SIMP(E0=problem.E, Emin=problem.Emin)
         self.objective = objective or Compliance(problem.case_weights)
         self.constraints = list(constraints)
@@ -106,6 +116,9 @@ class Evaluator:
         else:
             self.assembler = Assembler(dofmap.element_dofs, problem.element_matrix, self.free, self.n_dofs)
         self.space = DesignSpace(problem.passive, mesh.n_elements)
+        self.linking = linking
+        if linking is not None:
+            self.space = LinkedSpace(self.space, linking)
         self._volume = Volume(None if mesh.structured else mesh.element_volumes)
         # Springs sit on the diagonal of the reduced K, which is the first stored entry of its
         # column (lower triangle, rows sorted); only the free ones act.
@@ -168,14 +181,22 @@ class Evaluator:
         return K
 
     def densities(self, x: np.ndarray):
-        """(x_full, ρ̃, η, ρ): the element field of x (n_variables,), its filtered and the
-        physical densities (n_elements,), and the projection threshold η (None without
-        projection). Passive densities are set after filter and projection, exactly."""
+        """(x_full, ρ̃, η, blueprint, printed, ρ): the element field of x (n_variables,), its
+        filtered densities, the projection threshold η (None without projection), the
+        blueprint and printed densities (the AM filter's input and output; the same array
+        without it) and the physical densities (n_elements,). Passive densities are set
+        exactly after filter and projection (the AM filter prints a passive solid as a solid
+        part of the blueprint) and again after the AM filter (ρ holds them exactly)."""
         x_full = self.space.embed(x)
         rho_filtered = self.filter.apply(x_full)
+        if self.linking is not None:  # a filter near the boundary may break the linking: restore it
+            rho_filtered = self.linking.average(rho_filtered)
         eta = self.projection.threshold(rho_filtered)
-        rho = self.space.fix(self.projection.apply(rho_filtered, eta))
-        return x_full, rho_filtered, eta, rho
+        blueprint = self.space.fix(self.projection.apply(rho_filtered, eta))
+        if not self.overhang.active:
+            return x_full, rho_filtered, eta, blueprint, blueprint, blueprint
+        printed = self.overhang.apply(blueprint)
+        return x_full, rho_filtered, eta, blueprint, printed, self.space.fix(printed)
 
     def __call__(self, x: np.ndarray, smooth: bool = True) -> Evaluation:
         """Evaluate at x (n_variables,). ``smooth=False`` skips Sigmund's sensitivity-filter
@@ -186,7 +207,7 @@ class Evaluator:
             return self._last[1]
         timer, problem = self.timer, self.problem
         with timer("filter"):
-            x_full, rho_filtered, eta, rho = self.densities(x)
+            x_full, rho_filtered, eta, blueprint, printed, rho = self.densities(x)
         with timer("assembly"):
             K = self.stiffness(rho)
         with timer("factorization"):  # mg builds its coarse operators from the element scales
@@ -213,7 +234,12 @@ class Evaluator:
             value, rho_bar = self._value_and_gradient(response, state)
             with timer("filter"):  # back through the same chain, in reverse
                 rho_bar = self.space.zero_fixed(rho_bar)  # passive densities are constants
-                x_bar = self.filter.vjp(self.projection.vjp(rho_filtered, eta, rho_bar))
+                if self.overhang.active:  # … before and after the AM filter
+                    rho_bar = self.space.zero_fixed(self.overhang.vjp(blueprint, printed, rho_bar))
+                rho_bar = self.projection.vjp(rho_filtered, eta, rho_bar)
+                if self.linking is not None:
+                    rho_bar = self.linking.average_vjp(rho_bar)
+                x_bar = self.filter.vjp(rho_bar)
                 if smooth and response is self.objective:
                     x_bar = self.filter.smooth_gradient(x_full, x_bar)
                 x_bar = self.space.restrict(x_bar)
@@ -225,7 +251,8 @@ class Evaluator:
             objective=values[0], gradient=gradients[0],
             constraints=np.array(values[1:]) / limits - 1.0,
             constraint_gradients=np.array(gradients[1:]).reshape(len(limits), len(gradients[0])) / limits[:, None],
-            rho=rho, u=u, responses=responses)
+            rho=rho, u=u, responses=responses,
+            fields={"rho_blueprint": blueprint} if self.overhang.active else {})
         self._last = (key, evaluation)
         return evaluation
 

@@ -167,7 +167,7 @@ class RobustEvaluator:
             objective=self.scale * SPAN * t, gradient=objective_gradient,
             constraints=np.append(compliances / self.scale - SPAN * t, volumes[2] / self.volume_limit - 1.0),
             constraint_gradients=gradients, rho=blueprint.rho, u=blueprint.u, responses=responses,
-            fields={"rho_eroded": eroded.rho, "rho_dilated": dilated.rho})
+            fields={**blueprint.fields, "rho_eroded": eroded.rho, "rho_dilated": dilated.rho})
         self._last = (key, evaluation)
         return evaluation
 

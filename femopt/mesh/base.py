@@ -30,6 +30,7 @@ class Mesh:
     """
 
     structured = False
+    merged_nodes = 0  # coincident nodes the file reader merged (femopt.mesh.io)
 
     def __init__(self, node_coords, cells, cell_type, node_groups=None, facet_groups=None,
                  cell_groups=None):

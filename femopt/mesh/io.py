@@ -11,6 +11,9 @@
   group also names its nodes (a node group); points and edges in 3D give nodes only;
 - nodes that no domain cell uses are dropped and the rest renumbered in their
   order, so every node gets DOFs that something stiffens;
+- coincident nodes (an unwelded seam) are merged, groups included
+  (:func:`femopt.mesh.checks.merge_coincident_nodes`; ``Mesh.merged_nodes`` says how
+  many), and coordinates out of :data:`femopt.mesh.checks.COORDINATE_RANGE` are refused;
 - a 2D mesh stored with z = 0 (gmsh's habit) becomes 2D.
 
 Every problem is a :class:`~femopt.errors.MeshError` with a one-line message that
@@ -31,6 +34,7 @@ import numpy as np
 from femopt.element import CELL_TYPES, CellType, InvertedCellError
 from femopt.errors import MeshError
 from femopt.mesh.base import Mesh
+from femopt.mesh.checks import check_coordinates, merge_coincident_nodes
 
 
 def read_mesh(path, scale: float = 1.0) -> Mesh:
@@ -91,10 +95,15 @@ def from_meshio(raw, scale: float = 1.0, source: str = "<meshio>") -> Mesh:
     used = np.unique(cells)
     renumber = np.full(len(raw.points), -1, np.int64)
     renumber[used] = np.arange(len(used))
-    coords = np.asarray(raw.points, float)[used, :dim] * scale
+    with np.errstate(over="ignore", invalid="ignore"):  # out of range: check_coordinates says so
+        coords = np.asarray(raw.points, float)[used, :dim] * scale
+    check_coordinates(coords, source, scale)
     node_groups, facet_groups, cell_groups = _groups(raw, dim, cell_type, renumber, offsets, source)
-    cells = _oriented(renumber[cells], coords, cell_type)
+    coords, cells, node_groups, facet_groups, merged = merge_coincident_nodes(
+        coords, renumber[cells], node_groups, facet_groups)
+    cells = _oriented(cells, coords, cell_type)
     mesh = Mesh(coords, cells, cell_type, node_groups, facet_groups, cell_groups)
+    mesh.merged_nodes = merged
     _check_cells(mesh, source)
     return mesh
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from femopt.errors import NonFiniteError
 from femopt.optimizers.base import Optimizer
 
 # How each published code bisects the Lagrange multiplier λ: its interval, its stopping
@@ -15,6 +16,9 @@ VARIANTS = {
     "top88": {"upper": 1e9, "relative": 1e-3, "absolute": 0.0, "x_min": 0.0},
     "top99": {"upper": 1e5, "relative": 0.0, "absolute": 1e-4, "x_min": 1e-3},
 }
+
+# Sensitivities below this leave the bisection's floor (λ > 1e-200) too close: rescaled.
+TINY_SENSITIVITY = 1e-100
 
 
 class OC(Optimizer):
@@ -43,10 +47,21 @@ class OC(Optimizer):
         # The 88-line code bisects λ in [0, 10⁹] for ∂g/∂x of mean 1 (dv = ones);
         # normalizing the same way keeps its iterates, whatever g's scale.
         ratio = np.maximum(0.0, -gradient / (dg / dg.mean()))
+        if not np.any(ratio > 0):  # compliance's are < 0 wherever an element strains
+            raise NonFiniteError("oc: every sensitivity of the objective is zero (a compliance that "
+                                 "underflowed: material, loads or sizes too small or too large for "
+                                 "double precision?); the run stops")
         target = dg @ x - g  # g(x_new) = dg·x_new − target, since g is linear
         base = x * np.sqrt(ratio)
         x_new = np.empty_like(x)
         l1, l2 = 0.0, variant["upper"]
+        # The published interval [0, upper] assumes sensitivities of order one. Beyond it (other
+        # units, E = 1e200) λ would end at an end of the interval and every element go solid
+        # or void. x_new depends on ratio / λ only, so scaling ratio to a maximum of 1 gives the
+        # same designs with λ inside the interval; it is done only where the interval fails,
+        # which keeps the published codes' iterates everywhere else.
+        if ratio.max() < TINY_SENSITIVITY or dg @ np.clip(base / np.sqrt(l2), lo, hi) > target:
+            base = x * np.sqrt(ratio / ratio.max())
         relative, absolute = variant["relative"], variant["absolute"]
         # (l2 − l1)/(l1 + l2) > 10⁻³, written so that it ends instead of dividing by zero
         # when λ → 0 (a volume fraction of 1: every element wants to be solid).

@@ -27,8 +27,8 @@ import numpy as np
 from femopt import __version__
 from femopt.errors import FemoptError
 from femopt.output.atomic import write_atomically
+from femopt.loop.driver import IterationRecord, LoopState, Result, resumed_result
 from femopt.output.files import CHECKPOINT
-from femopt.loop.driver import LoopState
 
 FILENAME = CHECKPOINT  # in the output folder (femopt.output.files)
 FORMAT = 1
@@ -53,9 +53,12 @@ def save(path, state: LoopState, fingerprint: str) -> None:
         "format": FORMAT, "femopt_version": __version__, "fingerprint": fingerprint,
         "iteration": state.iteration, "history": state.history, "continuation": state.continuation,
         "elapsed": state.elapsed, "timings": state.timings}
-    for part in ("optimizer", "solver", "evaluator"):
+    parts = {part: getattr(state, part) for part in ("optimizer", "solver", "evaluator")}
+    if state.result is not None:  # an ended run: its result, bit for bit
+        parts["result"] = _result_entries(state.result)
+    for part, entries in parts.items():
         meta[part] = {}
-        for name, value in getattr(state, part).items():
+        for name, value in entries.items():
             if isinstance(value, np.ndarray):
                 arrays[f"{part}.{name}"] = value
                 meta[part][name] = {"array": f"{part}.{name}"}
@@ -70,9 +73,10 @@ def save(path, state: LoopState, fingerprint: str) -> None:
     write_atomically(path, write)
 
 
-def load(path, fingerprint: str) -> LoopState:
-    """The LoopState saved at ``path``; CheckpointError when it is missing, unreadable or
-    was written for a problem with another fingerprint."""
+def load(path, fingerprint: str, max_iterations: int | None = None) -> LoopState:
+    """The LoopState saved at ``path``; CheckpointError when it is missing, unreadable, was
+    written for a problem with another fingerprint, or (given ``max_iterations``) cannot
+    give the result of a run with that iteration limit (:func:`femopt.loop.driver.resumed_result`)."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: no checkpoint to resume from (run without --resume to start)")
@@ -80,19 +84,58 @@ def load(path, fingerprint: str) -> LoopState:
         with np.load(path, allow_pickle=False) as data:
             arrays = {name: data[name] for name in data.files}
         meta = json.loads(str(arrays.pop("meta")))
-    except (OSError, ValueError, KeyError) as exc:
-        raise CheckpointError(f"{path}: unreadable checkpoint ({' '.join(str(exc).split())})") from None
-    if meta.get("format") != FORMAT:
-        raise CheckpointError(f"{path}: checkpoint format {meta.get('format')} is not {FORMAT}")
-    if meta["fingerprint"] != fingerprint:
-        raise CheckpointError(f"{path}: the checkpoint belongs to a different problem (the problem "
-                              "file changed since it was written); run without --resume to start over")
-    parts = {part: {name: arrays[entry["array"]] if "array" in entry else entry["value"]
-                    for name, entry in meta.get(part, {}).items()}
-             for part in ("optimizer", "solver", "evaluator")}
-    return LoopState(iteration=meta["iteration"], x=arrays["x"], history=meta["history"],
-                     continuation=meta["continuation"], elapsed=meta["elapsed"],
-                     timings=meta["timings"], **parts)
+        if meta.get("format") != FORMAT:
+            raise CheckpointError(f"{path}: checkpoint format {meta.get('format')} is not {FORMAT}")
+        if meta["fingerprint"] != fingerprint:
+            raise CheckpointError(f"{path}: the checkpoint belongs to a different problem (the problem "
+                                  "file changed since it was written); run without --resume to start over")
+        parts = {part: {name: arrays[entry["array"]] if "array" in entry else entry["value"]
+                        for name, entry in meta.get(part, {}).items()}
+                 for part in ("optimizer", "solver", "evaluator", "result")}
+        history = meta["history"]
+        saved = parts.pop("result")
+        result = _result(saved, history) if saved else None
+        state = LoopState(iteration=meta["iteration"], x=arrays["x"], history=history,
+                          continuation=meta["continuation"], elapsed=meta["elapsed"],
+                          timings=meta["timings"], result=result, **parts)
+    except CheckpointError:
+        raise
+    except Exception as exc:  # a truncated or foreign file fails in many ways (zip, numpy, JSON, keys)
+        reason = " ".join(f"{type(exc).__name__}: {exc}".split())
+        raise CheckpointError(f"{path}: unreadable checkpoint ({reason}); run without --resume "
+                              "to start over") from None
+    if max_iterations is not None:
+        try:
+            resumed_result(state, max_iterations)
+        except ValueError:
+            why = ("ends before it" if state.iteration > max_iterations else
+                   "ends there, with a result this checkpoint does not hold")
+            raise CheckpointError(
+                f"{path}: the checkpoint is after iteration {state.iteration}, and an uninterrupted run "
+                f"with the iteration limit {max_iterations} {why}; raise the limit "
+                f"(--max-iterations) or run without --resume to start over") from None
+    return state
+
+
+def _result_entries(result: Result) -> dict:
+    """The Result's fields for a checkpoint (its history is the state's own)."""
+    entries = {name: getattr(result, name) for name in _RESULT_FIELDS}
+    entries.update({f"fields.{name}": value for name, value in result.fields.items()})
+    entries["warnings"] = list(result.warnings)
+    return entries
+
+
+def _result(entries: dict, history: list[dict]) -> Result:
+    """The Result saved by :func:`_result_entries`."""
+    fields = {name.removeprefix("fields."): entries.pop(name) for name in list(entries)
+              if name.startswith("fields.")}
+    return Result(**{name: entries[name] for name in _RESULT_FIELDS}, fields=fields,
+                  warnings=tuple(entries["warnings"]),
+                  history=[IterationRecord(**record) for record in history])
+
+
+_RESULT_FIELDS = ("x", "rho", "u", "objective", "volume", "iterations", "status", "timings", "wall_time",
+                  "solver", "factorizations", "parameters", "responses")
 
 
 class Checkpointer:
@@ -135,6 +178,8 @@ def _plain(value):
     """A JSON-able copy of numbers, None, and dicts of them (numpy scalars included)."""
     if isinstance(value, dict):
         return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
     if isinstance(value, np.generic):
         return value.item()
     if value is None or isinstance(value, (bool, int, float, str)):

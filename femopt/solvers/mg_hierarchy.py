@@ -361,3 +361,14 @@ def auto_levels(shape: tuple[int, ...], c: int, coarse_dofs: int) -> int:
         shape = coarse_shape(shape)
         n += 1
     return n
+
+
+def max_levels(shape: tuple[int, ...]) -> int:
+    """The most grids a hierarchy of the element array ``shape`` may have: each level halves
+    every axis (⌈N/2⌉), down to a single element (a further grid would repeat it, at the cost
+    of a V-cycle level each). :func:`auto_levels` never goes beyond it."""
+    n = 1
+    while max(shape) > 1:
+        shape = coarse_shape(shape)
+        n += 1
+    return n

@@ -39,8 +39,8 @@ try:
 except ImportError:  # scikit-sparse is optional
     CholmodSolver = None
 from femopt.solvers.mg_hierarchy import (array_shape, auto_levels, build_levels, child_interpolation,
-                                         corner_offsets, gather, local_order, project_elements, project_scaled, prolong,
-                                         restrict, scatter, scatter_corners)
+                                         corner_offsets, gather, local_order, max_levels, project_elements,
+                                         project_scaled, prolong, restrict, scatter, scatter_corners)
 
 SMOOTHERS = ("jacobi", "chebyshev")
 OPERATORS = ("matrix-free", "assembled")
@@ -123,6 +123,9 @@ class MGSolver:
             levels = auto_levels(self.shape, c, COARSE_DOFS.get(dim, 10000))
         if not isinstance(levels, (int, np.integer)) or levels < 1:
             raise SolverError(f"solver: mg levels must be 'auto' or an integer >= 1, got {levels!r}")
+        if levels > max_levels(self.shape):  # a deeper hierarchy repeats one-element grids
+            raise SolverError(f"solver: mg levels must be at most {max_levels(self.shape)} for the "
+                              f"{' × '.join(map(str, grid))} grid, got {levels}")
         self.levels = build_levels(self.shape, c, mask.reshape(node_shape).astype(self.cycle_dtype),
                                    int(levels))
         self._K0_cycle = K0.astype(self.cycle_dtype)

@@ -7,6 +7,7 @@
 Layout: :mod:`~femopt.study.spec` (study file → cases), :mod:`~femopt.study.records`
 (one row of the table), :mod:`~femopt.study.case` (one case on a worker),
 :mod:`~femopt.study.state` (what is done), :mod:`~femopt.study.runner` (Dask),
+:mod:`~femopt.study.cluster` (around Dask: scheduler check, signals, unguarded scripts),
 :mod:`~femopt.study.report` (table and plots).
 """
 

@@ -6,34 +6,54 @@ as Dask futures of :func:`femopt.study.case.run_case`, on a ``distributed.LocalC
 workers of an existing scheduler; results are taken as they complete
 (``distributed.as_completed``). Dask does the scheduling, the retries after a dead worker
 and the bookkeeping of running tasks; this module only records what comes back.
+
+The study's folder is an :class:`~femopt.output.folder.OutputFolder` entered for the
+whole study (preflight, refusal of foreign files, lock) whose own files are the state
+and the report; each case publishes its own run folder below it, ``cases/<case>/``.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import signal
 import time
 import uuid
 from collections.abc import Callable
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from femopt.build import memory_estimate
 from femopt.config import ProblemConfig, parse_config
 from femopt.errors import FemoptError
+from femopt.output.folder import OutputFolder, check_name_lengths
+from femopt.study import cluster
 from femopt.solvers import memory
 from femopt.study.case import run_case
 from femopt.study.records import CaseRecord
 from femopt.study.report import write_study_outputs
 from femopt.study.spec import Case, StudySpec
-from femopt.study.state import SUMMARY_KEY, StudyState, case_hash, failed_record
+from femopt.study.state import FOLDER_FILES, SUMMARY_KEY, StudyState, case_hash, failed_record
 
 # A worker that dies running a case is replaced, and the case is tried once more (a
 # neighbour may have caused the out-of-memory kill); a second death records the failure.
 ALLOWED_FAILURES = 1
 # How long a study on a scheduler waits for its first worker before it gives up (seconds).
 WORKER_WAIT = 60.0
+# How long a study waits for the answer of the scheduler at --scheduler (seconds).
+CONNECT_TIMEOUT = 5.0
+
+
+class StudyInterrupted(FemoptError):
+    """The study was stopped by a signal (``signal``: its number) and its workers shut
+    down; the finished cases are kept, and running the study again goes on. Exit code
+    128 + signal, the shell's convention (130 for Ctrl-C)."""
+
+    def __init__(self, signal: int):
+        super().__init__("interrupted; finished cases are kept")
+        self.signal = signal
+        self.exit_code = 128 + signal
 
 
 @dataclass(frozen=True)
@@ -55,7 +75,8 @@ class StudyResult:
     """The outcome of a study: one record per case, in the study's order.
 
     ran: names of the cases run this time (the others had results already, or recorded
-    failures that were not retried); outputs: the files of the study's report.
+    failures that were not retried); outputs: the files of the study's report; notes:
+    what the study changed of what it was asked (e.g. fewer workers).
     """
 
     spec: StudySpec
@@ -63,6 +84,7 @@ class StudyResult:
     records: list[CaseRecord]
     ran: list[str] = field(default_factory=list)
     outputs: list[Path] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
     @property
     def failed(self) -> list[CaseRecord]:
@@ -96,31 +118,62 @@ def memory_estimates(spec: StudySpec) -> dict[str, object]:
 def local_workers(spec: StudySpec, cases: list[Case] | None = None) -> int:
     """How many local workers to start: one per core, no more than the cases, and no
     more than the largest case's memory estimate fits into the memory available."""
-    cases = spec.cases if cases is None else cases
+    return worker_count(spec, spec.cases if cases is None else cases)[0]
+
+
+def worker_count(spec: StudySpec, cases: list[Case], requested: int | None = None) -> tuple[int, str | None]:
+    """(local workers to start for ``cases``, a note when fewer than ``requested``): the
+    requested number (default: one per core), no more than the cases, the cores, and what
+    the largest case's memory estimate fits into the memory available (at least one:
+    femopt.run then says whether that one fits)."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     peak = max(memory_estimate(case_config(spec, case)).total_bytes for case in cases)
-    fit = int(memory.available_bytes() // peak) if peak > 0 else cores
-    return max(1, min(cores, len(cases), fit))
+    fit = max(1, int(memory.available_bytes() // peak)) if peak > 0 else cores
+    wanted = min(cores if requested is None else requested, len(cases))
+    n = max(1, min(wanted, cores, fit))
+    if requested is None or n == wanted:
+        return n, None
+    reason = (f"the memory available fits {n} case{'s' if n != 1 else ''} at a time" if fit < cores
+              else f"the machine has {cores} core{'s' if cores != 1 else ''}")
+    return n, f"--workers {requested} lowered to {n}: {reason}"
 
 
 def run_study(spec: StudySpec, outdir: str | Path, *, workers: int | None = None,
               scheduler: str | None = None, retry_failed: bool = False,
               on_start: Callable[[list[Case], int, str], None] | None = None,
-              on_case: Callable[[CaseRecord, Progress], None] | None = None) -> StudyResult:
+              on_case: Callable[[CaseRecord, Progress], None] | None = None,
+              on_note: Callable[[str], None] | None = None) -> StudyResult:
     """Run the cases of ``spec`` that have no complete result in ``outdir`` yet (and its
     recorded failures when ``retry_failed``), then write the report
     (:func:`femopt.study.report.write_study_outputs`).
 
-    workers: local worker processes (default: :func:`local_workers`); scheduler: the
-    address of a Dask scheduler to use instead (``tcp://host:8786``). on_start(cases to
-    run, workers, where) before the first is submitted; on_case(record, progress) after
-    each finished case, in the order they finish.
+    outdir is checked and locked first, like femopt.run's (:class:`OutputFolder`: created,
+    proven writable, not the current folder nor a mount point, holding femopt's study
+    files only), and stays locked until the report is written: a second study into it
+    fails at once. workers: local worker processes (default: :func:`local_workers`; more
+    than the cores or the memory allow are lowered, with a note); scheduler: the address
+    of a Dask scheduler to use instead (``tcp://host:8786``). on_start(cases to run,
+    workers, where) before the first is submitted; on_case(record, progress) after each
+    finished case, in the order they finish; on_note(text) for each note. SIGINT/SIGTERM
+    shut the workers down and raise :class:`StudyInterrupted`; finished cases are kept.
     """
+    cluster.refuse_unguarded_call()  # in a worker importing the caller's script: exit quietly
     if workers is not None and scheduler is not None:
         raise FemoptError("--workers: the scheduler's workers run the cases; give one of --workers, --scheduler")
     if workers is not None and workers < 1:
         raise FemoptError(f"--workers: expected at least 1, got {workers}")
     outdir = Path(outdir)
+    check_name_lengths(outdir)
+    received: list[int] = []
+    try:
+        with cluster.signals_raise(received), OutputFolder(outdir, allowed=FOLDER_FILES):
+            return _run_locked(spec, outdir, workers, scheduler, retry_failed, on_start, on_case, on_note)
+    except KeyboardInterrupt:
+        raise StudyInterrupted(received[0] if received else signal.SIGINT) from None
+
+
+def _run_locked(spec, outdir, workers, scheduler, retry_failed, on_start, on_case, on_note) -> StudyResult:
+    """:func:`run_study` once ``outdir`` is checked and locked."""
     state = StudyState(outdir)
     hashes = {case.name: case_hash(case, case_config(spec, case)) for case in spec.cases}
     records: dict[str, CaseRecord] = {}
@@ -133,8 +186,15 @@ def run_study(spec: StudySpec, outdir: str | Path, *, workers: int | None = None
         else:
             todo.append(case)
 
+    notes = []
     if todo:
-        with _client(scheduler, workers or (None if scheduler else local_workers(spec, todo))) as (client, n, where):
+        if scheduler is None:
+            workers, note = worker_count(spec, todo, workers)
+            if note is not None:
+                notes.append(note)
+                if on_note is not None:
+                    on_note(note)
+        with _client(scheduler, workers) as (client, n, where):
             if on_start is not None:
                 on_start(todo, n, where)
             for record, details, progress in _run(client, spec, todo, state, hashes, n):
@@ -144,7 +204,7 @@ def run_study(spec: StudySpec, outdir: str | Path, *, workers: int | None = None
                     on_case(record, progress)
     ordered = [records[case.name] for case in spec.cases]
     outputs = write_study_outputs(outdir, spec, ordered)
-    return StudyResult(spec, outdir, ordered, [case.name for case in todo], outputs)
+    return StudyResult(spec, outdir, ordered, [case.name for case in todo], outputs, notes)
 
 
 def _run(client, spec: StudySpec, todo: list[Case], state: StudyState, hashes: dict, n_workers: int):
@@ -207,8 +267,9 @@ def _client(scheduler: str | None, workers: int | None):
 
     quiet = logging.ERROR
     if scheduler is not None:
+        cluster.check_scheduler(scheduler, CONNECT_TIMEOUT)  # else a silent port hangs Client()
         try:
-            client = Client(scheduler, timeout="10s")
+            client = Client(scheduler, timeout=f"{max(CONNECT_TIMEOUT, 10.0)}s")
         except (OSError, TimeoutError, ValueError) as exc:
             raise FemoptError(f"--scheduler: cannot connect to {scheduler}: {' '.join(str(exc).split())}") from None
         with client:
@@ -223,8 +284,18 @@ def _client(scheduler: str | None, workers: int | None):
                           "logging.distributed": "error"}):
         # No dashboard; the scheduler's HTTP server (health routes) starts all the same, on
         # 8787 by default: a free port instead, so that a second study does not warn.
-        with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, silence_logs=quiet,
-                          dashboard_address=None,
-                          scheduler_kwargs={"dashboard": False, "dashboard_address": "127.0.0.1:0"}) as cluster, \
-                Client(cluster) as client:
-            yield client, workers, f"{workers} local worker{'s' if workers != 1 else ''}"
+        with ExitStack() as stack:
+            stack.callback(logging.disable, logging.root.manager.disable)  # last: see below
+            with cluster.starting_local_workers():  # a Ctrl-C waits until the cluster can be closed
+                local = stack.enter_context(LocalCluster(
+                    n_workers=workers, threads_per_worker=1, processes=True, silence_logs=quiet,
+                    dashboard_address=None, preload=[cluster.__name__],  # workers ignore Ctrl-C
+                    scheduler_kwargs={"dashboard": False, "dashboard_address": "127.0.0.1:0"}))
+            client = stack.enter_context(Client(local))
+            try:
+                yield client, workers, f"{workers} local worker{'s' if workers != 1 else ''}"
+            except KeyboardInterrupt:
+                # Closing a cluster in the middle of its tasks logs errors (cancelled
+                # calls, workers gone) that say nothing to the user: silence until closed.
+                logging.disable(logging.CRITICAL)
+                raise

@@ -15,8 +15,9 @@ A study file names a base problem (``base: file.yaml`` relative to the study fil
     plot: {x: design.volume_fraction, y: objective, series: design.filter.radius}
 
 Every case is merged and validated here, before anything runs: an unknown path, a value
-the problem schema rejects, an empty product or two cases with the same name is one
-:class:`~femopt.errors.ConfigError` (exit code 2).
+the problem schema rejects, an empty product, two cases with the same name (or names
+differing only in letter case: one folder on macOS and Windows) or a name too long for
+a folder is one :class:`~femopt.errors.ConfigError` (exit code 2).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from typing import Any
 # errors), so that a value reads the same in a study file as in a problem file.
 from femopt.config import config_error, parse_config, read_yaml
 from femopt.errors import ConfigError
+from femopt.output.folder import LONGEST_NAME
 
 KEYS = ("study", "base", "problem", "vary", "zip", "cases", "plot")
 PLOT_KEYS = ("x", "y", "series")
@@ -106,6 +108,7 @@ def parse_study(data: Any, source: str = "<string>") -> StudySpec:
     values = _combinations(data, error)  # list of (name or None, {path: value})
     varied = list(dict.fromkeys(path for _, combination in values for path in combination))
     names = _case_names([given or combination for given, combination in values], error)
+    _check_folder_names(names, [given for given, _ in values], data, error)
 
     cases = []
     for case_name, (_, combination) in zip(names, values):
@@ -230,6 +233,26 @@ def _case_names(cases: list, error) -> list[str]:
             raise error("cases", f"two cases are named {name!r}: names must be unique")
         seen.add(name)
     return names
+
+
+def _check_folder_names(names: list[str], given: list, data, error) -> None:
+    """Each name must make a folder on every file system: at most LONGEST_NAME bytes, and
+    no two names differing only in letter case (one folder on macOS and Windows)."""
+    seen: dict[str, str] = {}
+    for name in names:
+        other = seen.setdefault(name.casefold(), name)
+        if other != name:
+            raise error("cases", f"the cases {other!r} and {name!r} differ only in letter case; "
+                        "their folders would be one on macOS and Windows")
+    for i, name in enumerate(names):
+        size = len(name.encode())
+        if size > LONGEST_NAME:
+            where = (f"cases[{i}].name" if given[i] is not None else f"cases[{i}]" if "cases" in data
+                     else "vary" if "vary" in data else "zip")
+            hint = "" if given[i] is not None else " (name the cases: cases: [{name: ..., set: {...}}])"
+            shown = name if len(name) <= 40 else f"{name[:39]}…"
+            raise error(where, f"the case name {shown!r} is {size} bytes long; a case's folder name "
+                        f"can have at most {LONGEST_NAME}{hint}")
 
 
 def _labels(paths: list[str]) -> dict[str, str]:

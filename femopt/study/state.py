@@ -22,6 +22,10 @@ from femopt.study.spec import Case
 STATE_FILE = "state.json"
 CASES_FOLDER = "cases"
 SUMMARY_KEY = "study"  # summary.json's entry written by the study (femopt.run's extra_summary)
+# Everything a study writes into OUTDIR: its state, the cases' folder and the report's files
+# (femopt.study.report); a folder holding anything else is not a study's and is refused.
+REPORT_FILES = ("study.csv", "study.parquet", "study.png", "montage.png", "study.json")
+FOLDER_FILES = (STATE_FILE, CASES_FOLDER, *REPORT_FILES)
 
 
 def case_hash(case: Case, config: ProblemConfig) -> str:
