@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from femopt.build import Model, build, build_mesh, check_memory
+from femopt.build import Model, SetupProgress, build, build_mesh, check_memory
 from femopt.config import ProblemConfig, load_config, with_overrides
 from femopt.mesh.cad import copy_mesh
 from femopt.output import OutputFolder, checkpoint, expected_bytes, write_files
@@ -46,7 +46,7 @@ def run(config: ConfigLike | Model, outdir: str | Path | None = None, *,
         max_iterations: int | None = None, solver: str | None = None,
         callback: Callable[[IterationRecord], None] | None = None, resume: bool = False,
         on_start: Callable[[Model], None] | None = None, force: bool = False,
-        extra_summary: Mapping | None = None) -> Result:
+        extra_summary: Mapping | None = None, setup: SetupProgress | None = None) -> Result:
     """Optimize the problem ``config`` (path, dict, ProblemConfig, or a Model from :func:`prepare`)
     and return its :class:`femopt.loop.driver.Result`.
 
@@ -63,7 +63,10 @@ def run(config: ConfigLike | Model, outdir: str | Path | None = None, *,
     has available raises MemoryLimitError before anything large is allocated, unless
     ``force``. extra_summary: entries added to summary.json (a study puts the case's
     parameters and fingerprint there, to know the result is complete and its own).
+    setup: a :class:`femopt.build.SetupProgress` that times (and reports) the phases
+    before the first iteration and the writing of the files (``femopt run`` prints them).
     """
+    setup = setup or SetupProgress()
     if isinstance(config, Model):
         if max_iterations is not None or solver is not None:
             raise TypeError("run: give overrides to prepare(), not with a prepared Model")
@@ -73,28 +76,32 @@ def run(config: ConfigLike | Model, outdir: str | Path | None = None, *,
                                 max_iterations=max_iterations, solver=solver)
         model = None
         if not force:
-            check_memory(config)
+            with setup.phase("memory estimate"):
+                check_memory(config)
     if resume and outdir is None:
         raise CheckpointError("--resume needs the output folder of the interrupted run (-o OUTDIR)")
     if outdir is None:
-        return _optimize(model or build(config), on_start, callback)
+        return _optimize(model or build(config, progress=setup), on_start, callback, setup)
 
     mesh = model.mesh if model else build_mesh(config)  # cheap: counts, no arrays yet
     with OutputFolder(outdir, expected_bytes=expected_bytes(mesh, len(config.cases))) as folder:
-        model = model or build(config)
+        model = model or build(config, progress=setup)
         fingerprint = config.fingerprint
-        start = (checkpoint.load(folder.checkpoint, fingerprint, config.optimizer.max_iterations)
-                 if resume else None)
+        start = None
+        if resume:
+            with setup.phase("checkpoint"):
+                start = checkpoint.load(folder.checkpoint, fingerprint, config.optimizer.max_iterations)
         checkpointer = checkpoint.Checkpointer(folder.checkpoint, fingerprint,
                                                config.checkpoint.every, config.checkpoint.seconds)
         with _stop_on_signals(checkpointer):
-            result = _optimize(model, on_start, callback, checkpoint=checkpointer, resume=start)
-        stress = stress_field(model.objective, model.constraints, result.rho, result.u)
-        folder.publish(lambda staging: write_files(
-            staging, config.name, model.mesh, result,
-            extra_summary={"config": config.source, **(extra_summary or {})},
-            material=None if config.physics == "heat" else (config.material.E, config.material.nu),
-            physics=config.physics, stress=stress) + _cad_mesh_files(config, staging))
+            result = _optimize(model, on_start, callback, setup, checkpoint=checkpointer, resume=start)
+        with setup.phase("writing the files"):
+            stress = stress_field(model.objective, model.constraints, result.rho, result.u)
+            folder.publish(lambda staging: write_files(
+                staging, config.name, model.mesh, result,
+                extra_summary={"config": config.source, **(extra_summary or {})},
+                material=None if config.physics == "heat" else (config.material.E, config.material.nu),
+                physics=config.physics, stress=stress) + _cad_mesh_files(config, staging))
         if result.status == "converged":  # nothing left to go on with
             folder.checkpoint.unlink(missing_ok=True)
     return result
@@ -154,12 +161,14 @@ def analyze(config: ConfigLike | Model, design: str | Path | None = None, outdir
     return result
 
 
-def _optimize(model: Model, on_start, callback, **options) -> Result:
+def _optimize(model: Model, on_start, callback, setup: SetupProgress, **options) -> Result:
     """:func:`femopt.loop.driver.optimize` on the model's objects, with its warnings."""
+    with setup.phase("solver analysis"):
+        evaluator = model.evaluator()
     if on_start is not None:
         on_start(model)
     settings = model.config.optimizer
-    result = optimize(model.evaluator(), model.optimizer, model.x0,
+    result = optimize(evaluator, model.optimizer, model.x0,
                       max_iterations=settings.max_iterations, tolerance=settings.tolerance,
                       continuation=model.continuation(), callback=callback, **options)
     return _with_warnings(result, model)

@@ -397,3 +397,26 @@ def test_bad_meshes_are_one_line_exit_2_and_write_nothing(tmp_path, case, comman
     assert message.startswith(f"error: {config}: {path}") and expected in message, message
     assert "\n" not in message and "Traceback" not in result.output
     assert not out.exists()
+
+
+def test_run_prints_each_setup_phase_and_its_seconds(tmp_path, monkeypatch):
+    """A large run (a grid of SETUP_ELEMENTS elements or more) never sits silent: every phase
+    before the first iteration, and the writing of the files, prints its name and seconds
+    (an injected clock: 1 s per reading)."""
+    import itertools
+
+    from femopt import cli
+
+    ticks = itertools.count()
+    monkeypatch.setattr(cli, "SETUP_CLOCK", lambda: float(next(ticks)))
+    small = invoke("run", CONFIGS / "mbb.yaml", "-o", tmp_path / "small", "--max-iterations", "1")
+    assert "setup:" not in small.output  # 1,200 elements: set up in a blink, printed as before
+    monkeypatch.setattr(cli, "SETUP_ELEMENTS", 1000)
+    result = invoke("run", CONFIGS / "mbb.yaml", "-o", tmp_path / "out", "--max-iterations", "1")
+    assert result.exit_code == 0, result.output
+    lines = [line for line in result.output.splitlines() if line.startswith("setup:")]
+    assert lines == [f"setup: {phase} … 1.0 s" for phase in
+                     ("memory estimate", "mesh", "problem", "responses", "filter", "solver",
+                      "solver analysis", "writing the files")]
+    quiet = invoke("run", CONFIGS / "mbb.yaml", "-o", tmp_path / "q", "--max-iterations", "1", "-q")
+    assert "setup:" not in quiet.output

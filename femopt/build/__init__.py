@@ -11,10 +11,11 @@ optimizer and the solver).
 
 from femopt.build.checks import check_memory, design_warnings, memory_estimate, merged_nodes_notice
 from femopt.build.model import Model, build, build_design_linking, build_overhang, build_solver, robust_notice
+from femopt.build.progress import SetupProgress
 from femopt.build.responses import ResponseContext, build_responses
 from femopt.build.selections import Selections, resolve_selections
 from femopt.build.structure import build_mesh, build_problem
 
-__all__ = ["Model", "ResponseContext", "Selections", "build", "build_design_linking", "build_mesh", "build_overhang",
+__all__ = ["Model", "ResponseContext", "Selections", "SetupProgress", "build", "build_design_linking", "build_mesh", "build_overhang",
            "build_problem", "build_responses", "build_solver", "check_memory", "design_warnings", "memory_estimate",
            "merged_nodes_notice", "resolve_selections", "robust_notice"]

@@ -14,6 +14,7 @@ import numpy as np
 
 from femopt.build.checks import design_warnings, merged_nodes_notice
 from femopt.build.eigen import eigen_evaluator, eigen_settings, with_bound
+from femopt.build.progress import SILENT, SetupProgress
 from femopt.build.responses import build_responses
 from femopt.build.selections import resolve_selections
 from femopt.build.structure import build_mesh, build_problem
@@ -87,14 +88,19 @@ class Model:
         return Continuation(self.schedules)
 
 
-def build(config: ProblemConfig, *, rtol: float | None = None) -> Model:
+def build(config: ProblemConfig, *, rtol: float | None = None,
+          progress: SetupProgress = SILENT) -> Model:
     """The :class:`Model` of ``config``. rtol: overrides an iterative solver's tolerance
-    (gradient checks solve to round-off). Raises ConfigError, SingularStiffnessError."""
+    (gradient checks solve to round-off); progress: times the phases (mesh, problem,
+    responses, filter, solver). Raises ConfigError, SingularStiffnessError."""
     warnings = []
-    mesh = build_mesh(config)
-    resolved = resolve_selections(config, mesh)  # every selection, before anything is built on them
-    problem = build_problem(config, warnings, mesh=mesh, resolved=resolved)
-    objective, constraints = build_responses(config, problem, resolved)
+    with progress.phase("mesh"):
+        mesh = build_mesh(config)
+        resolved = resolve_selections(config, mesh)  # every selection, before anything is built on them
+    with progress.phase("problem"):
+        problem = build_problem(config, warnings, mesh=mesh, resolved=resolved)
+    with progress.phase("responses"):
+        objective, constraints = build_responses(config, problem, resolved)
     design = config.design
     space = DesignSpace(problem.passive, problem.mesh.n_elements)
     projection = IdentityProjection() if design.projection is None else HeavisideProjection(
@@ -104,7 +110,10 @@ def build(config: ProblemConfig, *, rtol: float | None = None) -> Model:
     schedules = {"penalty": design.penalty}
     if design.projection is not None:
         schedules["beta"] = design.projection.beta
-    solver = build_solver(config, problem, rtol=rtol)
+    with progress.phase("filter"):
+        design_filter = FILTERS.create(design.filter.type, problem.mesh, **design.filter.options)
+    with progress.phase("solver"):
+        solver = build_solver(config, problem, rtol=rtol)
     notices = []
     if config.solver.type == "auto" and solver.name == "superlu" and not cholmod_available():
         notices.append(FALLBACK_NOTICE)
@@ -128,7 +137,7 @@ def build(config: ProblemConfig, *, rtol: float | None = None) -> Model:
         x0 = with_bound(x0, objective)
     return Model(
         config=config, problem=problem, objective=objective, constraints=constraints,
-        filter=FILTERS.create(design.filter.type, problem.mesh, **design.filter.options),
+        filter=design_filter,
         projection=projection,
         material=INTERPOLATIONS.create(design.interpolation, problem.E, problem.Emin,
                                        penalty=schedule_value(design.penalty, 0)),

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 import scipy.sparse as sp
-from scipy import signal
+from scipy import ndimage
 from scipy.spatial import cKDTree
 
 from femopt.mesh import StructuredMesh
@@ -27,8 +27,10 @@ class ConvolutionFilter:
     """y = H v for the weights H_ij = max(0, r − |c_i − c_j|) between element centers,
     applied as a convolution over the element grid (zero outside the domain).
 
-    H is symmetric, so the same operation is its transpose. Memory is linear in
-    the element count; scipy picks direct or FFT convolution by kernel size.
+    H is symmetric, so the same operation is its transpose. A direct correlation over
+    the grid (scipy.ndimage, in C): no (n_elements, k) neighbour arrays and no temporary
+    beyond the result — scipy.signal.convolve picked FFT at 10⁷ elements (radius 1.5),
+    6.5× slower and with padded complex copies of the grid.
     ``volumes`` is None: all elements are equal, so no volume weights are needed.
     """
 
@@ -46,9 +48,9 @@ class ConvolutionFilter:
         self.row_sums = self(np.ones(mesh.n_elements))
 
     def __call__(self, values: np.ndarray) -> np.ndarray:
-        """(n_elements,) H @ values."""
-        grid = values.reshape(self.shape)
-        return signal.convolve(grid, self.kernel, mode="same").ravel()
+        """(n_elements,) H @ values (zero outside the grid; the kernel is symmetric)."""
+        grid = np.asarray(values, float).reshape(self.shape)
+        return ndimage.correlate(grid, self.kernel, mode="constant", cval=0.0).ravel()
 
     transpose = __call__
 
@@ -109,7 +111,9 @@ class DensityFilter(IdentityFilter):
         self.H = filter_weights(mesh, radius)
 
     def apply(self, x):
-        return self.H(x) / self.H.row_sums
+        rho = self.H(x)
+        rho /= self.H.row_sums  # in place: no second full-size array
+        return rho
 
     def vjp(self, rho_bar):
         return self.H.transpose(rho_bar / self.H.row_sums)

@@ -110,8 +110,11 @@ class Evaluator:
         # A solver that applies K from the element scales itself (mg, matrix-free) needs no
         # assembled K: no pattern, no scatter (gigabytes and a minute at 10⁶ elements).
         self._matrix_free = not getattr(solver, "needs_matrix", True)
-        self.assembler = (ElementMap if self._matrix_free else Assembler)(
-            dofmap.element_dofs, problem.element_matrix, self.free, self.n_dofs)
+        if self._matrix_free:  # with the solver's own sensitivity kernel (mg: no (n_el, 24) gathers)
+            self.assembler = ElementMap(dofmap.element_dofs, problem.element_matrix, self.free, self.n_dofs,
+                                        energy=getattr(solver, "element_energy", None))
+        else:
+            self.assembler = Assembler(dofmap.element_dofs, problem.element_matrix, self.free, self.n_dofs)
         self.space = DesignSpace(problem.passive, mesh.n_elements)
         self.linking = linking
         if linking is not None:

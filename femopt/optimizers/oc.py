@@ -42,17 +42,26 @@ class OC(Optimizer):
             raise ValueError("OC handles exactly one (volume) constraint")
         variant = VARIANTS[self.variant]
         g, dg = constraints[0], constraint_gradients[0]
-        lo = np.maximum(np.maximum(self.lower, variant["x_min"]), x - self.move)
-        hi = np.minimum(self.upper, x + self.move)
+        # Five full-size arrays (lo, hi, ratio, base, x_new) and no other temporaries (at 10⁷
+        # elements each is 80 MB), with the values, operation for operation, of
+        # lo = max(lower, x_min, x − move), hi = min(upper, x + move), ratio = max(0, −∂f/(∂g/mean ∂g)).
+        lo = np.subtract(x, self.move)
+        np.maximum(np.maximum(self.lower, variant["x_min"]), lo, out=lo)
+        hi = np.add(x, self.move)
+        np.minimum(self.upper, hi, out=hi)
         # The 88-line code bisects λ in [0, 10⁹] for ∂g/∂x of mean 1 (dv = ones);
         # normalizing the same way keeps its iterates, whatever g's scale.
-        ratio = np.maximum(0.0, -gradient / (dg / dg.mean()))
+        ratio = np.divide(dg, dg.mean())
+        np.divide(gradient, ratio, out=ratio)
+        np.negative(ratio, out=ratio)
+        np.maximum(0.0, ratio, out=ratio)
         if not np.any(ratio > 0):  # compliance's are < 0 wherever an element strains
             raise NonFiniteError("oc: every sensitivity of the objective is zero (a compliance that "
                                  "underflowed: material, loads or sizes too small or too large for "
                                  "double precision?); the run stops")
         target = dg @ x - g  # g(x_new) = dg·x_new − target, since g is linear
-        base = x * np.sqrt(ratio)
+        base = np.sqrt(ratio)
+        base *= x
         x_new = np.empty_like(x)
         l1, l2 = 0.0, variant["upper"]
         # The published interval [0, upper] assumes sensitivities of order one. Beyond it (other
@@ -60,7 +69,8 @@ class OC(Optimizer):
         # or void. x_new depends on ratio / λ only, so scaling ratio to a maximum of 1 gives the
         # same designs with λ inside the interval; it is done only where the interval fails,
         # which keeps the published codes' iterates everywhere else.
-        if ratio.max() < TINY_SENSITIVITY or dg @ np.clip(base / np.sqrt(l2), lo, hi) > target:
+        if ratio.max() < TINY_SENSITIVITY or dg @ np.clip(np.divide(base, np.sqrt(l2), out=x_new), lo, hi,
+                                                          out=x_new) > target:
             base = x * np.sqrt(ratio / ratio.max())
         relative, absolute = variant["relative"], variant["absolute"]
         # (l2 − l1)/(l1 + l2) > 10⁻³, written so that it ends instead of dividing by zero

@@ -6,6 +6,10 @@ from __future__ import annotations
 FILES = ("density.png", "convergence.png", "history.csv", "result.npz", "summary.json")
 # 3D meshes add a VTK grid and an STL of the solid (femopt.output.volume); summary.json stays last.
 FILES_3D = FILES[:-1] + ("density.vtu", "density.stl", "summary.json")
+# 3D grids of more than MAX_VTU_ELEMENTS elements write ImageData instead of the VTU
+# (femopt.output.image: no points or cells in the file, float32 data).
+IMAGE_FILE = "density.vti"
+MAX_VTU_ELEMENTS = 200_000
 # Other (unstructured) 2D meshes add the VTK grid; 3D ones write FILES_3D, their STL by
 # marching tetrahedra (femopt.output.volume.isosurface_tetrahedra).
 FILES_MESH = FILES[:-1] + ("density.vtu", "summary.json")
@@ -31,6 +35,8 @@ def files_for(mesh, physics: str = "elasticity", stress: bool = False, modes: bo
     stress field: ``stress``; with eigenmodes: ``modes``), summary.json last."""
     if mesh.dim == 3:
         files = FILES_3D
+        if writes_image(mesh) and not modes:   # mode shapes are point data: a VTU holds them
+            files = tuple(IMAGE_FILE if name == "density.vtu" else name for name in files)
     else:
         files = FILES if mesh.structured else FILES_MESH
         files = files[:1] + HEAT_FILES + files[1:] if physics == "heat" else files
@@ -40,6 +46,13 @@ def files_for(mesh, physics: str = "elasticity", stress: bool = False, modes: bo
     return files
 
 
+def writes_image(mesh) -> bool:
+    """True when ``mesh``'s result goes to density.vti instead of density.vtu: a 3D
+    structured grid of more than MAX_VTU_ELEMENTS elements."""
+    return bool(mesh.structured and mesh.dim == 3 and mesh.n_elements > MAX_VTU_ELEMENTS)
+
+
 def femopt_file(name: str) -> bool:
     """True for a name femopt writes into an output folder: a result file or the checkpoint."""
-    return name in {*FILES, *FILES_3D, *FILES_MESH, *HEAT_FILES, *STRESS_FILES, *CAD_FILES, *MODE_FILES, CHECKPOINT}
+    return name in {*FILES, *FILES_3D, *FILES_MESH, IMAGE_FILE, *HEAT_FILES, *STRESS_FILES, *CAD_FILES, *MODE_FILES,
+                    CHECKPOINT}

@@ -83,14 +83,20 @@ def isosurface(mesh: StructuredMesh, rho: np.ndarray, level: float = LEVEL, step
     from skimage import measure  # here, not at the top: scikit-image is slow to import, only 3D grids need it
 
     nx, ny, nz = mesh.grid
-    field = np.asarray(rho, float).reshape(nz, nx, ny).transpose(1, 2, 0)  # (x, y, z)
-    field = field[::step, ::step, ::step]
+    field = np.asarray(rho).reshape(nz, nx, ny).transpose(1, 2, 0)  # (x, y, z), a view
+    # One working copy (float32, as the STL), padded with a layer of void, changed in place:
+    # at 10⁷ elements every full-size temporary is 40–80 MB.
+    shape = [len(range(0, n, step)) + 2 for n in (nx, ny, nz)]
+    padded = np.zeros(shape, np.float32)
+    inner = padded[1:-1, 1:-1, 1:-1]
+    inner[...] = field[::step, ::step, ::step]
     # Samples at (or within round-off of) the level would put surface vertices on grid
     # points, where separate sheets touch and the mesh stops being a closed manifold:
     # keep every sample at least LEVEL_MARGIN off the level, on its own side.
-    near = np.abs(field - level) < LEVEL_MARGIN
-    field = np.where(near, level + np.where(field >= level, LEVEL_MARGIN, -LEVEL_MARGIN), field)
-    padded = np.pad(field, 1)
+    near = np.abs(inner - level) < LEVEL_MARGIN
+    inner[near & (inner >= level)] = level + LEVEL_MARGIN
+    inner[near & (inner < level)] = level - LEVEL_MARGIN
+    del near
     if not padded.min() < level < padded.max():
         return np.zeros((0, 3)), np.zeros((0, 3), int)
     vertices, triangles, _, _ = measure.marching_cubes(padded, level, method="lorensen")

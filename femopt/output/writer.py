@@ -14,19 +14,23 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from femopt import __version__
-from femopt.output.files import files_for
+from femopt.output.files import IMAGE_FILE, files_for, writes_image
+from femopt.output.image import write_vti
 from femopt.output.folder import OutputFolder
 from femopt.output.modes import has_modes, mode_point_data, mode_summary, modes_figure
 from femopt.output.plots import convergence_figure, density_figure, temperature_figure
 from femopt.output.stress import stress_figure
 from femopt.output.volume import density_figure_3d, isosurface, isosurface_tetrahedra, write_stl, write_vtu
 
+
 def expected_bytes(mesh, n_cases: int = 1) -> int:
     """About the size in bytes of what :func:`write_files` writes for ``mesh`` with
     ``n_cases`` load cases: arrays uncompressed, 2 MB for the images, and for 3D the
     VTU and an STL of ~2 triangles per element."""
     size = 8 * (2 * mesh.n_elements + mesh.dim * mesh.n_nodes * n_cases) + 2_000_000
-    if mesh.dim == 3:
+    if mesh.dim == 3 and writes_image(mesh):  # float32 ρ, x, von Mises and u; the STL
+        size += 12 * mesh.n_nodes + 12 * mesh.n_elements + 100 * mesh.n_elements
+    elif mesh.dim == 3:
         size += 48 * mesh.n_nodes + 89 * mesh.n_elements + 100 * mesh.n_elements
     return size
 
@@ -132,10 +136,14 @@ def _components(mesh, physics: str) -> int:
 
 def _write_volume_files(staging: Path, mesh, result, title: str, material, point_field: str = "u",
                         cells=None, points=None) -> None:
-    """density.vtu (with the extra cell data ``cells`` and point data ``points``),
+    """density.vtu (with the extra cell data ``cells`` and point data ``points``; density.vti
+    on a large grid without point data: :func:`femopt.output.files.writes_image`),
     density.stl and the rendered density.png of a 3D result."""
-    write_vtu(staging / "density.vtu", mesh, result.rho, result.x, result.u, material, point_field, cells,
-              points)
+    if writes_image(mesh) and not points:
+        write_vti(staging / IMAGE_FILE, mesh, result.rho, result.x, result.u, material, point_field, cells)
+    else:
+        write_vtu(staging / "density.vtu", mesh, result.rho, result.x, result.u, material, point_field, cells,
+                  points)
     surface = isosurface if mesh.structured else isosurface_tetrahedra
     write_stl(staging / "density.stl", *surface(mesh, result.rho))
     _save_figure(density_figure_3d(mesh, result.rho, title=title), staging / "density.png")

@@ -40,6 +40,7 @@ import math
 from dataclasses import dataclass, field
 
 from femopt.errors import MemoryLimitError
+from femopt.solvers import mg_kernels
 from femopt.solvers.cost import mg_is_faster
 
 # nnz(L) ≈ C · n^(4/3) in 3D and C · n · log₂ n in 2D (nested dissection), rounded up.
@@ -79,6 +80,18 @@ AMG_SETUP = 31.0
 # each), and the coarsest grid's direct problem (at most COARSE_DOFS unknowns).
 MG_NODAL_VECTORS = 12
 MG_COARSE_DOFS = 20000
+# With the fused kernels (femopt.solvers.mg_kernels, numba): the coarse element matrices in
+# float32 only, no element work arrays on any level, the sensitivity read from nodal
+# arrays (no (n_el, 24) gathers), and fewer nodal vectors alive (one result per precision,
+# the mask, the warm start, the inverse diagonal: 531 MB in the solver at 10⁶ measured,
+# against 1.1 GB on the numpy path); the Galerkin projection runs in slabs (no copy of
+# level 1's matrices), the grid's convolution filter keeps its row sums only, and fewer
+# design vectors are alive than on a mesh (measured `femopt run` peaks of the 10⁶ and
+# 2·10⁶ H8 cantilevers, 1.65 and 2.65 GB: 1.0 GB per 10⁶ elements; the estimate errs
+# high by 1.10×, 1.27× and at 10⁷, against the line through them, 1.47×).
+MG_KERNEL_NODAL_VECTORS = 6
+MG_KERNEL_ELEMENT_VECTORS = 16
+MG_KERNEL_FILTER_VECTORS = 2
 # Per element: design vectors and optimizer state (x, ρ̃, ρ, E, gradients, MMA's
 # asymptotes and history) and the filter's arrays, in float64.
 ELEMENT_VECTORS = 40
@@ -111,7 +124,8 @@ class MemoryEstimate:
 
 def estimate_memory(dim: int, n_elements: int, n_nodes: int, nodes_per_element: int, solver: str,
                     n_cases: int = 1, n_free: int | None = None,
-                    assembled: bool | None = None, components: int | None = None) -> MemoryEstimate:
+                    assembled: bool | None = None, components: int | None = None,
+                    kernels: bool | None = None) -> MemoryEstimate:
     """Peak resident bytes of an elasticity run (setup, iterations, outputs) from its counts.
 
     dim: 2 or 3; nodes_per_element: 4 (Q4) or 8 (H8) on grids, 3 (T3) or 4 (T4) on
@@ -119,7 +133,8 @@ def estimate_memory(dim: int, n_elements: int, n_nodes: int, nodes_per_element: 
     (default all DOFs, which errs high); assembled: whether K is assembled (its pattern,
     scatter and values) — default: for every solver but mg, whose matrix-free fine level
     needs no K (``operator: assembled`` does); components: DOFs per node (None: dim; 1 for
-    a temperature — the factor keeps elasticity's fill per unknown, which errs high).
+    a temperature — the factor keeps elasticity's fill per unknown, which errs high);
+    kernels: whether mg runs its fused kernels (None: :func:`mg_kernels.enabled`, numba found).
     Pure arithmetic: nothing is allocated, so it runs before the mesh exists.
     """
     if solver not in MODELLED_SOLVERS:
@@ -149,6 +164,10 @@ def estimate_memory(dim: int, n_elements: int, n_nodes: int, nodes_per_element: 
         "vectors": 8 * (ELEMENT_VECTORS * n_el + DOF_VECTORS * n_dofs * n_cases),
     }
     solving = {"matrix": 8 * nnz_lower}
+    fused_mg = solver == "mg" and (mg_kernels.enabled() if kernels is None else kernels)
+    if fused_mg:  # a structured grid: the convolution filter, fewer design vectors (see above)
+        held["filter"] = 8 * MG_KERNEL_FILTER_VECTORS * n_el
+        held["vectors"] = 8 * (MG_KERNEL_ELEMENT_VECTORS * n_el + DOF_VECTORS * n_dofs * n_cases)
     if not (solver != "mg" if assembled is None else assembled):
         del held["assembly"], solving["matrix"]
         assembly_workspace = 0.0
@@ -165,19 +184,25 @@ def estimate_memory(dim: int, n_elements: int, n_nodes: int, nodes_per_element: 
         # Coarse element matrices: n_el / 2^d elements on level 1, each level 2^d times
         # fewer; the fine level is matrix-free (element scales and the one element matrix).
         geometric = 1 / (2**dim - 1)
-        coarse = 8 * n_el * local**2 * geometric
-        work = 2 * 8 * n_el * local * (1 + geometric)
-        vectors = 8 * n * (MG_NODAL_VECTORS * (1 + geometric) + 6 * n_cases)
+        if fused_mg:  # float32 matrices, no work arrays (module constants above)
+            coarse = 4 * n_el * local**2 * geometric
+            work = 0.0
+            vectors = 8 * n * (MG_KERNEL_NODAL_VECTORS + 4 * n_cases)
+        else:
+            coarse = 8 * n_el * local**2 * geometric
+            work = 2 * 8 * n_el * local * (1 + geometric)
+            vectors = 8 * n * (MG_NODAL_VECTORS * (1 + geometric) + 6 * n_cases)
         solving["preconditioner"] = coarse + work + vectors + cholesky_bytes(min(n, MG_COARSE_DOFS), dim, c)
         # Projecting level 1 to level 2: a copy of a quarter of level 1's matrices (3D), and
         # the fine diagonal's element array.
-        workspace = 2 * 8 * n_el * local**2 * geometric**2 + 8 * n_el * local
+        workspace = (0.0 if fused_mg else 2 * 8 * n_el * local**2 * geometric**2) + 8 * n_el * local
     else:
         modes = 1 if c == 1 else 3 if dim == 2 else 6  # AMG's near-null space: rigid-body modes
         solving["preconditioner"] = AMG_KEPT * nnz_full + 8 * modes * n + 8 * 4 * n * n_cases
         workspace = AMG_SETUP * nnz_full + 8 * modes * n
-    # element_energy_pullback gathers λ_e and u_e per element, and einsum one more.
-    sensitivity = 3 * 8 * n_el * local * n_cases
+    # element_energy_pullback gathers λ_e and u_e per element, and einsum one more (mg's
+    # fused kernel reads the nodal arrays instead).
+    sensitivity = 0.0 if solver == "mg" and fused_mg else 3 * 8 * n_el * local * n_cases
     outputs = PLOTTING + 8 * (12 * n_el + 2 * n_el * npe + 2 * dim * n_nodes)
     transient = max(workspace, sensitivity, outputs)
     if sum(solving.values()) + transient >= assembly_workspace:

@@ -107,6 +107,19 @@ def scatter(element_values: np.ndarray, shape: tuple[int, ...], c: int,
     return out
 
 
+def scatter_corners(values: np.ndarray, scales: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """Nodal array (N0+1, …, c) = Σ_e scales_e · values placed at element e's corners:
+    :func:`scatter` of the same (2^d, c) values for every element, without element arrays
+    (e.g. the fine level's diagonal Σ_e E_e diag(K0)); the same sums in the same order."""
+    dim = len(shape)
+    values = np.asarray(values)
+    E = np.asarray(scales).reshape(tuple(shape) + (1,))
+    out = np.zeros(tuple(n + 1 for n in shape) + (values.shape[-1],), np.result_type(values, E))
+    for a, o in enumerate(corner_offsets(dim)):
+        out[tuple(slice(oi, oi + n) for oi, n in zip(o, shape))] += E * values[a]
+    return out
+
+
 def coarse_shape(shape: tuple[int, ...]) -> tuple[int, ...]:
     """⌈N/2⌉ per axis: the next coarser element array."""
     return tuple((n + 1) // 2 for n in shape)
@@ -216,32 +229,62 @@ def child_blocks(shape: tuple[int, ...], c: int) -> list[list[ChildBlock]]:
 
 
 def project_elements(K: np.ndarray, shape: tuple[int, ...], regions,
-                     out: np.ndarray | None = None) -> np.ndarray:
+                     out: np.ndarray | None = None, run=None, parts: int = 1) -> np.ndarray:
     """Coarse element matrices (n_coarse, m, m) = Σ_children P_cᵀ K_child P_c from fine
     ones K (n_fine, m, m) on the element array ``shape``: two GEMMs per kind of child
-    (each on a contiguous copy of the children: numpy's batched small products are slower).
-    out: an (n_coarse, m, m) array to write into (kept between designs: no page faults)."""
+    (each on a contiguous copy of the children: numpy's batched small products are slower),
+    in slabs of about PROJECT_ROWS coarse elements along the first axis (small temporaries).
+    out: an (n_coarse, m, m) array to write into (kept between designs: no page faults).
+    run(work, ranges): runs work(lo, hi) for ``parts`` ranges of coarse planes, e.g. on
+    threads (numpy's copies and GEMMs release the GIL); each coarse element sums its children
+    in the same order either way. None: all on the calling thread."""
     m = K.shape[-1]
     fine = K.reshape(tuple(shape) + (m, m))
     cshape = coarse_shape(shape)
     out = np.zeros(cshape + (m, m), K.dtype) if out is None else out.reshape(cshape + (m, m))
-    out[...] = 0
-    for blocks in regions:
-        for b in blocks:
-            child = np.ascontiguousarray(fine[b.fine])             # (…, m, m)
-            P = b.P.astype(K.dtype)
-            KP = (child.reshape(-1, m) @ P).reshape(child.shape)
-            # Pᵀ K P = (K P)ᵀ P since K is symmetric: one more GEMM on the transposed block.
-            KPt = np.ascontiguousarray(np.swapaxes(KP, -1, -2))
-            out[b.coarse] += (KPt.reshape(-1, m) @ P).reshape(child.shape)
+    rows = max(1, PROJECT_ROWS // max(1, int(np.prod(cshape[1:]))))
+
+    def work(lo: int, hi: int) -> None:
+        out[lo:hi] = 0
+        for start in range(lo, hi, rows):
+            stop = min(hi, start + rows)
+            for blocks in regions:
+                first = blocks[0].coarse[0]
+                a, z = max(start - first.start, 0), min(stop, first.stop) - first.start
+                if a >= z:
+                    continue
+                for b in blocks:
+                    child = np.ascontiguousarray(fine[b.fine][a:z])          # (…, m, m)
+                    P = b.P.astype(K.dtype)
+                    KP = (child.reshape(-1, m) @ P).reshape(child.shape)
+                    # Pᵀ K P = (K P)ᵀ P since K is symmetric: one more GEMM on the transposed block.
+                    KPt = np.ascontiguousarray(np.swapaxes(KP, -1, -2))
+                    out[b.coarse][a:z] += (KPt.reshape(-1, m) @ P).reshape(child.shape)
+
+    n = cshape[0]
+    parts = max(1, min(int(parts), n))
+    ranges = [(n * i // parts, n * (i + 1) // parts) for i in range(parts)]
+    if run is None:
+        for lo, hi in ranges:
+            work(lo, hi)
+    else:
+        run(work, ranges)
     return out.reshape(-1, m, m)
+
+
+PROJECT_ROWS = 4096  # coarse elements per block of project_scaled's product (18 MB in double)
 
 
 def project_scaled(scales: np.ndarray, K0: np.ndarray, shape: tuple[int, ...], regions,
                    out: np.ndarray | None = None) -> np.ndarray:
     """Coarse element matrices (n_coarse, m, m) = Σ_children E_c P_cᵀ K0 P_c for fine element
     scales (n_fine,) and one shared K0 (m, m): per region, (n, children) @ (children, m²).
-    out: an (n_coarse, m, m) array to write into."""
+    out: an (n_coarse, m, m) array to write into.
+
+    The product runs in blocks of PROJECT_ROWS coarse elements along the first axis, in the
+    scales' precision, each block written (and rounded) straight into ``out``: at 10⁶ fine
+    elements a whole-level product in double would be a 576 MB temporary (and its page
+    faults cost more than the product)."""
     m = K0.shape[0]
     E = scales.reshape(shape)
     cshape = coarse_shape(shape)
@@ -252,7 +295,10 @@ def project_scaled(scales: np.ndarray, K0: np.ndarray, shape: tuple[int, ...], r
         A = np.stack([(b.P.T @ K0 @ b.P).ravel() for b in blocks])          # (children, m²)
         children = np.stack([E[b.fine] for b in blocks], axis=-1)           # (…, children)
         block = out[blocks[0].coarse]
-        block[...] = (children.reshape(-1, len(blocks)) @ A).reshape(block.shape)
+        step = max(1, PROJECT_ROWS // max(1, int(np.prod(block.shape[1:-1]))))
+        for i in range(0, block.shape[0], step):
+            part = children[i:i + step]
+            block[i:i + step] = (part.reshape(-1, len(blocks)) @ A).reshape(part.shape[:-1] + (m * m,))
     return out.reshape(-1, m, m)
 
 

@@ -18,7 +18,10 @@ lent to one element each for the coarse operators. The V-cycle runs in single pr
 unless rtol < 1e-8; CG, its products and vectors are double.
 
 Every array operation here is a slice, an element-wise product or a small dense product,
-so that an array library other than numpy (CuPy) can run the same V-cycle.
+so that an array library other than numpy (CuPy) can run the same V-cycle. With numba, the
+level products and the sensitivity run instead in fused multi-threaded kernels
+(:mod:`femopt.solvers.mg_kernels`: no element work arrays, every core; the same results to
+round-off); ``mg_kernels.USE_NUMBA = False`` (or FEMOPT_NUMBA=0) keeps this numpy path.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from femopt.errors import SolverError
+from femopt.solvers import mg_kernels
 from femopt.solvers.iterative import pcg, solve_columns
 from femopt.solvers.superlu import SuperLUSolver
 
@@ -36,7 +40,7 @@ except ImportError:  # scikit-sparse is optional
     CholmodSolver = None
 from femopt.solvers.mg_hierarchy import (array_shape, auto_levels, build_levels, child_interpolation,
                                          corner_offsets, gather, local_order, max_levels, project_elements,
-                                         project_scaled, prolong, restrict, scatter)
+                                         project_scaled, prolong, restrict, scatter, scatter_corners)
 
 SMOOTHERS = ("jacobi", "chebyshev")
 OPERATORS = ("matrix-free", "assembled")
@@ -136,6 +140,7 @@ class MGSolver:
         self._extra_diagonal = None    # (n_dofs,) diagonal terms of K beyond the elements (springs)
         self._previous = None          # the last solution (n_free, k): the next solve's start
         self._buffers = {}             # (level, dtype) → element and nodal work arrays
+        self._operands = {}            # dtype → the fine level's (E, K0, free, extra) for the kernels
         self._ritz = {}                # level → the last top Ritz vector of D^-½AD^-½
         self.n_factorizations = 0
         self.cg_iterations = 0
@@ -180,9 +185,7 @@ class MGSolver:
         K = None if K_lower is None else sp.csc_matrix(K_lower)
         self._K_lower = K if self.needs_matrix else None
         # The fine diagonal from the elements, and what K has beyond it (springs).
-        ue, _, _ = self._work(0, np.float64)
-        element_diagonal = scatter(np.broadcast_to(np.diag(self.K0), ue.shape), fine.shape, self.c,
-                                   scales=E, work=ue).ravel()
+        element_diagonal = scatter_corners(np.diag(self.K0).reshape(-1, self.c), E, fine.shape).ravel()
         diagonal = np.zeros(fine.n_dofs)
         if K is None:
             extra = np.zeros(fine.n_dofs)
@@ -194,6 +197,7 @@ class MGSolver:
             extra = np.where(fine.free.ravel() > 0, diagonal - element_diagonal, 0.0)
             extra[np.abs(extra) <= 1e-12 * np.abs(diagonal)] = 0.0  # round-off of the two sums
         self._extra_diagonal = extra if extra.any() else None
+        self._operands = {}
         fine.inverse_diagonal = _inverse(diagonal.reshape(fine.node_shape), fine.free).astype(self.cycle_dtype)
         for l in range(1, len(self.levels)):
             level, finer = self.levels[l], self.levels[l - 1]
@@ -209,7 +213,9 @@ class MGSolver:
             else:
                 if level.K is None:
                     level.K = np.empty((level.n_elements,) + self.K0.shape, self.cycle_dtype)
-                Kc = project_elements(finer.K, finer.shape, finer.regions, out=level.K)
+                Kc = project_elements(finer.K, finer.shape, finer.regions, out=level.K,
+                                      run=mg_kernels.run_ranges, parts=mg_kernels.threads()
+                                      if finer.n_elements >= mg_kernels.PARALLEL_ELEMENTS else 1)
             level.K = _mask_elements(Kc, level)
             d = scatter(np.einsum("nii->ni", level.K), level.shape, self.c)
             level.inverse_diagonal = _inverse(d, level.free)
@@ -327,6 +333,8 @@ class MGSolver:
             y = np.zeros(level.n_dofs)
             y[self.free_dofs] = K @ xf + K.T @ xf - K.data[K.indptr[:-1]] * xf
             return y.reshape(level.node_shape)
+        if mg_kernels.enabled():
+            return self._matvec_fused(l, x)
         ue, ye, y = self._work(l, x.dtype)
         gather(x, out=ue)
         if l == 0:  # K0 is symmetric; E_e applied in the scatter
@@ -343,6 +351,51 @@ class MGSolver:
             if self._extra_diagonal is not None:
                 y += (self._extra_diagonal.reshape(level.node_shape) * x).astype(y.dtype, copy=False)
         return y
+
+    def _matvec_fused(self, l: int, x: np.ndarray) -> np.ndarray:
+        """:meth:`_matvec` by the fused kernels (:mod:`femopt.solvers.mg_kernels`): no element
+        work arrays, one nodal result array per level and precision."""
+        level = self.levels[l]
+        dtype = x.dtype if l == 0 else level.K.dtype
+        key = (l, dtype.char, "nodal")
+        if key not in self._buffers:
+            self._buffers[key] = np.empty(level.node_shape, dtype)
+        y = self._buffers[key]
+        if l > 0:  # coarse rows of fixed DOFs are zero already (masked element matrices)
+            return mg_kernels.apply_elements(x.astype(dtype, copy=False), level.K, y)
+        E, K0, free, extra = self._fine_operands(dtype)
+        return mg_kernels.apply_shared(x, E, K0, free, extra, y)
+
+    def _fine_operands(self, dtype):
+        """(E (element array), K0, free mask, extra diagonal (nodal) or None) of the fine level
+        in ``dtype``, for the fused kernel; converted once per design."""
+        dtype = np.dtype(dtype)
+        if dtype not in self._operands:
+            fine = self.levels[0]
+            double = dtype == np.float64
+            E = (self._E if double else self._E_cycle).astype(dtype, copy=False).reshape(fine.shape)
+            K0 = (self.K0 if double else self._K0_cycle).astype(dtype, copy=False)
+            extra = None if self._extra_diagonal is None else \
+                self._extra_diagonal.reshape(fine.node_shape).astype(dtype)
+            self._operands[dtype] = (E, K0, fine.free.astype(dtype, copy=False), extra)
+        return self._operands[dtype]
+
+    def element_energy(self, lam: np.ndarray, u: np.ndarray) -> np.ndarray:
+        """(n_elements,) dL/dE_e = −Σ_cases λ_eᵀ K0 u_e for full-length lam, u (n_dofs[, k])
+        in femopt's DOF and element numbering: the sensitivity of K = Σ_e E_e K0, by the fused
+        kernel (no (n_elements, m) gathers of λ_e and u_e); window gathers without numba."""
+        fine = self.levels[0]
+        lam, u = np.asarray(lam, float), np.asarray(u, float)
+        lam, u = lam.reshape(len(lam), -1), u.reshape(len(u), -1)
+        out = np.zeros(fine.shape)
+        for k in range(u.shape[1]):
+            lam_k = np.ascontiguousarray(lam[:, k]).reshape(fine.node_shape)
+            u_k = np.ascontiguousarray(u[:, k]).reshape(fine.node_shape)
+            if mg_kernels.enabled():
+                mg_kernels.element_energies(lam_k, u_k, self.K0, out)
+            else:
+                out += np.einsum("ea,ea->e", gather(lam_k), gather(u_k) @ self.K0).reshape(fine.shape)
+        return -out.reshape(-1)
 
     def _work(self, l: int, dtype):
         """(gathered, product, nodal result) work arrays of level l in ``dtype``: kept, as

@@ -18,6 +18,7 @@ from femopt.api import run
 from femopt.config import parse_config
 from femopt.errors import FemoptError
 from femopt.output.checkpoint import CheckpointError
+from femopt.solvers.mg_kernels import limit_threads
 
 
 def run_case(problem: dict, source: str, outdir: str, summary: dict) -> dict:
@@ -29,9 +30,10 @@ def run_case(problem: dict, source: str, outdir: str, summary: dict) -> dict:
     try:
         config = parse_config(problem, source=source)
         checkpoint = Path(outdir) / "checkpoint.npz"
-        # One BLAS thread: N cases on N cores must not fight over them (Dask workers
-        # outside a LocalCluster do not get the environment variables that say so).
-        with threadpool_limits(limits=1):
+        # One BLAS thread and one thread for mg's kernels: N cases on N cores must not fight
+        # over them (Dask workers outside a LocalCluster do not get the environment
+        # variables that say so, and the kernels' threads are femopt's own).
+        with threadpool_limits(limits=1), limit_threads(1):
             try:
                 result = run(config, outdir, resume=checkpoint.is_file(), extra_summary=summary)
             except CheckpointError:
