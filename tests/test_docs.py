@@ -187,3 +187,12 @@ def test_readme_quick_start_and_ci_agree():
         assert f"bash {script}" in text and (ROOT / script).exists()
     assert "bash scripts/test.sh" in (ROOT / ".ci" / "run").read_text()
     assert os.access(ROOT / ".ci" / "run", os.X_OK)
+
+
+def test_readme_example_gives_its_result(tmp_path):
+    """The README's one example is configs/mbb.yaml without its defaults: 203.1925 in 94
+    iterations, the figure its output line and picture show."""
+    code = next(code for language, code, _, _ in blocks(ROOT / "README.md") if language == "yaml")
+    (tmp_path / "mbb.yaml").write_text(code)
+    result = femopt.run(tmp_path / "mbb.yaml")
+    assert (round(result.objective, 4), result.iterations, result.status) == (203.1925, 94, "converged")
