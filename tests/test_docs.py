@@ -18,7 +18,7 @@
   or file: a Python fragment is only compiled, a YAML fragment only parsed as YAML.
 - Every `configs/…`, `meshes/…` and `scripts/…` path the pages name exists, so does every
   config named by its file name alone (`mbb.yaml`, in configs/), and so does the target of
-  every relative link and image.
+  every relative link and image, and the heading a link's #anchor names.
 """
 
 import copy
@@ -150,7 +150,15 @@ def test_markers_are_known():
 
 
 FILE = re.compile(r"(?<![\w./-])((?:configs|meshes|scripts)/[\w./-]*\w)")
-LINK = re.compile(r"\]\(([^)#\s]+)(?:#[^)]*)?\)")
+LINK = re.compile(r"\]\(([^)#\s]*)(?:#([^)\s]*))?\)")
+
+
+def anchors(page: Path) -> set[str]:
+    """The anchors GitHub gives the headings of ``page``: lower case, punctuation dropped,
+    spaces as hyphens (code blocks' comment lines are not headings)."""
+    text = BLOCK.sub("", page.read_text())
+    return {re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+            for heading in re.findall(r"^#+ (.*)$", text, re.M)}
 
 
 @pytest.mark.parametrize("page", PAGES, ids=page_id)
@@ -163,12 +171,14 @@ def test_named_files_and_links_exist(page):
     named = {name for name in re.findall(r"`(\w+\.yaml)`", text) if not (ROOT / "configs" / name).exists()}
     assert not named, f"{page_id(page)} names configs that are not in configs/: {sorted(named)}"
     broken = []
-    for target in LINK.findall(text):
+    for target, anchor in LINK.findall(text):
         if re.match(r"[a-z]+:", target):   # http:, https:, mailto:
             continue
-        path = (page.parent / target).resolve()
-        if not path.exists() and path not in PENDING_PAGES:
-            broken.append(target)
+        path = (page.parent / target).resolve() if target else page
+        if path in PENDING_PAGES and not path.exists():
+            continue
+        if not path.exists() or (anchor and path.suffix == ".md" and anchor not in anchors(path)):
+            broken.append(f"{target}#{anchor}" if anchor else target)
     assert not broken, f"{page_id(page)} links to missing files: {broken}"
 
 
