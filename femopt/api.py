@@ -20,6 +20,7 @@ import numpy as np
 
 from femopt.build import Model, build, build_mesh, check_memory
 from femopt.config import ProblemConfig, load_config, with_overrides
+from femopt.mesh.cad import copy_mesh
 from femopt.output import OutputFolder, checkpoint, expected_bytes, write_files
 from femopt.output.checkpoint import CheckpointError
 from femopt.loop.driver import IterationRecord, Result, optimize
@@ -92,10 +93,17 @@ def run(config: ConfigLike | Model, outdir: str | Path | None = None, *,
             staging, config.name, model.mesh, result,
             extra_summary={"config": config.source, **(extra_summary or {})},
             material=None if config.physics == "heat" else (config.material.E, config.material.nu),
-            physics=config.physics, stress=stress))
+            physics=config.physics, stress=stress) + _cad_mesh_files(config, staging))
         if result.status == "converged":  # nothing left to go on with
             folder.checkpoint.unlink(missing_ok=True)
     return result
+
+
+def _cad_mesh_files(config: ProblemConfig, staging) -> list:
+    """[mesh.msh] for a mesh made from a CAD file (gmsh's mesh of it, femopt.mesh.cad), else []."""
+    if not config.mesh.cad:
+        return []
+    return [copy_mesh(config.mesh.file, staging, **config.mesh.cad_options)]
 
 
 def _optimize(model: Model, on_start, callback, **options) -> Result:

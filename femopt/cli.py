@@ -74,6 +74,7 @@ def validate(config_path):
     from femopt.build import (build_design_linking, build_problem, build_responses, check_memory,
                               design_warnings, merged_nodes_notice, robust_notice)
     from femopt.config import load_config
+    from femopt.mesh.cad import describe_faces
 
     config = load_config(config_path)
     estimate = check_memory(config)  # before the mesh is built: a huge grid stops here
@@ -98,6 +99,10 @@ def validate(config_path):
                   + [f"extruded along {config.design.extrusion}"] * (config.design.extrusion is not None))
         click.echo(f"  design: {linking.n_variables} design variables for {mesh.n_elements} elements "
                    f"({'; '.join(linked)})")
+    if config.mesh.cad:  # the CAD faces, to choose `at: {group: face-N}` from
+        click.echo(f"faces of {Path(config.mesh.file).name} (groups for `at: {{group: ...}}`):")
+        for line in describe_faces(config.mesh.file, **config.mesh.cad_options, scale=config.mesh.scale):
+            click.echo(f"  {line}")
 
 
 @main.command()

@@ -15,7 +15,8 @@ Groups follow one convention, which meshes/README.md lists per part:
 - passive regions (rings of material around holes): further cell groups;
 - supports and loaded boundaries: facet groups (curves in 2D, surfaces in 3D).
 
-femopt itself never imports gmsh: it reads the written files with meshio. The results
+femopt reads the written files with meshio (it imports gmsh only to mesh CAD parts such as
+``plate_hole``, which is written as a STEP file: femopt.mesh.cad). The results
 are deterministic for a given gmsh version (one thread, fixed sizes), so regenerating
 with the same version reproduces the committed files; another version may move nodes.
 """
@@ -286,11 +287,27 @@ def crank() -> None:
     gmsh.model.mesh.generate(3)
 
 
-PARTS = {"lbracket": lbracket, "plate_bolts": plate_bolts, "bracket3d": bracket3d, "crank": crank}
+def plate_hole() -> None:
+    """3D plate 60 x 20 x 10 with a bolt hole Ø 8 at (50, 10) through z: a STEP file, no mesh.
+
+    The CAD part of configs/plate_hole_cad.yaml, which femopt meshes itself
+    (femopt.mesh.cad): a box minus a cylinder, written as geometry. Its faces after
+    import: face-1 is x = 0 and face-7 the bolt hole.
+    """
+    box = occ.addBox(0, 0, 0, 60, 20, 10)
+    hole = occ.addCylinder(50, 10, 0, 0, 0, 10, 4)
+    occ.cut([(3, box)], [(3, hole)])
+    occ.synchronize()
+
+
+PARTS = {"lbracket": lbracket, "plate_bolts": plate_bolts, "bracket3d": bracket3d, "crank": crank,
+         "plate_hole": plate_hole}
+STEP_PARTS = {"plate_hole"}  # written as CAD geometry (<name>.step), not meshed here
 
 
 def make(name: str, directory: Path = HERE, verbose: bool = False) -> Path:
-    """Build part ``name``, mesh it and write ``directory/<name>.msh``; returns the path."""
+    """Build part ``name``, mesh it and write ``directory/<name>.msh`` (the parts of
+    STEP_PARTS: its geometry as ``directory/<name>.step``); returns the path."""
     global occ
     gmsh.initialize(["-noenv"], readConfigFiles=False)
     try:
@@ -302,7 +319,7 @@ def make(name: str, directory: Path = HERE, verbose: bool = False) -> Path:
         gmsh.model.add(name)
         occ = gmsh.model.occ
         PARTS[name]()
-        path = directory / f"{name}.msh"
+        path = directory / f"{name}.{'step' if name in STEP_PARTS else 'msh'}"
         gmsh.write(str(path))
         return path
     finally:

@@ -7,7 +7,9 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 missing=()
 # SuiteSparse headers for scikit-sparse, and OpenBLAS: ~2.7x faster factorization than reference BLAS.
-for pkg in libsuitesparse-dev libopenblas0-pthread; do
+# The X11/OpenGL libraries the gmsh wheel links against (CAD parts, femopt.mesh.cad), though femopt opens no window.
+for pkg in libsuitesparse-dev libopenblas0-pthread libglu1-mesa libgl1 libxrender1 libxcursor1 libxft2 libxinerama1 \
+           libfontconfig1 libgomp1; do
     dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
 done
 command -v gcc >/dev/null 2>&1 || missing+=(gcc)

@@ -684,7 +684,7 @@ def test_keys_that_are_not_printable_are_quoted_so_messages_stay_one_line():
     """Found by the fuzz test: a key holding a newline split the message in two."""
     data = mbb_data(6, 2)
     data["mesh"]["\n"] = None
-    assert error_of(data).endswith("mesh.'\\n': unknown key (allowed: grid, size, file, scale)")
+    assert error_of(data).endswith("mesh.'\\n': unknown key (allowed: grid, size, file, scale, min_size, order)")
     data = mbb_data(6, 2)
     data["mesh"]["grid"] = {"\n": None}
     assert error_of(data).endswith("mesh.grid: expected 2 or 3 positive integers, got {'\\n': null}")

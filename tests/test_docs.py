@@ -64,11 +64,13 @@ def page_id(page: Path) -> str:
 
 
 @pytest.fixture
-def workdir(tmp_path, monkeypatch):
-    """A folder with configs/ and meshes/ linked in, as the current folder."""
+def workdir(tmp_path, tmp_path_factory, monkeypatch):
+    """A folder with configs/ and meshes/ linked in, as the current folder; CAD parts are
+    meshed into a cache of the test session, not the user's."""
     for name in ("configs", "meshes"):
         (tmp_path / name).symlink_to(ROOT / name)
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.getbasetemp() / "docs-cad-cache"))
     return tmp_path
 
 
@@ -100,7 +102,10 @@ def check_yaml(code: str, marker: str, where: str, folder: Path) -> None:
     assert isinstance(data, dict) and data.keys() <= PROBLEM_SECTIONS, (
         f"{where}: not a problem file's sections; mark it <!-- fragment --> if it is part of one")
     if is_complete(data):
-        path = folder / "docs-example.yaml"
+        # A file the page names as ../meshes/… is read from a folder beside meshes/ (as
+        # configs/ is); any other beside what the page's Python blocks wrote.
+        path = folder / "examples" / "docs-example.yaml" if "../" in code else folder / "docs-example.yaml"
+        path.parent.mkdir(exist_ok=True)
         path.write_text(code)
         config = femopt.load_config(path)
         model = femopt.prepare(config)

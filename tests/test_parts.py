@@ -1,6 +1,6 @@
 """The shipped parts (meshes/*.msh and their configs): each mesh reads with its groups,
 cell counts and geometry; each config validates; the 2D ones run and pass check-grad;
-regenerating a mesh with gmsh (optional: femopt[mesh]) gives the committed one again."""
+regenerating a mesh with gmsh gives the committed one again."""
 
 from __future__ import annotations
 
@@ -115,7 +115,6 @@ def test_3d_config_runs_two_iterations(name):
 def test_regenerated_mesh_matches_the_committed_one(name, tmp_path):
     """meshes/make_meshes.py rebuilds the same mesh (same groups; the same counts within
     2 %, as another gmsh version may place nodes differently)."""
-    pytest.importorskip("gmsh")
     import importlib.util
 
     spec = importlib.util.spec_from_file_location("make_meshes", MESHES / "make_meshes.py")

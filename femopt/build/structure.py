@@ -28,7 +28,7 @@ def build_mesh(config: ProblemConfig) -> Mesh:
     or a generated grid (its arrays are computed when first asked for)."""
     if config.mesh.file is not None:
         try:
-            return read_mesh(config.mesh.file, config.mesh.scale)
+            return read_mesh(config.mesh.file, config.mesh.scale, **config.mesh.cad_options)
         except MeshError as e:  # changed since the problem file was read
             raise config.error("mesh.file", str(e)) from None
     return StructuredMesh(tuple(config.mesh.grid), tuple(config.mesh.size))

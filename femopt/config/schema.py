@@ -50,6 +50,14 @@ class MeshConfig:
     scale: float = 1.0            # the file's coordinates are multiplied by it (0.001: mm -> m)
     file_dim: int = 0             # the file mesh's dimension, read when the problem is parsed
     digest: str = ""              # sha256 of the file's bytes: the fingerprint follows its contents
+    # A CAD file's mesh options {size, min_size, order} (femopt.mesh.cad); out of the repr so
+    # that the fingerprints of other meshes stay as they were (fingerprint adds it when set).
+    cad: tuple = field(default=(), repr=False)
+
+    @property
+    def cad_options(self) -> dict:
+        """Keyword arguments of :func:`femopt.mesh.read_mesh` for a CAD file ({} otherwise)."""
+        return dict(self.cad)
 
     @property
     def dim(self) -> int:
@@ -241,10 +249,11 @@ class ProblemConfig:
         essential = replace(self, source="", checkpoint=CheckpointConfig(),
                             mesh=replace(self.mesh, file=None),  # its digest stands for it
                             optimizer=replace(self.optimizer, max_iterations=0))
-        # A user's loss file counts by its contents too (appended only when there is one, so
-        # that other problems keep their fingerprints).
+        # A user's loss file counts by its contents too, and a CAD file's mesh options (each
+        # appended only when there is one, so that other problems keep their fingerprints).
         files = "".join(f"|{name}:{digest}" for name, digest in _python_file_digests(self))
-        return hashlib.sha256((repr(essential) + files).encode()).hexdigest()[:16]
+        cad = repr(self.mesh.cad) if self.mesh.cad else ""
+        return hashlib.sha256((repr(essential) + cad + files).encode()).hexdigest()[:16]
 
     def error(self, path: str, reason: str) -> ConfigError:
         """A ConfigError about ``path`` of this problem, e.g. ``error("supports[1].at", "selects no node")``."""

@@ -27,6 +27,7 @@ from femopt.config.schema import (AXES, PHYSICS, CheckpointConfig, LoadCaseConfi
                                   MeshConfig, OptimizerConfig, ProblemConfig, ResponseConfig, Selection, Spec,
                                   SpringConfig, SupportConfig)
 from femopt.errors import MeshError
+from femopt.mesh.cad import CAD_SUFFIXES, is_cad
 from femopt.mesh.checks import COORDINATE_RANGE
 from femopt.mesh.io import read_mesh
 from femopt.optimizers import OPTIMIZERS
@@ -37,7 +38,7 @@ from femopt.solvers.mg_hierarchy import max_levels
 # Allowed keys per section, in the order they are documented.
 _TOP_KEYS = ("problem", "physics", "mesh", "material", "supports", "loads", "load_cases", "springs", "design",
              "objective", "constraints", "optimizer", "solver", "checkpoint")
-_MESH_KEYS = ("grid", "size", "file", "scale")
+_MESH_KEYS = ("grid", "size", "file", "scale", "min_size", "order")
 _MATERIAL_KEYS = ("E", "nu", "Emin", "thickness")
 _HEAT_MATERIAL_KEYS = ("k", "kmin", "thickness")   # physics: heat
 _SUPPORT_KEYS = ("at", "fix")
@@ -234,8 +235,12 @@ def _parse_mesh(node: YamlNode, source: str) -> MeshConfig:
     if ("grid" in node.value) == ("file" in node.value):
         node.fail("give exactly one of 'grid' (a generated grid of elements) or 'file' (a mesh file)")
     misplaced, owner = ("scale", "file") if "grid" in node.value else ("size", "grid")
-    if misplaced in node.value:
+    cad_file = "file" in node.value and is_cad(str(node.value["file"]))  # size: its element size
+    if misplaced in node.value and not cad_file:
         node.child(misplaced).fail(f"only applies to a mesh given by '{owner}'")
+    for key in ("min_size", "order"):
+        if key in node.value and not cad_file:
+            node.child(key).fail(f"only applies to a mesh from a CAD file ({', '.join(CAD_SUFFIXES)})")
     if "file" in node.value:
         return _parse_mesh_file(node, source)
     grid = node.require("grid").int_list(counts=(2, 3), positive=True)
@@ -267,14 +272,29 @@ def _parse_mesh_file(node: YamlNode, source: str) -> MeshConfig:
     scale = node.get("scale", 1.0, lambda n: n.positive())
     folder = Path(source).parent if not source.startswith("<") else Path.cwd()
     path = folder / Path(text).expanduser()
+    cad = _parse_cad_options(node) if is_cad(path) else ()
     try:
-        mesh = read_mesh(path, scale)
+        mesh = read_mesh(path, scale, **dict(cad))
         digest = hashlib.sha256(path.read_bytes()).hexdigest()
     except MeshError as e:
         file_node.fail(str(e))
     except OSError as e:  # changed or removed after meshio read it
         file_node.fail(f"{path}: cannot read the mesh file: {e.strerror or e}")
-    return MeshConfig(file=str(path.resolve()), scale=scale, file_dim=mesh.dim, digest=digest)
+    return MeshConfig(file=str(path.resolve()), scale=scale, file_dim=mesh.dim, digest=digest, cad=cad)
+
+
+def _parse_cad_options(node: YamlNode) -> tuple:
+    """A CAD file's mesh options as ((key, value), ...): ``size`` (the element size gmsh
+    aims at, in the file's units; required), ``min_size`` (0: none) and ``order`` (1: T4/T3,
+    2: T10/T6)."""
+    size = node.require("size").positive()
+    min_size = node.get("min_size", 0.0, lambda n: n.number(ge=0))
+    if min_size > size:
+        node.child("min_size").fail(f"{min_size:g} is larger than size ({size:g})")
+    order = node.get("order", 1, lambda n: n.integer(ge=1))
+    if order > 2:
+        node.child("order").fail(f"must be 1 (linear elements) or 2 (quadratic), got {order}")
+    return (("size", size), ("min_size", min_size), ("order", order))
 
 
 def _parse_material(node: YamlNode, dim: int, physics: str = "elasticity") -> MaterialConfig:

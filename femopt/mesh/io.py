@@ -34,11 +34,14 @@ import numpy as np
 from femopt.element import CELL_TYPES, CellType, InvertedCellError
 from femopt.errors import MeshError
 from femopt.mesh.base import Mesh
+from femopt.mesh.cad import cached_mesh, is_cad
 from femopt.mesh.checks import check_coordinates, merge_coincident_nodes
 
 
-def read_mesh(path, scale: float = 1.0) -> Mesh:
-    """The :class:`Mesh` of the file ``path``, coordinates multiplied by ``scale``.
+def read_mesh(path, scale: float = 1.0, **cad_options) -> Mesh:
+    """The :class:`Mesh` of the file ``path``, coordinates multiplied by ``scale``; a CAD
+    file (STEP, IGES, BREP) is meshed by gmsh with ``cad_options`` (``size``, ``min_size``,
+    ``order``; :func:`femopt.mesh.cad.cached_mesh`) and that mesh read.
 
     Reading the same unchanged file again with the same scale returns the same
     (immutable) Mesh without parsing it twice: the problem file's reader asks for
@@ -47,11 +50,24 @@ def read_mesh(path, scale: float = 1.0) -> Mesh:
     cell types, no cells of dimension 2 or 3, inverted or degenerate cells).
     """
     path = Path(path)
+    if is_cad(path):
+        return _read_cad(path, scale, **cad_options)
     try:
         stat = path.stat()
     except OSError as e:
         raise MeshError(f"{path}: cannot read the mesh file: {e.strerror or e}") from None
     return _read_cached(str(path.resolve()), str(path), stat.st_mtime_ns, stat.st_size, float(scale))
+
+
+def _read_cad(path: Path, scale: float, size: float = 0.0, min_size: float = 0.0, order: int = 1) -> Mesh:
+    """The mesh of the CAD part ``path``: elements of about ``size`` (at least ``min_size``;
+    0: gmsh's choice) and polynomial ``order`` (1 or 2), from the cache of
+    :mod:`femopt.mesh.cad`; errors name the CAD file as well as its cached mesh."""
+    msh = cached_mesh(path, size, min_size, order)
+    try:
+        return read_mesh(msh, scale)
+    except MeshError as e:
+        raise MeshError(str(e).replace(str(msh), f"{path} (meshed as {msh})", 1)) from None
 
 
 @lru_cache(maxsize=2)

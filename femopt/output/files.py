@@ -13,6 +13,8 @@ FILES_MESH = FILES[:-1] + ("density.vtu", "summary.json")
 HEAT_FILES = ("temperature.png",)
 # A run with a stress response adds its picture (femopt.output.stress).
 STRESS_FILES = ("stress.png",)
+# A mesh made from a CAD file adds gmsh's mesh of it (femopt.mesh.cad, copied by femopt.api).
+CAD_FILES = ("mesh.msh",)
 # The checkpoint (femopt.output.checkpoint), carried across publishing (femopt.output.folder).
 CHECKPOINT = "checkpoint.npz"
 # The prefix of femopt's temporary files inside OUTDIR (probes, files such as the
@@ -34,4 +36,4 @@ def files_for(mesh, physics: str = "elasticity", stress: bool = False) -> tuple[
 
 def femopt_file(name: str) -> bool:
     """True for a name femopt writes into an output folder: a result file or the checkpoint."""
-    return name in {*FILES, *FILES_3D, *FILES_MESH, *HEAT_FILES, *STRESS_FILES, CHECKPOINT}
+    return name in {*FILES, *FILES_3D, *FILES_MESH, *HEAT_FILES, *STRESS_FILES, *CAD_FILES, CHECKPOINT}
