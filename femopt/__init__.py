@@ -16,6 +16,7 @@ _API = {
     "load_config": "femopt.config",
     "prepare": "femopt.api",
     "run": "femopt.api",
+    "analyze": "femopt.api",
     "study": "femopt.study",
     "optimize": "femopt.loop.driver",
     "Evaluator": "femopt.loop.evaluator",

@@ -1,12 +1,12 @@
-"""The Python API: ``femopt.load_config``, ``femopt.prepare`` and ``femopt.run``.
+"""The Python API: ``femopt.load_config``, ``femopt.prepare``, ``femopt.run`` and ``femopt.analyze``.
 
     import femopt
     result = femopt.run("configs/mbb.yaml")   # or a dict, a ProblemConfig, or a prepared Model
     print(result.objective, result.iterations, result.status)
 
-:func:`run` does everything ``femopt run`` does except printing; the command line
-is a printer over it. :func:`femopt.optimize` is the lower-level loop for users who
-build the objects themselves.
+:func:`run` does everything ``femopt run`` does except printing, :func:`analyze`
+everything ``femopt analyze`` does; the command line is a printer over them.
+:func:`femopt.optimize` is the lower-level loop for users who build the objects themselves.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from femopt.config import ProblemConfig, load_config, with_overrides
 from femopt.mesh.cad import copy_mesh
 from femopt.output import OutputFolder, checkpoint, expected_bytes, write_files
 from femopt.output.checkpoint import CheckpointError
+from femopt.loop.analysis import design_variables, evaluate_once, read_design
 from femopt.loop.driver import IterationRecord, Result, optimize
 from femopt.output.stress import stress_field
 from femopt.signals import handling_signals
@@ -104,6 +105,53 @@ def _cad_mesh_files(config: ProblemConfig, staging) -> list:
     if not config.mesh.cad:
         return []
     return [copy_mesh(config.mesh.file, staging, **config.mesh.cad_options)]
+def analyze(config: ConfigLike | Model, design: str | Path | None = None, outdir: str | Path | None = None, *,
+            solver: str | None = None, force: bool = False,
+            on_start: Callable[[Model], None] | None = None) -> Result:
+    """Every response of ``config`` (path, dict, ProblemConfig, or a Model from
+    :func:`prepare`) at one design, without optimizing: the
+    :class:`femopt.loop.driver.Result` of one evaluation (status "analyzed").
+
+        result = femopt.analyze("configs/cantilever_modes.yaml")           # the uniform start
+        result = femopt.analyze(config, design="out/cc/result.npz", outdir="out/cc-check")
+        result.responses, result.fields["eigenfrequencies_hz"]
+
+    design: a result.npz whose ``x`` to evaluate (None: the starting design;
+    :func:`femopt.loop.analysis.read_design`). outdir: write the usual files there, as
+    :func:`run` does (summary.json, the fields, the plots, and with eigenvalue responses
+    modes.png). solver: override the file's solver type. on_start(model): called once
+    built. Raises FemoptError subclasses with one-line messages (a design of another
+    mesh, an unreadable file, …)."""
+    if isinstance(config, Model):
+        model, config = config, config.config
+    else:
+        config = with_overrides(config if isinstance(config, ProblemConfig) else load_config(config), solver=solver)
+        model = None
+        if not force:
+            check_memory(config)
+    x_design = None if design is None else read_design(design, build_mesh(config).n_elements)
+
+    def evaluate(model: Model) -> Result:
+        if on_start is not None:
+            on_start(model)
+        x = model.x0
+        if x_design is not None:
+            x = design_variables(model.problem.passive, model.x0, x_design, model.linking)
+        return evaluate_once(model.evaluator(), x, model.continuation().values, model.warnings)
+
+    if outdir is None:
+        return evaluate(model or build(config))
+    mesh = model.mesh if model else build_mesh(config)
+    with OutputFolder(outdir, expected_bytes=expected_bytes(mesh, len(config.cases))) as folder:
+        model = model or build(config)
+        result = evaluate(model)
+        stress = stress_field(model.objective, model.constraints, result.rho, result.u)
+        extra = {"config": config.source, "design": str(design) if design is not None else "initial"}
+        folder.publish(lambda staging: write_files(
+            staging, config.name, model.mesh, result, extra_summary=extra,
+            material=None if config.physics == "heat" else (config.material.E, config.material.nu),
+            physics=config.physics, stress=stress))
+    return result
 
 
 def _optimize(model: Model, on_start, callback, **options) -> Result:

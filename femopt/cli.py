@@ -1,4 +1,4 @@
-"""Command line: ``femopt run``, ``validate``, ``check-grad``, ``study``: printers over the Python API
+"""Command line: ``femopt run``, ``analyze``, ``validate``, ``check-grad``, ``study``, ``schema``: printers over the Python API
 (:mod:`femopt.api`). Errors become one line and exit code 2."""
 
 from __future__ import annotations
@@ -163,6 +163,31 @@ def run(config_path, outdir, max_iterations, solver, quiet, resume, force):
                f"results in {outdir}/")
 
 
+@main.command()
+@click.argument("config_path", metavar="CONFIG", type=click.Path(dir_okay=False))
+@click.option("--design", type=click.Path(dir_okay=False),
+              help="A result.npz whose design x to analyze (default: the uniform starting design).")
+@click.option("-o", "--outdir", type=click.Path(file_okay=False),
+              help="Output folder (default: out/<problem name>-analysis).")
+@click.option("--solver", type=click.Choice(SOLVERS.names), help="Linear solver type (default: from CONFIG, else auto).")
+@click.option("--force", is_flag=True, help="Run even when the memory estimate exceeds the memory available.")
+@_user_errors
+def analyze(config_path, design, outdir, solver, force):
+    """Evaluate every response of CONFIG at one design, without optimizing; write its files."""
+    import femopt  # here, not at the top: `femopt --version` and `--help` stay fast
+
+    if outdir is not None and not outdir.strip():
+        raise FemoptError("-o/--outdir: an empty folder name; leave the option out for out/<problem>-analysis")
+    config = femopt.load_config(config_path)
+    outdir = Path(outdir) if outdir else Path("out") / f"{config.name}-analysis"
+    result = femopt.analyze(config, design, outdir, solver=solver, force=force, on_start=_print_notes)
+    click.echo(f"{config.name}: {'design ' + str(design) if design else 'starting design'}, "
+               f"volume {result.volume:.4f}, solver {result.solver}")
+    for name, value in result.responses.items():
+        click.echo(f"  {name}: {value:.6g}")
+    click.echo(f"results in {outdir}/")
+
+
 @main.command("check-grad")
 @click.argument("config_path", metavar="CONFIG", type=click.Path(dir_okay=False))
 @click.option("--samples", default=5, show_default=True, type=click.IntRange(min=1),
@@ -319,6 +344,20 @@ def _study(study_path, outdir_option, workers, scheduler, retry_failed, dry_run,
         if not retry_failed and any(name not in result.ran for name in (r.name for r in failed)):
             click.echo("note: failures recorded before are not run again without --retry-failed", err=True)
         sys.exit(1)
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON Schema (draft-07) for editors (yaml-language-server).")
+@click.option("--markdown", is_flag=True, help="Print the reference page (docs/problem-file.md).")
+@_user_errors
+def schema(as_json, markdown):
+    """Print every key of a problem file with its type, default, bounds and allowed names."""
+    # Imported here, not at the top: `femopt --version` and `--help` stay fast.
+    from femopt.config import describe
+
+    if as_json and markdown:
+        raise FemoptError("--json and --markdown: give at most one")
+    click.echo(describe.json_text() if as_json else describe.markdown() if markdown else describe.text(), nl=False)
 
 
 def _print_notes(model) -> None:

@@ -4,7 +4,7 @@ Every extension point of femopt (optimizers, filters, interpolations, responses,
 solvers, cell types, passive shapes) keeps one :class:`Registry`. An entry holds
 the name a problem file uses, the factory that builds the object, and the options
 the factory takes with their defaults and the values they allow. The YAML reader
-(``config.py``) derives its allowed names and keys from here, so adding an
+(:mod:`femopt.config`) and ``femopt schema`` derive their allowed names and keys from here, so adding an
 implementation is one registration beside its code::
 
     OPTIMIZERS = Registry("optimizer")
@@ -25,9 +25,10 @@ from femopt.errors import FemoptError
 
 REQUIRED = object()  # the default of an option that has none: the file must give it
 
-# What an option's value is, as a problem file spells it (config.py reads each kind):
+# What an option's value is, as a problem file spells it (femopt.config.options reads each kind):
 KINDS = (
     "number",       # a finite real number within ``bounds`` (gt, ge, lt, le)
+    "magnitude",    # a number whose size lies in femopt.config.MAGNITUDES, or 0 (not with bounds {"gt": 0})
     "integer",      # an integer within ``bounds`` (ge)
     "count",        # an integer within ``bounds`` (ge), or the word auto
     "boolean",
@@ -48,13 +49,14 @@ class Option:
 
     default: the value when the file leaves it out; REQUIRED when it must be given.
     kind: one of KINDS. bounds: for numbers and parameters gt/ge/lt/le, for integers ge.
-    choices: the allowed values of a "choice".
+    choices: the allowed values of a "choice". doc: what it is, one line (``femopt schema``).
     """
 
     default: Any = REQUIRED
     kind: str = "number"
     bounds: Mapping[str, float] = field(default_factory=dict)
     choices: tuple = ()
+    doc: str = ""
 
     def __post_init__(self):
         if self.kind not in KINDS:
@@ -73,6 +75,7 @@ class Entry:
     factory: Callable
     options: Mapping[str, Option]
     dims: tuple[int, ...] = (2, 3)   # the mesh dimensions it applies to
+    doc: str = ""                    # what it is, one line (``femopt schema``)
 
     @property
     def defaults(self) -> dict[str, Any]:
@@ -100,14 +103,15 @@ class Registry:
         self.error = error
         self._entries: dict[str, Entry] = {}
 
-    def register(self, name: str, factory: Callable | None = None, *, dims=(2, 3), **options: Option):
+    def register(self, name: str, factory: Callable | None = None, *, dims=(2, 3), doc: str = "",
+                 **options: Option):
         """Register ``factory`` under ``name`` with its ``options``, for meshes of ``dims``
-        dimensions; without a factory, a decorator that registers what it decorates
-        (and returns it unchanged)."""
+        dimensions (``doc``: what it is, one line); without a factory, a decorator that
+        registers what it decorates (and returns it unchanged)."""
         def add(function):
             if name in self._entries:
                 raise ValueError(f"{self.kind} {name!r} is registered twice")
-            self._entries[name] = Entry(name, function, dict(options), tuple(dims))
+            self._entries[name] = Entry(name, function, dict(options), tuple(dims), doc)
             return function
         return add if factory is None else add(factory)
 

@@ -404,7 +404,7 @@ def test_default_constraint_is_the_volume_fraction():
 
 @pytest.mark.parametrize("changes, expected", [
     ({"objective": "complience"}, "objective: must be one of compliance, volume, displacement, "
-                                  "displacement_target, python, stress, got 'complience' (did you mean 'compliance'?)"),
+                                  "displacement_target, python, stress, frequency, buckling, got 'complience' (did you mean 'compliance'?)"),
     ({"objective": {"type": "displacement", "component": "y"}}, "objective: missing required key 'at'"),
     ({"objective": {"type": "compliance", "limit": 3}}, "objective.limit: unknown key"),
     ({"constraints": [{"type": "volume"}], "optimizer.type": "mma"}, "constraints[0]: missing required key 'limit'"),

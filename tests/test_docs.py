@@ -31,15 +31,14 @@ import pytest
 import yaml
 
 import femopt
+from femopt.config.keys import PROBLEM
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 # Pages another branch writes (the generated key-by-key reference): links to them may
 # point ahead until that branch is merged.
 PENDING_PAGES = {ROOT / "docs" / "problem-file.md"}
-PROBLEM_SECTIONS = {"problem", "physics", "mesh", "material", "supports", "loads", "load_cases",
-                    "springs", "design", "objective", "constraints", "optimizer", "solver",
-                    "checkpoint"}
+PROBLEM_SECTIONS = set(PROBLEM.keys)   # the top-level keys of a problem file
 SMALL = 2000  # elements: a complete problem this small also runs a few iterations
 
 BLOCK = re.compile(r"^```(\w*)[^\n]*\n(.*?)^```", re.S | re.M)

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from femopt.build.checks import design_warnings, merged_nodes_notice
+from femopt.build.eigen import eigen_evaluator, eigen_settings, with_bound
 from femopt.build.responses import build_responses
 from femopt.build.selections import resolve_selections
 from femopt.build.structure import build_mesh, build_problem
@@ -55,6 +56,7 @@ class Model:
     notices: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     robust: object = None  # femopt.loop.robust.RobustSettings with design.projection.robust, else None
+    eigen: object = None   # femopt.loop.eigen.EigenSettings with a frequency or buckling response, else None
     overhang: object = None  # femopt.design.overhang.OverhangFilter with design.overhang, else None
     linking: object = None  # femopt.design.linking.Linking with design.symmetry/extrusion, else None
 
@@ -64,7 +66,10 @@ class Model:
 
     def evaluator(self, timer: PhaseTimer | None = None) -> Evaluator:
         """The Evaluator of this model (runs the solver's symbolic analysis); with
-        ``robust``, a :class:`femopt.loop.robust.RobustEvaluator` around one."""
+        ``robust``, a :class:`femopt.loop.robust.RobustEvaluator` around one; with
+        ``eigen``, a :class:`femopt.loop.eigen.EigenEvaluator`."""
+        if self.eigen is not None:
+            return eigen_evaluator(self, timer)
         constraints = self.constraints
         if self.robust is not None:  # the realizations report their volume V as V/1 − 1
             constraints = [replace(constraints[0], limit=1.0)]
@@ -114,6 +119,9 @@ def build(config: ProblemConfig, *, rtol: float | None = None) -> Model:
         robust = RobustSettings(RobustThresholds(robust.delta_eta, design.projection.eta), robust.update_every)
         x0 = initial_design(x0)
         notices.append(robust_notice(config, problem.mesh.dim))
+    eigen = eigen_settings(config, problem, resolved)
+    if eigen is not None:  # an eigenvalue objective's bound is one more variable
+        x0 = with_bound(x0, objective)
     return Model(
         config=config, problem=problem, objective=objective, constraints=constraints,
         filter=FILTERS.create(design.filter.type, problem.mesh, **design.filter.options),
@@ -122,7 +130,7 @@ def build(config: ProblemConfig, *, rtol: float | None = None) -> Model:
                                        penalty=schedule_value(design.penalty, 0)),
         schedules=schedules,
         optimizer=OPTIMIZERS.create(config.optimizer.type, 0.0, 1.0, **config.optimizer.options),
-        solver=solver, notices=notices, x0=x0, robust=robust, overhang=build_overhang(config),
+        solver=solver, notices=notices, x0=x0, robust=robust, eigen=eigen, overhang=build_overhang(config),
         linking=linking,
         warnings=warnings + design_warnings(config, problem))
 

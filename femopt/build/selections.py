@@ -2,9 +2,9 @@
 
 A selection (:class:`femopt.config.Selection`) names nodes by coordinates and/or a mesh
 group. :func:`resolve_selections` turns every selection of a problem — supports, loads,
-springs, passive groups, the options of kind "selection" of the responses — into node
-numbers, facets or cells, in the order of the file, before anything is built from them;
-the first that matches nothing is a ConfigError naming its key and what the mesh spans.
+springs, point masses, passive groups, the options of kind "selection" of the responses —
+into node numbers, facets or cells, in the order of the file, before anything is built from
+them; the first that matches nothing is a ConfigError naming its key and what the mesh spans.
 """
 
 from __future__ import annotations
@@ -37,14 +37,14 @@ class Selections:
 
 
 def resolve_selections(config: ProblemConfig, mesh: Mesh) -> Selections:
-    """Every selection of ``config`` on ``mesh`` (supports, loads, springs, passive groups,
-    then the responses' selections), in one pass; raises ConfigError for the first that
-    selects nothing or names a group the mesh lacks."""
+    """Every selection of ``config`` on ``mesh`` (supports, loads, springs, point masses,
+    passive groups, then the responses' selections), in one pass; raises ConfigError for
+    the first that selects nothing or names a group the mesh lacks."""
     return Selections({**structure_selections(config, mesh), **response_selections(config, mesh)})
 
 
 def structure_selections(config: ProblemConfig, mesh: Mesh) -> dict[str, np.ndarray]:
-    """The supports', loads', springs' selections by path (passive groups checked)."""
+    """The supports', loads', springs', point masses' selections by path (passive groups checked)."""
     found = {}
     for support in config.supports:
         found[f"{support.path}.at"] = select_nodes(config, mesh, support.at, f"{support.path}.at")
@@ -53,6 +53,8 @@ def structure_selections(config: ProblemConfig, mesh: Mesh) -> dict[str, np.ndar
             found[f"{load.path}.at"] = _load_selection(config, mesh, load)
     for spring in config.springs:
         found[f"{spring.path}.at"] = select_nodes(config, mesh, spring.at, f"{spring.path}.at")
+    for mass in config.point_masses:
+        found[f"{mass.path}.at"] = select_nodes(config, mesh, mass.at, f"{mass.path}.at")
     for region in config.design.passive:
         if region.shape == "group":  # the cells themselves come with the region's mask
             mesh_group(config, mesh, region.options["group"], f"{region.path}.group", "cell")

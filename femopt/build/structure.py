@@ -80,7 +80,7 @@ def build_problem(config: ProblemConfig, warnings: list | None = None,
             if dropped:
                 warnings.append(f"{load.path}: {dropped:.1%} of the load acts on fixed DOFs "
                                 "(supported nodes) and is dropped")
-        if not forces[free, c].any():
+        if case.loads and not forces[free, c].any():  # no loads at all: a frequency problem
             raise config.error(case.path if config.load_cases else "loads",
                                "every load acts on fixed DOFs or is zero; nothing to optimize")
 

@@ -25,12 +25,13 @@ Names with a leading underscore are private to this package.
 from femopt.config.reader import MAGNITUDES, config_error, read_yaml, yaml_data
 from femopt.config.schema import (AXES, PASSIVE_TYPES, PHYSICS, CheckpointConfig, DesignConfig, LoadCaseConfig,
                                   LoadConfig, MaterialConfig, MeshConfig, OptimizerConfig, OverhangConfig,
-                                  PassiveRegionConfig, ProblemConfig, ProjectionConfig, ResponseConfig, RobustConfig,
-                                  Selection, Spec, SpringConfig, SupportConfig, python_file)
+                                  PassiveRegionConfig, PointMassConfig, ProblemConfig, ProjectionConfig,
+                                  ResponseConfig, RobustConfig, Selection, Spec, SpringConfig, SupportConfig,
+                                  python_file)
 from femopt.config.sections import load_config, parse_config, with_overrides
 
 __all__ = ["AXES", "MAGNITUDES", "PASSIVE_TYPES", "PHYSICS", "CheckpointConfig", "DesignConfig", "LoadCaseConfig",
            "LoadConfig", "MaterialConfig", "MeshConfig", "OptimizerConfig", "OverhangConfig", "PassiveRegionConfig",
-           "ProblemConfig", "ProjectionConfig", "ResponseConfig", "RobustConfig", "Selection", "Spec", "SpringConfig",
-           "SupportConfig", "config_error", "load_config", "parse_config", "python_file", "read_yaml",
-           "with_overrides", "yaml_data"]
+           "PointMassConfig", "ProblemConfig", "ProjectionConfig", "ResponseConfig", "RobustConfig", "Selection",
+           "Spec", "SpringConfig", "SupportConfig", "config_error", "load_config", "parse_config", "python_file",
+           "read_yaml", "with_overrides", "yaml_data"]

@@ -4,25 +4,26 @@ read into :class:`femopt.config.schema.DesignConfig`."""
 
 from __future__ import annotations
 
-from femopt.config.options import _parse_option, _parse_options, _parse_parameter, _parse_spec
+from femopt.config.keys import DESIGN, OVERHANG, PROJECTION, ROBUST, SYMMETRY
+from femopt.config.options import _parse_option, _parse_options, _parse_spec
 from femopt.config.reader import YamlNode, _alternatives, _num
 from femopt.config.schema import (AXES, PASSIVE_TYPES, DesignConfig, OverhangConfig, PassiveRegionConfig,
                                   ProjectionConfig, RobustConfig, Selection)
 from femopt.design import FILTERS, INTERPOLATIONS, PASSIVE_SHAPES
 from femopt.design.overhang import DIRECTIONS as OVERHANG_DIRECTIONS, SUPPORTS as OVERHANG_SUPPORTS
 
-_DESIGN_KEYS = ("volume_fraction", "penalty", "interpolation", "filter", "projection", "passive", "overhang",
-                "symmetry", "extrusion")
-_SYMMETRY_KEYS = ("axis", "at")
-_PROJECTION_KEYS = ("beta", "eta", "preserve_volume", "robust")
-_ROBUST_KEYS = ("delta_eta", "update_every")
-_OVERHANG_KEYS = ("build_direction", "support", "p", "epsilon")
+# Allowed keys per section, in the order they are documented (declared in femopt.config.keys).
+_DESIGN_KEYS = DESIGN.names()
+_SYMMETRY_KEYS = SYMMETRY.names()
+_PROJECTION_KEYS = PROJECTION.names()
+_ROBUST_KEYS = ROBUST.names()
+_OVERHANG_KEYS = OVERHANG.names()
 
 
 def _parse_design(node: YamlNode, dim: int) -> DesignConfig:
     node.mapping(_DESIGN_KEYS)
     d = DesignConfig(volume_fraction=1.0)
-    volume_fraction = node.require("volume_fraction").number(gt=0, le=1)
+    volume_fraction = _parse_option(node, "volume_fraction", DESIGN.keys["volume_fraction"], dim)
     interpolation = node.get("interpolation", d.interpolation, lambda n: n.choice(INTERPOLATIONS.names))
     penalty = _parse_option(node, "penalty", INTERPOLATIONS[interpolation].options["penalty"], dim)
     filter_ = node.get("filter", d.filter, lambda n: _parse_spec(n, FILTERS, dim, default=d.filter.type))
@@ -83,19 +84,17 @@ def _parse_overhang(node: YamlNode, dim: int) -> OverhangConfig:
             + f"), got {support}")
     # p: Q = p − log2(support) must stay positive; beyond 100, SHIFT = 100·realmin^(1/p)
     # stops being small. epsilon: √ε is the smooth minimum's rounding of the corner.
-    p = node.get("p", OverhangConfig.p, lambda n: n.number(ge=4, le=100))
-    epsilon = node.get("epsilon", OverhangConfig.epsilon, lambda n: n.number(gt=0, le=0.1))
+    p = _parse_option(node, "p", OVERHANG.keys["p"], dim)
+    epsilon = _parse_option(node, "epsilon", OVERHANG.keys["epsilon"], dim)
     return OverhangConfig(direction, support, p, epsilon)
 
 
 def _parse_projection(node: YamlNode) -> ProjectionConfig:
     node.mapping(_PROJECTION_KEYS)
-    d = ProjectionConfig()
-    beta = node.get("beta", d.beta, lambda n: _parse_parameter(n, gt=0))
-    eta = node.get("eta", d.eta, lambda n: n.number(gt=0, lt=1))
+    beta, eta = (_parse_option(node, key, PROJECTION.keys[key], None) for key in ("beta", "eta"))
     return ProjectionConfig(
         beta=beta, eta=eta,
-        preserve_volume=node.get("preserve_volume", d.preserve_volume, lambda n: n.boolean()),
+        preserve_volume=_parse_option(node, "preserve_volume", PROJECTION.keys["preserve_volume"], None),
         robust=node.get("robust", None, lambda n: _parse_robust(n, eta)),
     )
 
@@ -103,12 +102,11 @@ def _parse_projection(node: YamlNode) -> ProjectionConfig:
 def _parse_robust(node: YamlNode, eta: float) -> RobustConfig:
     """``robust: {delta_eta: 0.2, update_every: 20}``; the thresholds η ± Δη must lie in (0, 1)."""
     node.mapping(_ROBUST_KEYS)
-    d = RobustConfig()
-    delta_eta = node.get("delta_eta", d.delta_eta, lambda n: n.number(gt=0, lt=0.5))
+    delta_eta = _parse_option(node, "delta_eta", ROBUST.keys["delta_eta"], None)
     if not (0.0 < eta - delta_eta and eta + delta_eta < 1.0):
         node.child("delta_eta").fail(f"the thresholds eta ± delta_eta ({_num(eta)} ± {_num(delta_eta)}) "
                                      "must lie in (0, 1)")
-    return RobustConfig(delta_eta, node.get("update_every", d.update_every, lambda n: n.integer(ge=1)))
+    return RobustConfig(delta_eta, _parse_option(node, "update_every", ROBUST.keys["update_every"], None))
 
 
 def _parse_passive(node: YamlNode, dim: int) -> PassiveRegionConfig:

@@ -8,12 +8,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from femopt.config.keys import SCHEDULE
 from femopt.config.reader import YamlNode, _describe, _num, _show
 from femopt.config.schema import AXES, Selection, Spec
 from femopt.design import Schedule
 from femopt.registry import Entry, Option
 
-_SCHEDULE_KEYS = ("start", "end", "every", "factor", "step")
+_SCHEDULE_KEYS = SCHEDULE.names()
 
 
 def _parse_spec(node: YamlNode, registry, dim: int | None = None, extra_keys: Sequence[str] = (),
@@ -56,6 +57,7 @@ def _parse_option(node: YamlNode, key: str, option: Option, dim: int, n_cases: i
 # How each kind of option (femopt.registry.KINDS) is read: (node, option, dim, n_cases) -> value.
 _OPTION_READERS = {
     "number": lambda n, o, dim, cases: n.number(**o.bounds),
+    "magnitude": lambda n, o, dim, cases: n.magnitude(positive=o.bounds.get("gt") == 0),
     "integer": lambda n, o, dim, cases: n.integer(**o.bounds),
     "count": lambda n, o, dim, cases: _parse_count(n, **o.bounds),
     "boolean": lambda n, o, dim, cases: n.boolean(),
@@ -92,9 +94,10 @@ def _parse_parameter(node: YamlNode, *, gt=None, ge=None) -> float | Schedule:
     factor, step = node.optional("factor"), node.optional("step")
     if (factor is None) == (step is None):
         node.fail("give exactly one of 'factor' (multiply at each stage) or 'step' (add at each stage)")
-    return Schedule(start, end, every=node.get("every", Schedule.every, lambda n: n.integer(ge=1)),
-                    factor=factor.number(gt=1) if factor is not None else None,
-                    step=step.number(gt=0) if step is not None else None)
+    keys = SCHEDULE.keys
+    return Schedule(start, end, every=_parse_option(node, "every", keys["every"], None),
+                    factor=factor.number(**keys["factor"].bounds) if factor is not None else None,
+                    step=step.number(**keys["step"].bounds) if step is not None else None)
 
 
 def _parse_selection(node: YamlNode, dim: int) -> Selection:

@@ -72,6 +72,7 @@ class MaterialConfig:
     thickness: float = 1.0    # 2D only
     k: float = 1.0            # physics: heat: conductivity of the solid (power / (length · temperature))
     kmin: float = 1e-3        # physics: heat: conductivity of void (> 0 keeps K nonsingular)
+    density: float = 1.0      # mass per unit volume of the solid (frequency responses)
 
 
 @dataclass(frozen=True)
@@ -115,6 +116,16 @@ class SpringConfig:
     component: int            # 0 = x, 1 = y, 2 = z
     stiffness: float          # force per length unit, on each selected node
     path: str = ""            # e.g. "springs[0]"
+
+
+@dataclass(frozen=True)
+class PointMassConfig:
+    """A non-structural mass (frequency responses), split equally over the selected nodes and
+    acting in every direction."""
+
+    at: Selection
+    mass: float
+    path: str = ""            # e.g. "point_masses[0]"
 
 
 @dataclass(frozen=True)
@@ -229,6 +240,7 @@ class ProblemConfig:
     springs: tuple[SpringConfig, ...] = ()
     checkpoint: CheckpointConfig = CheckpointConfig()
     physics: str = "elasticity"   # one of PHYSICS
+    point_masses: tuple[PointMassConfig, ...] = ()
 
     @property
     def cases(self) -> tuple[LoadCaseConfig, ...]:

@@ -3,7 +3,8 @@ dataclasses of :mod:`femopt.config.schema`: :func:`parse_config` reads them all,
 :func:`load_config` a file.
 
 A new key of a fixed section is one line in the section's ``_parse_*`` function plus its
-name in the section's key tuple; the names of filters, optimizers, interpolations,
+declaration in :mod:`femopt.config.keys` (kind, default, bounds, description: what this
+module checks and ``femopt schema`` documents); the names of filters, optimizers, interpolations,
 responses, solvers and passive shapes, and the options each takes, come from their
 registries (:mod:`femopt.config.options`), so a new implementation or option is
 registered beside the others in its package, not here.
@@ -20,29 +21,30 @@ from pathlib import Path
 from typing import Any
 
 from femopt.config.design import _parse_design
-from femopt.config.options import _parse_component, _parse_selection, _parse_spec
+from femopt.config.keys import (CHECKPOINT, CONSTRAINT, LOAD, LOAD_CASE, MATERIAL, MESH, OPTIMIZER, POINT_MASS,
+                                PROBLEM, SPRING, SUPPORT, Section)
+from femopt.config.options import _parse_component, _parse_option, _parse_selection, _parse_spec
 from femopt.config.reader import (MAGNITUDES, YamlNode, _describe, _Invalid, _num, _python_value, _show,
                                   config_error, read_yaml, yaml_data)
 from femopt.config.schema import (AXES, PHYSICS, CheckpointConfig, LoadCaseConfig, LoadConfig, MaterialConfig,
-                                  MeshConfig, OptimizerConfig, ProblemConfig, ResponseConfig, Selection, Spec,
-                                  SpringConfig, SupportConfig)
+                                  MeshConfig, OptimizerConfig, PointMassConfig, ProblemConfig, ResponseConfig,
+                                  Selection, Spec, SpringConfig, SupportConfig)
 from femopt.errors import MeshError
 from femopt.mesh.cad import CAD_SUFFIXES, is_cad
 from femopt.mesh.checks import COORDINATE_RANGE
 from femopt.mesh.io import read_mesh
 from femopt.optimizers import OPTIMIZERS
-from femopt.responses import RESPONSES
+from femopt.responses import LOWER_BOUNDS, RESPONSES
 from femopt.solvers import SOLVERS
 from femopt.solvers.mg_hierarchy import max_levels
 
-# Allowed keys per section, in the order they are documented.
-_TOP_KEYS = ("problem", "physics", "mesh", "material", "supports", "loads", "load_cases", "springs", "design",
-             "objective", "constraints", "optimizer", "solver", "checkpoint")
-_MESH_KEYS = ("grid", "size", "file", "scale", "min_size", "order")
-_MATERIAL_KEYS = ("E", "nu", "Emin", "thickness")
-_HEAT_MATERIAL_KEYS = ("k", "kmin", "thickness")   # physics: heat
-_SUPPORT_KEYS = ("at", "fix")
-_LOAD_KEYS = ("at", "force", "nodal_force", "traction", "pressure")
+# Allowed keys per section, in the order they are documented (declared in femopt.config.keys).
+_TOP_KEYS = PROBLEM.names()
+_MESH_KEYS = MESH.names()
+_MATERIAL_KEYS = MATERIAL.names("elasticity")
+_HEAT_MATERIAL_KEYS = MATERIAL.names("heat")   # physics: heat
+_SUPPORT_KEYS = SUPPORT.names()
+_LOAD_KEYS = LOAD.names("elasticity")
 # What each kind of load is, for messages (the keys of _LOAD_KEYS after "at").
 _LOAD_KINDS = {"force": "total", "nodal_force": "per node", "traction": "per unit area of a facet group",
                "pressure": "normal, on a facet group"}
@@ -52,14 +54,22 @@ _LOAD_KINDS = {"force": "total", "nodal_force": "per node", "traction": "per uni
 # 1-entry traction, heat_source as source); ``at`` may be left out for a heat_source.
 _HEAT_LOAD_KINDS = {"heat": "total, split equally over the nodes", "nodal_heat": "per node",
                     "flux": "per unit area of a facet group", "heat_source": "per unit volume of the cells"}
-_HEAT_LOAD_KEYS = ("at",) + tuple(_HEAT_LOAD_KINDS)
-_LOAD_CASE_KEYS = ("weight", "loads")
-_SPRING_KEYS = ("at", "component", "stiffness")
-_OPTIMIZER_LOOP_KEYS = ("max_iterations", "tolerance")   # the loop's, whatever the optimizer
-_CHECKPOINT_KEYS = ("every", "seconds")
+_HEAT_LOAD_KEYS = LOAD.names("heat")
+_LOAD_CASE_KEYS = LOAD_CASE.names()
+_SPRING_KEYS = SPRING.names()
+_POINT_MASS_KEYS = POINT_MASS.names()
+_OPTIMIZER_LOOP_KEYS = OPTIMIZER.names()   # the loop's, whatever the optimizer
+_CHECKPOINT_KEYS = CHECKPOINT.names()
+
+_DISPLACEMENT_RESPONSES = ("displacement", "displacement_target", "stress", "frequency", "buckling")
+# Responses that need no load: a problem with only these may leave out loads.
+_LOAD_FREE_RESPONSES = ("frequency", "volume")
 
 
-_DISPLACEMENT_RESPONSES = ("displacement", "displacement_target", "stress")
+def _read(node: YamlNode, section: Section, key: str, dim: int | None = None) -> Any:
+    """The value of ``node``'s child ``key`` as ``section`` declares it (a kind of
+    registered option): its default when absent, a message when required and absent."""
+    return _parse_option(node, key, section.keys[key], dim)
 
 
 def load_config(path: str | Path | Mapping) -> ProblemConfig:
@@ -90,7 +100,7 @@ def with_overrides(config: ProblemConfig, max_iterations: int | None = None,
     """A copy of ``config`` with command-line overrides applied (None = keep).  Raises ConfigError."""
     try:
         if max_iterations is not None:
-            n = YamlNode(max_iterations, "optimizer.max_iterations").integer(ge=1)
+            n = YamlNode(max_iterations, "optimizer.max_iterations").integer(**OPTIMIZER.keys["max_iterations"].bounds)
             config = replace(config, optimizer=replace(config.optimizer, max_iterations=n))
         if solver is not None:  # the file's options stay where the new solver takes them
             entry = SOLVERS[YamlNode(solver, "solver").choice(SOLVERS.names)]
@@ -114,7 +124,7 @@ def _parse_problem(root: YamlNode, source: str) -> ProblemConfig:
     material_node = root.optional("material")
     material = _parse_material(material_node, mesh.dim, physics) if material_node else MaterialConfig()
     supports = tuple(_parse_support(n, mesh.dim, physics) for n in root.require("supports").items("support"))
-    loads, load_cases = _parse_loading(root, mesh.dim, physics)
+    loads, load_cases = _parse_loading(root, mesh.dim, physics, optional=_needs_no_loads(root))
     if physics == "heat" and "springs" in root.value:
         root.child("springs").fail("springs act on displacements; physics: heat has none")
     springs = root.get("springs", (), lambda n: tuple(_parse_spring(item, mesh.dim)
@@ -129,9 +139,13 @@ def _parse_problem(root: YamlNode, source: str) -> ProblemConfig:
     optimizer = _parse_optimizer(optimizer_node) if optimizer_node else OptimizerConfig()
     solver = root.get("solver", Spec("auto", SOLVERS["auto"].defaults), _parse_solver)
     checkpoint = root.get("checkpoint", CheckpointConfig(), _parse_checkpoint)
+    if physics == "heat" and "point_masses" in root.value:
+        root.child("point_masses").fail("point masses act on displacements; physics: heat has none")
+    point_masses = root.get("point_masses", (), lambda n: tuple(_parse_point_mass(item, mesh.dim)
+                                                                for item in n.items("point mass")))
     config = ProblemConfig(name, mesh, material, supports, loads, design, optimizer, solver, source,
                            objective, constraints, load_cases=load_cases, springs=springs,
-                           checkpoint=checkpoint, physics=physics)
+                           checkpoint=checkpoint, physics=physics, point_masses=point_masses)
     if physics == "heat":
         for response in (config.objective,) + config.constraints:
             if response.type in _DISPLACEMENT_RESPONSES:
@@ -154,6 +168,22 @@ def _parse_problem(root: YamlNode, source: str) -> ProblemConfig:
             "the overhang filter needs a generated grid (mesh.grid): its layers are the grid's "
             "rows of elements, which a mesh file does not have")
     return config
+
+
+def _needs_no_loads(root: YamlNode) -> bool:
+    """Whether the file's objective and constraints (as written) all do without a load."""
+    def kind(value):
+        return value.get("type") if isinstance(value, Mapping) else value
+    objective = root.value.get("objective", "compliance")
+    constraints = root.value.get("constraints") or []
+    types = [kind(objective)] + [kind(c) for c in constraints if isinstance(constraints, list)]
+    return isinstance(constraints, list) and all(t in _LOAD_FREE_RESPONSES for t in types)
+
+
+def _parse_point_mass(node: YamlNode, dim: int) -> PointMassConfig:
+    node.mapping(_POINT_MASS_KEYS)
+    return PointMassConfig(at=_parse_selection(node.require("at"), dim),
+                           mass=_read(node, POINT_MASS, "mass"), path=node.path)
 
 
 def _check_mg_levels(config: ProblemConfig) -> None:
@@ -190,14 +220,17 @@ def _check_robust(config: ProblemConfig) -> None:
             "the dilated design's rescaled limit)")
 
 
-def _parse_loading(root: YamlNode, dim: int,
-                   physics: str = "elasticity") -> tuple[tuple[LoadConfig, ...], tuple[LoadCaseConfig, ...]]:
-    """``loads: [...]`` (one load case) or ``load_cases: [{weight, loads}, ...]``; exactly one."""
+def _parse_loading(root: YamlNode, dim: int, physics: str = "elasticity",
+                   optional: bool = False) -> tuple[tuple[LoadConfig, ...], tuple[LoadCaseConfig, ...]]:
+    """``loads: [...]`` (one load case) or ``load_cases: [{weight, loads}, ...]``; exactly one
+    (or neither when ``optional``: a frequency problem has no load)."""
     loads_node, cases_node = root.optional("loads"), root.optional("load_cases")
     if loads_node is not None and cases_node is not None:
         cases_node.fail("give either 'loads' (one load case) or 'load_cases', not both")
     if cases_node is None:
         if loads_node is None:
+            if optional:
+                return (), ()
             root.fail("missing required key 'loads' (or 'load_cases' for several load cases)")
         return tuple(_parse_load(n, dim, physics) for n in loads_node.items("load")), ()
     cases = []
@@ -205,7 +238,7 @@ def _parse_loading(root: YamlNode, dim: int,
         node.mapping(_LOAD_CASE_KEYS)
         cases.append(LoadCaseConfig(
             loads=tuple(_parse_load(n, dim, physics) for n in node.require("loads").items("load")),
-            weight=node.get("weight", 1.0, lambda n: n.magnitude(positive=True)),
+            weight=_read(node, LOAD_CASE, "weight"),
             path=node.path))
     return (), tuple(cases)
 
@@ -214,7 +247,7 @@ def _parse_spring(node: YamlNode, dim: int) -> SpringConfig:
     node.mapping(_SPRING_KEYS)
     return SpringConfig(at=_parse_selection(node.require("at"), dim),
                         component=_parse_component(node.require("component"), dim),
-                        stiffness=node.require("stiffness").magnitude(positive=True), path=node.path)
+                        stiffness=_read(node, SPRING, "stiffness"), path=node.path)
 
 
 def _parse_name(node: YamlNode) -> str:
@@ -269,7 +302,7 @@ def _parse_mesh_file(node: YamlNode, source: str) -> MeshConfig:
     text = file_node.string()
     if not text.strip():
         file_node.fail("expected the path of a mesh file, got an empty string")
-    scale = node.get("scale", 1.0, lambda n: n.positive())
+    scale = _read(node, MESH, "scale")
     folder = Path(source).parent if not source.startswith("<") else Path.cwd()
     path = folder / Path(text).expanduser()
     cad = _parse_cad_options(node) if is_cad(path) else ()
@@ -303,20 +336,18 @@ def _parse_material(node: YamlNode, dim: int, physics: str = "elasticity") -> Ma
     if isinstance(node.value, Mapping):
         _reject_other_physics(node, [k for k in _HEAT_MATERIAL_KEYS if k not in _MATERIAL_KEYS], "heat")
     node.mapping(_MATERIAL_KEYS)
-    d = MaterialConfig()
-    E = node.get("E", d.E, lambda n: n.magnitude(positive=True))
-    nu = node.get("nu", d.nu, lambda n: n.number(gt=-1, lt=0.5))
-    Emin = node.get("Emin", d.Emin, lambda n: n.number(ge=0))
+    E, nu, Emin, density = (_read(node, MATERIAL, key) for key in ("E", "nu", "Emin", "density"))
     if Emin >= E:
         node.child("Emin").fail(f"must be smaller than E ({_num(E)}), got {_num(Emin)}")
     _check_void_ratio(node, "Emin", Emin, "E", E, zero_ok=True, typical="1e-9")
-    thickness_node = node.optional("thickness")
-    thickness = d.thickness
-    if thickness_node is not None:
-        if dim != 2:
-            thickness_node.fail(f"only applies to 2D meshes; this mesh is {dim}D")
-        thickness = thickness_node.magnitude(positive=True)
-    return MaterialConfig(E, nu, Emin, thickness)
+    return MaterialConfig(E, nu, Emin, _parse_thickness(node, dim), density=density)
+
+
+def _parse_thickness(node: YamlNode, dim: int) -> float:
+    """The thickness of the material mapping ``node`` (2D meshes only)."""
+    if "thickness" in node.value and dim not in MATERIAL.keys["thickness"].dims:
+        node.child("thickness").fail(f"only applies to 2D meshes; this mesh is {dim}D")
+    return _read(node, MATERIAL, "thickness")
 
 
 def _parse_heat_material(node: YamlNode, dim: int) -> MaterialConfig:
@@ -324,17 +355,11 @@ def _parse_heat_material(node: YamlNode, dim: int) -> MaterialConfig:
     if isinstance(node.value, Mapping):
         _reject_other_physics(node, [k for k in _MATERIAL_KEYS if k not in _HEAT_MATERIAL_KEYS], "elasticity")
     node.mapping(_HEAT_MATERIAL_KEYS)
-    d = MaterialConfig()
-    k = node.get("k", d.k, lambda n: n.magnitude(positive=True))
-    kmin = node.get("kmin", d.kmin, lambda n: n.number(gt=0))
+    k, kmin = _read(node, MATERIAL, "k"), _read(node, MATERIAL, "kmin")
     if kmin >= k:
         node.child("kmin").fail(f"must be smaller than k ({_num(k)}), got {_num(kmin)}")
     _check_void_ratio(node, "kmin", kmin, "k", k, zero_ok=False, typical="1e-3")
-    thickness_node = node.optional("thickness")
-    if thickness_node is not None and dim != 2:
-        thickness_node.fail(f"only applies to 2D meshes; this mesh is {dim}D")
-    thickness = thickness_node.magnitude(positive=True) if thickness_node is not None else d.thickness
-    return MaterialConfig(k=k, kmin=kmin, thickness=thickness)
+    return MaterialConfig(k=k, kmin=kmin, thickness=_parse_thickness(node, dim))
 
 
 def _check_void_ratio(node: YamlNode, key: str, value: float, solid_key: str, solid: float,
@@ -455,10 +480,20 @@ def _parse_response(node: YamlNode, dim: int, constraint: bool, n_cases: int = 1
     """``compliance`` or ``{type: ..., ...}``; constraints also need ``limit``."""
     if not isinstance(node.value, (str, Mapping)) or (constraint and isinstance(node.value, str)):
         node.fail(f"expected a response name or a mapping with 'type', got {_describe(node.value)}")
-    extra = ("limit",) if constraint else ()
+    bound = LOWER_BOUNDS.get(node.value.get("type") if isinstance(node.value, Mapping) else node.value)
+    if bound is not None and constraint and "limit" in node.value:
+        node.child("limit").fail(f"a {node.value['type']} constraint is a lower bound: give {bound} instead")
+    extra = ("limit",) if constraint and bound is None else ()
     spec = _parse_spec(node, RESPONSES, dim, extra_keys=extra, n_cases=n_cases)
+    if bound is not None:  # frequency, buckling: a lower bound (min_hz, min_factor) instead of a limit
+        if constraint and spec.options[bound] is None:
+            node.fail(f"missing required key {bound!r} (a {spec.type} constraint is a lower bound)")
+        if not constraint and spec.options[bound] is not None:
+            node.child(bound).fail(f"bounds a {spec.type} constraint; as the objective {spec.type} is "
+                                   "maximized (leave it out, or move the response to constraints)")
+        return ResponseConfig(spec.type, spec.options, path=node.path)
     return ResponseConfig(spec.type, spec.options, path=node.path,
-                          limit=node.require("limit").number(gt=0) if constraint else None)
+                          limit=_read(node, CONSTRAINT, "limit") if constraint else None)
 
 
 def _parse_solver(node: YamlNode) -> Spec:
@@ -468,9 +503,7 @@ def _parse_solver(node: YamlNode) -> Spec:
 
 def _parse_checkpoint(node: YamlNode) -> CheckpointConfig:
     node.mapping(_CHECKPOINT_KEYS)
-    d = CheckpointConfig()
-    return CheckpointConfig(every=node.get("every", d.every, lambda n: n.integer(ge=1)),
-                            seconds=node.get("seconds", d.seconds, lambda n: n.number(gt=0)))
+    return CheckpointConfig(every=_read(node, CHECKPOINT, "every"), seconds=_read(node, CHECKPOINT, "seconds"))
 
 
 def _parse_optimizer(node: YamlNode) -> OptimizerConfig:
@@ -479,9 +512,5 @@ def _parse_optimizer(node: YamlNode) -> OptimizerConfig:
         node.fail(f"expected a mapping (type, max_iterations, tolerance and the optimizer's "
                   f"options), got {_describe(node.value)}")
     spec = _parse_spec(node, OPTIMIZERS, extra_keys=_OPTIMIZER_LOOP_KEYS, default="oc")
-    d = OptimizerConfig()
-    return OptimizerConfig(
-        type=spec.type, options=spec.options,
-        max_iterations=node.get("max_iterations", d.max_iterations, lambda n: n.integer(ge=1)),
-        tolerance=node.get("tolerance", d.tolerance, lambda n: n.number(gt=0)),
-    )
+    return OptimizerConfig(type=spec.type, options=spec.options, max_iterations=_read(node, OPTIMIZER, "max_iterations"),
+                           tolerance=_read(node, OPTIMIZER, "tolerance"))

@@ -32,6 +32,7 @@ STATUS_MESSAGES = {
     "converged": "converged",
     "iteration_limit": "stopped at the iteration limit",
     "stopped": "stopped by the callback",
+    "analyzed": "analyzed, not optimized",   # femopt.analyze: one evaluation at a given design
 }
 
 

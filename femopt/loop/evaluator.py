@@ -204,7 +204,8 @@ class Evaluator:
             return self._last[1]
         timer, problem = self.timer, self.problem
         with timer("filter"):
-            x_full, rho_filtered, eta, blueprint, printed, rho = self.densities(x)
+            densities = self.densities(x)
+        blueprint, rho = densities[3], densities[5]
         with timer("assembly"):
             K = self.stiffness(rho)
         with timer("factorization"):  # mg builds its coarse operators from the element scales
@@ -229,17 +230,8 @@ class Evaluator:
                     response.renormalize(state)
         for label, response in labelled:
             value, rho_bar = self._value_and_gradient(response, state)
-            with timer("filter"):  # back through the same chain, in reverse
-                rho_bar = self.space.zero_fixed(rho_bar)  # passive densities are constants
-                if self.overhang.active:  # … before and after the AM filter
-                    rho_bar = self.space.zero_fixed(self.overhang.vjp(blueprint, printed, rho_bar))
-                rho_bar = self.projection.vjp(rho_filtered, eta, rho_bar)
-                if self.linking is not None:
-                    rho_bar = self.linking.average_vjp(rho_bar)
-                x_bar = self.filter.vjp(rho_bar)
-                if smooth and response is self.objective:
-                    x_bar = self.filter.smooth_gradient(x_full, x_bar)
-                x_bar = self.space.restrict(x_bar)
+            with timer("filter"):
+                x_bar = self.pullback(densities, rho_bar, smooth and response is self.objective)
             responses[label] = value
             values.append(value)
             gradients.append(x_bar)
@@ -252,6 +244,22 @@ class Evaluator:
             fields={"rho_blueprint": blueprint} if self.overhang.active else {})
         self._last = (key, evaluation)
         return evaluation
+
+    def pullback(self, densities, rho_bar: np.ndarray, smooth: bool = False) -> np.ndarray:
+        """(n_variables,) dL/dx of dL/dρ rho_bar (n_elements,): back through the chain of
+        :meth:`densities` (its tuple ``densities`` at x), in reverse. smooth: apply the
+        sensitivity filter's heuristic (the objective's gradient only)."""
+        x_full, rho_filtered, eta, blueprint, printed, _ = densities
+        rho_bar = self.space.zero_fixed(rho_bar)  # passive densities are constants
+        if self.overhang.active:  # … before and after the AM filter
+            rho_bar = self.space.zero_fixed(self.overhang.vjp(blueprint, printed, rho_bar))
+        rho_bar = self.projection.vjp(rho_filtered, eta, rho_bar)
+        if self.linking is not None:
+            rho_bar = self.linking.average_vjp(rho_bar)
+        x_bar = self.filter.vjp(rho_bar)
+        if smooth:
+            x_bar = self.filter.smooth_gradient(x_full, x_bar)
+        return self.space.restrict(x_bar)
 
     def as_tuple(self, x: np.ndarray):
         """(objective, gradient, constraints, constraint_gradients) at x: what

@@ -15,6 +15,9 @@ HEAT_FILES = ("temperature.png",)
 STRESS_FILES = ("stress.png",)
 # A mesh made from a CAD file adds gmsh's mesh of it (femopt.mesh.cad, copied by femopt.api).
 CAD_FILES = ("mesh.msh",)
+# A run with a frequency or buckling response adds the picture of its modes, and the mode
+# shapes as point data of density.vtu (written on 2D grids too then: femopt.output.modes).
+MODE_FILES = ("modes.png",)
 # The checkpoint (femopt.output.checkpoint), carried across publishing (femopt.output.folder).
 CHECKPOINT = "checkpoint.npz"
 # The prefix of femopt's temporary files inside OUTDIR (probes, files such as the
@@ -23,17 +26,20 @@ CHECKPOINT = "checkpoint.npz"
 TEMPORARY = (".femopt-",)
 
 
-def files_for(mesh, physics: str = "elasticity", stress: bool = False) -> tuple[str, ...]:
+def files_for(mesh, physics: str = "elasticity", stress: bool = False, modes: bool = False) -> tuple[str, ...]:
     """The file names :func:`femopt.output.writer.write_files` writes for ``mesh`` (with a
-    stress field: ``stress``), summary.json last."""
+    stress field: ``stress``; with eigenmodes: ``modes``), summary.json last."""
     if mesh.dim == 3:
         files = FILES_3D
     else:
         files = FILES if mesh.structured else FILES_MESH
         files = files[:1] + HEAT_FILES + files[1:] if physics == "heat" else files
-    return files[:-1] + STRESS_FILES + files[-1:] if stress else files
+    files = files[:-1] + STRESS_FILES + files[-1:] if stress else files
+    if modes:
+        files = files[:-1] + MODE_FILES + (() if "density.vtu" in files else ("density.vtu",)) + files[-1:]
+    return files
 
 
 def femopt_file(name: str) -> bool:
     """True for a name femopt writes into an output folder: a result file or the checkpoint."""
-    return name in {*FILES, *FILES_3D, *FILES_MESH, *HEAT_FILES, *STRESS_FILES, *CAD_FILES, CHECKPOINT}
+    return name in {*FILES, *FILES_3D, *FILES_MESH, *HEAT_FILES, *STRESS_FILES, *CAD_FILES, *MODE_FILES, CHECKPOINT}

@@ -35,7 +35,7 @@ MAX_DRAWN_CELLS = 2e5   # the figure samples coarser beyond this many elements (
 
 def write_vtu(path, mesh, rho: np.ndarray, x: np.ndarray, u: np.ndarray,
               material: tuple[float, float] | None = None, point_field: str = "u",
-              cells: dict | None = None) -> None:
+              cells: dict | None = None, points: dict | None = None) -> None:
     """Write ``mesh`` (any cell type) with cell data rho, x (n_elements,) and point data
     u (n_nodes, 3) from the first column of the displacements u (dim · n_nodes[, n_cases]);
     2D points and displacements get z = 0. With ``material`` = (E, ν) of the solid, also
@@ -43,7 +43,7 @@ def write_vtu(path, mesh, rho: np.ndarray, x: np.ndarray, u: np.ndarray,
     at each cell's reference centroid (:func:`femopt.responses.stress.centre_von_mises`).
     point_field="temperature": u holds temperatures (n_nodes[, n_cases]), written as the
     point data temperature (n_nodes,) of the first case. ``cells``: more cell data,
-    name → (n_elements,)."""
+    name → (n_elements,); ``points``: more point data, name → (n_nodes, 3) (mode shapes)."""
     import meshio  # here, not at the top: see femopt.mesh.io
 
     # femopt's local orders are VTK's (femopt.element.cells), and cells keep femopt's numbering.
@@ -64,7 +64,7 @@ def write_vtu(path, mesh, rho: np.ndarray, x: np.ndarray, u: np.ndarray,
         cell_data[key] = [np.asarray(values, float)]
     meshio.Mesh(points=np.pad(mesh.node_coords.astype(float), pad),
                 cells=[(mesh.cell_type.meshio_name, mesh.cells)], cell_data=cell_data,
-                point_data={"u": np.pad(displacement, pad)}).write(str(path), binary=True)
+                point_data={"u": np.pad(displacement, pad), **(points or {})}).write(str(path), binary=True)
 
 
 def isosurface(mesh: StructuredMesh, rho: np.ndarray, level: float = LEVEL, step: int = 1):

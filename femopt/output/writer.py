@@ -16,6 +16,7 @@ import numpy as np
 from femopt import __version__
 from femopt.output.files import files_for
 from femopt.output.folder import OutputFolder
+from femopt.output.modes import has_modes, mode_point_data, mode_summary, modes_figure
 from femopt.output.plots import convergence_figure, density_figure, temperature_figure
 from femopt.output.stress import stress_figure
 from femopt.output.volume import density_figure_3d, isosurface, isosurface_tetrahedra, write_stl, write_vtu
@@ -65,17 +66,21 @@ def write_files(directory, name: str, mesh, result, extra_summary: dict | None =
     title = f"{name}: objective {result.objective:.6g}"
     point_field = "temperature" if physics == "heat" else "u"
     cells = {} if stress is None else {"von_mises_relaxed": stress.relaxed[:, 0]}
+    modes = has_modes(result.fields)
+    points = mode_point_data(mesh, result.fields) if modes else None
+    if modes:
+        _save_figure(modes_figure(mesh, result.rho, result.fields, title=f"{name}: modes"), staging / "modes.png")
     if mesh.dim == 3:
-        _write_volume_files(staging, mesh, result, title, material, point_field, cells)
+        _write_volume_files(staging, mesh, result, title, material, point_field, cells, points)
     else:
         _save_figure(density_figure(mesh, result.rho, title=title), staging / "density.png")
         if physics == "heat":
             first_case = np.asarray(result.u).reshape(mesh.n_nodes, -1)[:, 0]
             _save_figure(temperature_figure(mesh, first_case, title=f"{name}: temperature"),
                          staging / "temperature.png")
-        if not mesh.structured:
+        if not mesh.structured or modes:
             write_vtu(staging / "density.vtu", mesh, result.rho, result.x, result.u, material, point_field,
-                      cells)
+                      cells, points)
     if stress is not None:
         peak = stress.maximum[0]
         limit = f" (limit {stress.limit:.4g})" if stress.limit is not None else ""
@@ -113,10 +118,11 @@ def write_files(directory, name: str, mesh, result, extra_summary: dict | None =
         **_mesh_summary(mesh),
         "femopt_version": __version__,
         **({} if stress is None else {"stress": stress.summary(mesh)}),
+        **mode_summary(result.fields),
         **(extra_summary or {}),
     }
     (staging / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-    return [staging / filename for filename in files_for(mesh, physics, stress is not None)]
+    return [staging / filename for filename in files_for(mesh, physics, stress is not None, modes)]
 
 
 def _components(mesh, physics: str) -> int:
@@ -125,10 +131,11 @@ def _components(mesh, physics: str) -> int:
 
 
 def _write_volume_files(staging: Path, mesh, result, title: str, material, point_field: str = "u",
-                        cells=None) -> None:
-    """density.vtu (with the extra cell data ``cells``), density.stl and the rendered
-    density.png of a 3D result."""
-    write_vtu(staging / "density.vtu", mesh, result.rho, result.x, result.u, material, point_field, cells)
+                        cells=None, points=None) -> None:
+    """density.vtu (with the extra cell data ``cells`` and point data ``points``),
+    density.stl and the rendered density.png of a 3D result."""
+    write_vtu(staging / "density.vtu", mesh, result.rho, result.x, result.u, material, point_field, cells,
+              points)
     surface = isosurface if mesh.structured else isosurface_tetrahedra
     write_stl(staging / "density.stl", *surface(mesh, result.rho))
     _save_figure(density_figure_3d(mesh, result.rho, title=title), staging / "density.png")

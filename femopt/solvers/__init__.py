@@ -145,18 +145,27 @@ def _require_cholmod(name: str, context: SolverContext) -> None:
 # reuse is an approximate reanalysis (Amir et al. 2009) and OC needs far less: the
 # docs/solvers.md (3D) shows the results it reaches at 1e-4 (scripts/bench.py).
 SOLVERS = Registry("solver", error=SolverError)
-_RTOL = {"bounds": {"gt": 0, "lt": 1}}
-_MAX_ITERATIONS = Option(2000, "integer", bounds={"ge": 1})  # CG iterations per solve
-SOLVERS.register("auto", _auto, rtol=Option(None, **_RTOL), max_iterations=_MAX_ITERATIONS)
-SOLVERS.register("cholmod", _cholmod)
-SOLVERS.register("superlu", lambda context: SuperLUSolver(symmetric=context.symmetric))
-SOLVERS.register("amg", _amg, rtol=Option(1e-8, **_RTOL), max_iterations=_MAX_ITERATIONS)
+_RTOL = {"bounds": {"gt": 0, "lt": 1}, "doc": "CG's relative residual tolerance"}
+_MAX_ITERATIONS = Option(2000, "integer", bounds={"ge": 1}, doc="CG iterations per solve")
+SOLVERS.register("auto", _auto, rtol=Option(None, **_RTOL), max_iterations=_MAX_ITERATIONS,
+                 doc="CHOLMOD (SuperLU without scikit-sparse); mg or amg where a factor would not fit "
+                     "or mg is faster (the options apply to those)")
+SOLVERS.register("cholmod", _cholmod, doc="CHOLMOD supernodal Cholesky (scikit-sparse)")
+SOLVERS.register("superlu", lambda context: SuperLUSolver(symmetric=context.symmetric),
+                 doc="SciPy's SuperLU")
+SOLVERS.register("amg", _amg, rtol=Option(1e-8, **_RTOL), max_iterations=_MAX_ITERATIONS,
+                 doc="CG preconditioned by smoothed-aggregation AMG (pyamg)")
 SOLVERS.register("reuse", _reuse, rtol=Option(1e-4, **_RTOL),
-                 max_cg_iterations=Option(30, "integer", bounds={"ge": 1}))
-SOLVERS.register("mg", _mg, levels=Option("auto", "count", bounds={"ge": 1}),
-                 smoother=Option("chebyshev", "choice", choices=SMOOTHERS),
-                 rtol=Option(1e-6, **_RTOL), max_iterations=Option(500, "integer", bounds={"ge": 1}),
-                 operator=Option("matrix-free", "choice", choices=OPERATORS))
+                 max_cg_iterations=Option(30, "integer", bounds={"ge": 1},
+                                          doc="refactorize when CG needs more iterations"),
+                 doc="CG preconditioned by the last CHOLMOD factor (approximate reanalysis)")
+SOLVERS.register("mg", _mg, levels=Option("auto", "count", bounds={"ge": 1}, doc="grid levels"),
+                 smoother=Option("chebyshev", "choice", choices=SMOOTHERS, doc="the V-cycle's smoother"),
+                 rtol=Option(1e-6, **_RTOL),
+                 max_iterations=Option(500, "integer", bounds={"ge": 1}, doc="CG iterations per solve"),
+                 operator=Option("matrix-free", "choice", choices=OPERATORS,
+                                 doc="the fine level's operator: assembled or matrix-free"),
+                 doc="CG preconditioned by a geometric multigrid V-cycle (structured grids only)")
 
 
 def make_solver(name: str = "auto", symmetric: bool = True, *, node_coords=None, free_dofs=None,
