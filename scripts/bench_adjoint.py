@@ -1,7 +1,7 @@
 """Time the differentiable sparse solve and its VJP on an MBB stiffness matrix.
 
     python scripts/bench_adjoint.py                    # 60×20 smoke run (a second or so)
-    python scripts/bench_adjoint.py --nx 600 --ny 200  # the README figures
+    python scripts/bench_adjoint.py --nx 600 --ny 200  # the figures of docs/adjoint.md and the README
 
 Builds the reduced stiffness K of the half MBB beam (Q4, ν = 0.3; x fixed on the
 left edge, y at the bottom-right node; element scales uniform in [0.01, 1]) as a

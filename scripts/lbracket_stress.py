@@ -1,4 +1,4 @@
-"""The L-bracket figures of README "Stress constraints": the stress-constrained design
+"""The L-bracket figures of docs/physics.md "Stress constraints": the stress-constrained design
 (configs/lbracket_stress.yaml) and its compliance-only twin at the same volume
 (configs/lbracket_stress_twin.yaml, its volume fraction set to what the first reached).
 
@@ -6,7 +6,7 @@
     python scripts/lbracket_stress.py --bench       # the cost of one evaluation, both configs
 
 Writes both result folders, recomputes the maximum relaxed stress of each from its
-result.npz with the README's formula (plain numpy, not femopt.responses.stress), prints one table
+result.npz with the formula of docs/physics.md (plain numpy, not femopt.responses.stress), prints one table
 row per design and copies density.png and stress.png into --images (if given).
 """
 

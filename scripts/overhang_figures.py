@@ -1,4 +1,4 @@
-"""The overhang filter's figures for the README: a design printed with the AM filter against
+"""The overhang filter's figures for docs/problems.md: a design printed with the AM filter against
 the same problem without it, with their compliances and unsupported elements.
 
     python scripts/overhang_figures.py                 # configs/mbb_overhang.yaml (~1 minute)

@@ -1,4 +1,4 @@
-"""The robust design's figures for the README: a robust run against the plain projection
+"""The robust design's figures for docs/problems.md: a robust run against the plain projection
 design with the same filter, each measured as blueprint (η = 0.5) and as its eroded and
 dilated versions, with the morphological length-scale check and pictures.
 

@@ -1,4 +1,4 @@
-"""The symmetry and extrusion figures for the README: a design held mirror-symmetric against
+"""The symmetry and extrusion figures for docs/problems.md: a design held mirror-symmetric against
 the same problem without the constraint, and an extruded 3D design's constancy along its axis.
 
     python scripts/symmetry_figures.py            # configs/cantilever_symmetric.yaml and

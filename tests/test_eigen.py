@@ -208,7 +208,7 @@ SOLID = {"volume_fraction": 1.0, "filter": {"type": "density", "radius": 0.015}}
 
 
 def test_solid_cantilever_first_frequency_is_euler_bernoulli_within_one_percent():
-    """200 × 10 Q4, length 2, height 0.1, E = 1, ν = 0.3, density 1 (the README's case):
+    """200 × 10 Q4, length 2, height 0.1, E = 1, ν = 0.3, density 1 (docs/physics.md's case):
     f₁ = (1.8751)² √(EI / (ρA L⁴)) / 2π."""
     config = parse_config({"mesh": {"grid": [200, 10], "size": [2.0, 0.1]},
                            "material": {"E": 1.0, "nu": 0.3, "density": 1.0},
@@ -241,7 +241,7 @@ def test_clamped_clamped_beam_frequency_design_raises_the_fundamental_frequency(
     cut to 20 iterations: the fundamental frequency rises ≥ 1.2× over the uniform design's, and
     summary.json's value is that of an independent eigen-solve of rho: scipy's eigsh on K and M
     assembled here with COO from the 88-line code's KE and the bilinear rectangle's closed-form
-    consistent mass (ab/36 · [4 2 1 2; …] ⊗ I), with the interpolations of the README."""
+    consistent mass (ab/36 · [4 2 1 2; …] ⊗ I), with the interpolations of docs/physics.md."""
     config = with_overrides(load_config("configs/frequency_beam.yaml"), max_iterations=20)
     start = femopt.analyze(config).fields["eigenfrequencies_hz"][0]
     femopt.run(config, tmp_path / "out")

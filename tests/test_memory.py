@@ -1,4 +1,4 @@
-"""The memory estimate: cheap, monotonic, calibrated against the README's measured peaks."""
+"""The memory estimate: cheap, monotonic, calibrated against the measured peaks of docs/solvers.md."""
 
 import math
 import tracemalloc
@@ -56,7 +56,7 @@ def test_more_load_cases_and_unknown_solver():
         estimate_memory(3, 10, 20, 8, "cg")
 
 
-# Peak memory of scripts/bench.py runs (README, Performance): (grid, solver, MiB).
+# Peak memory of scripts/bench.py runs (docs/solvers.md, Performance): (grid, solver, MiB).
 README_PEAKS = [((600, 200), "cholmod", 517), ((300, 100), "cholmod", 215),
                 ((48, 24, 24), "cholmod", 1091), ((48, 24, 24), "amg", 817),
                 ((48, 24, 24), "reuse", 1130), ((64, 32, 32), "cholmod", 2961),

@@ -224,7 +224,7 @@ def test_check_grad_passes_on_a_stress_config_from_a_mesh_file():
 
 def test_result_files_hold_the_stress_recomputable_from_result_npz(tmp_path):
     """result.npz, summary.json and stress.png of a short run; the relaxed stress again
-    from u, ρ, the grid and the README's formula written out for a Q4 box at its centre."""
+    from u, ρ, the grid and the formula of docs/physics.md written out for a Q4 box at its centre."""
     out = tmp_path / "out"
     result = invoke("run", write_yaml(tmp_path, lbracket(10)), "-o", out, "--max-iterations", "3", "-q")
     assert result.exit_code == 0, result.output

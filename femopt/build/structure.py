@@ -51,7 +51,7 @@ def build_problem(config: ProblemConfig, warnings: list | None = None,
     mesh = build_mesh(config) if mesh is None else mesh
     resolved = Selections(structure_selections(config, mesh)) if resolved is None else resolved
     material = config.material
-    heat = config.physics == "heat"  # one DOF per node, the temperature (README: Heat conduction)
+    heat = config.physics == "heat"  # one DOF per node, the temperature (docs/physics.md)
     dofmap = DofMap(mesh, 1 if heat else mesh.dim)
     ke = (conduction_matrices(mesh, material.thickness) if heat
           else stiffness_matrices(mesh, material.nu, material.thickness))

@@ -60,7 +60,7 @@ class Assembler(ElementMap):
     n_dofs: number of global DOFs.
     chunk_size: about how many (element, row, column) candidates the constructor sorts at
         once; the construction is memory-linear in the element count (the scatter keeps
-        12 bytes per element pair, 300 pairs per H8 element; the README's Performance
+        12 bytes per element pair, 300 pairs per H8 element; docs/solvers.md's Performance
         section has the measured totals). Blocks this large come from mmap and go back
         to the system when freed, instead of fragmenting the heap.
 

@@ -143,7 +143,7 @@ def _require_cholmod(name: str, context: SolverContext) -> None:
 
 # Factories take (SolverContext, **options). The CG tolerances: AMG-CG solves "exactly";
 # reuse is an approximate reanalysis (Amir et al. 2009) and OC needs far less: the
-# README's 3D section shows the results it reaches at 1e-4 (scripts/bench.py).
+# docs/solvers.md (3D) shows the results it reaches at 1e-4 (scripts/bench.py).
 SOLVERS = Registry("solver", error=SolverError)
 _RTOL = {"bounds": {"gt": 0, "lt": 1}, "doc": "CG's relative residual tolerance"}
 _MAX_ITERATIONS = Option(2000, "integer", bounds={"ge": 1}, doc="CG iterations per solve")

@@ -20,7 +20,7 @@ Two paths, chosen by what the linear solver has:
   For buckling the block iteration runs on (−G, K) with the V-cycle approximating K⁻¹:
   a preconditioned power/Lanczos iteration on K⁻¹(−G), which converges at the rate of the
   gaps between the largest θ — slow when buckling modes cluster, as they do in optimized
-  designs (docs: README, "Vibration and buckling").
+  designs (docs/physics.md, "Vibration and buckling").
 
 Operators act on the reduced (free) DOFs. Vectors are returned as (n_free, k).
 """

@@ -113,8 +113,8 @@ class AMGSolver(CGSolver):
     """AMG-preconditioned CG for design iterations (:class:`CGSolver`, preconditioner "amg").
 
     Between design iterations the displacements change little, so each solve starts
-    from the previous solution of the same column when that is closer than 0 (the
-    README's 3D section gives the CG iterations this saves). The hierarchy is rebuilt
+    from the previous solution of the same column when that is closer than 0 (the 3D section of
+    docs/solvers.md gives the CG iterations this saves). The hierarchy is rebuilt
     for every K: one built for an earlier design, tried as a preconditioner, needed
     more CG iterations than a new build costs in nearly every step (SIMP's contrast
     moves by orders of magnitude where elements empty).

@@ -11,7 +11,7 @@ TopOpt_in_PETSc).
 
 The fine operator is applied matrix-free, ``K u = Σ_e E_e K_0 u_e``, from the element
 scales and the one element matrix: it reads the scales and the nodal vectors instead of
-K's 27 · 3 entries per row (the README's Performance section measures both at 10⁶
+K's 27 · 3 entries per row (docs/solvers.md's Performance section measures both at 10⁶
 elements; ``operator: assembled`` uses K's lower triangle instead). Diagonal terms that
 are in K but not in the elements (grounded springs) are taken from K's diagonal, and
 lent to one element each for the coarse operators. The V-cycle runs in single precision
