@@ -688,3 +688,11 @@ def test_keys_that_are_not_printable_are_quoted_so_messages_stay_one_line():
     data = mbb_data(6, 2)
     data["mesh"]["grid"] = {"\n": None}
     assert error_of(data).endswith("mesh.grid: expected 2 or 3 positive integers, got {'\\n': null}")
+
+
+@pytest.mark.parametrize("kind", [[], {}, 3], ids=["list", "mapping", "number"])
+def test_a_constraint_type_that_is_not_a_name_is_one_line(kind):
+    """Found by test_config_fuzz: a list as the type raised TypeError (unhashable) where
+    the eigenvalue responses' lower bounds are looked up."""
+    with pytest.raises(ConfigError, match=r"constraints\[0\]\.type: must be one of compliance"):
+        parse_config({**mbb_data(), "constraints": [{"type": kind, "limit": 10}]})

@@ -476,7 +476,8 @@ def _parse_response(node: YamlNode, dim: int, constraint: bool, n_cases: int = 1
     """``compliance`` or ``{type: ..., ...}``; constraints also need ``limit``."""
     if not isinstance(node.value, (str, Mapping)) or (constraint and isinstance(node.value, str)):
         node.fail(f"expected a response name or a mapping with 'type', got {_describe(node.value)}")
-    bound = LOWER_BOUNDS.get(node.value.get("type") if isinstance(node.value, Mapping) else node.value)
+    kind = node.value.get("type") if isinstance(node.value, Mapping) else node.value
+    bound = LOWER_BOUNDS.get(kind) if isinstance(kind, str) else None   # a wrong type: _parse_spec names it
     if bound is not None and constraint and "limit" in node.value:
         node.child("limit").fail(f"a {node.value['type']} constraint is a lower bound: give {bound} instead")
     extra = ("limit",) if constraint and bound is None else ()
