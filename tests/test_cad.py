@@ -109,7 +109,11 @@ def test_fingerprint_follows_the_cad_files_contents_and_mesh_options(step, tmp_p
     assert config.mesh.cad_options == {"size": 4.0, "min_size": 0.0, "order": 1}
     finer = load_config(plate_config(tmp_path, step, size=5.0))
     assert finer.fingerprint != config.fingerprint
-    other = write_step(tmp_path / "other.step")  # the same geometry, another timestamp inside
+    # The same geometry, other bytes: gmsh's header has a timestamp to the second, so a copy
+    # written in the same second is identical; another author in the header is not.
+    other = tmp_path / "other.step"
+    other.write_bytes(step.read_bytes().replace(b"('Author')", b"('Another author')", 1))
+    assert other.read_bytes() != step.read_bytes()
     moved = load_config(plate_config(tmp_path, other))
     assert moved.mesh.digest != config.mesh.digest and moved.fingerprint != config.fingerprint
 
