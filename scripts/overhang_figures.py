@@ -93,6 +93,9 @@ def main():
     args = parser.parse_args()
 
     data = read_yaml(args.config)
+    mesh_file = (data.get("mesh") or {}).get("file")
+    if mesh_file and not Path(mesh_file).is_absolute():  # relative to the problem file, as femopt reads it
+        data["mesh"]["file"] = str((Path(args.config).resolve().parent / mesh_file).resolve())
     config = femopt.load_config(data)
     mesh = build_mesh(config)
     am = build_overhang(config, mesh)

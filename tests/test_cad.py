@@ -109,7 +109,11 @@ def test_fingerprint_follows_the_cad_files_contents_and_mesh_options(step, tmp_p
     assert config.mesh.cad_options == {"size": 4.0, "min_size": 0.0, "order": 1}
     finer = load_config(plate_config(tmp_path, step, size=5.0))
     assert finer.fingerprint != config.fingerprint
-    other = write_step(tmp_path / "other.step")  # the same geometry, another timestamp inside
+    # The same geometry, other bytes: gmsh's header has a timestamp to the second, so a copy
+    # written in the same second is identical; another author in the header is not.
+    other = tmp_path / "other.step"
+    other.write_bytes(step.read_bytes().replace(b"('Author')", b"('Another author')", 1))
+    assert other.read_bytes() != step.read_bytes()
     moved = load_config(plate_config(tmp_path, other))
     assert moved.mesh.digest != config.mesh.digest and moved.fingerprint != config.fingerprint
 
@@ -238,3 +242,32 @@ def test_shipped_step_part_validates():
     result = invoke("validate", CONFIGS / "plate_hole_cad.yaml")
     assert result.exit_code == 0, result.output
     assert "face-7: cylinder" in result.output
+
+
+def printed_config(folder, size: float = 4.0, iterations: int = 2):
+    """configs/plate_hole_cad_printed.yaml on a coarse mesh, for few iterations."""
+    data = yaml.safe_load((CONFIGS / "plate_hole_cad_printed.yaml").read_text())
+    data["mesh"] = {"file": str(ROOT / "meshes" / "plate_hole.step"), "size": size}
+    data["optimizer"]["max_iterations"] = iterations
+    path = folder / "printed.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def test_shipped_printed_part_builds_with_the_mesh_overhang_filter(tmp_path):
+    """The STEP part printed flat (+z): the overhang filter on its tetrahedra, and a short run
+    whose printed design is what the analysis, result.npz and the closed STL see."""
+    from femopt.build import build
+    from femopt.design.overhang_mesh import MeshOverhangFilter
+
+    config = load_config(CONFIGS / "plate_hole_cad_printed.yaml")
+    assert config.design.overhang.build_direction == "+z" and config.design.overhang.angle == 45
+    model = build(load_config(printed_config(tmp_path)))
+    assert isinstance(model.overhang, MeshOverhangFilter) and model.overhang.slices.max() >= 1
+    assert any(notice.startswith("overhang filter on the mesh") for notice in model.notices)
+    out = tmp_path / "out"
+    result = invoke("run", printed_config(tmp_path), "-o", out, "-q")
+    assert result.exit_code == 0, result.output
+    arrays = np.load(out / "result.npz")
+    assert "rho_blueprint" in arrays and not np.allclose(arrays["rho"], arrays["rho_blueprint"])
+    assert stl_edges_are_closed(out / "density.stl")

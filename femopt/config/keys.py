@@ -245,7 +245,7 @@ DESIGN = Section("The design parameterization: x → passive regions → filter 
                   default_text=f"{{type: {DesignConfig.filter.type}, radius: {DesignConfig.filter.options['radius']}}}"),
     "projection": Key("section", "Heaviside projection", of=PROJECTION, default_text="none"),
     "passive": Key("list", "passive regions", of=PASSIVE, default_text="none"),
-    "overhang": Key("section", "the additive-manufacturing overhang filter (a generated grid only)", of=OVERHANG,
+    "overhang": Key("section", "the additive-manufacturing overhang filter (grids: Langelaar's layers; mesh files: slices and a cone of supports)", of=OVERHANG,
                     default_text="none"),
     "symmetry": Key("list", "mirror planes: the design is symmetric about each (one per axis)", of=SYMMETRY,
                     default_text="none"),
