@@ -12,7 +12,7 @@ from femopt.fem.assembly import Assembler
 from femopt.fem.elasticity import q4_stiffness
 from femopt.errors import SingularStiffnessError, SolverError
 from femopt.mesh import StructuredMesh
-from femopt.solvers.iterative import CGSolver, rigid_body_modes
+from femopt.solvers.iterative import CGSolver, LowerMirror, rigid_body_modes
 from femopt.fem.dofs import DofMap
 
 from helpers import full_symmetric, loss_gradient, mbb_assembler
@@ -135,3 +135,41 @@ def test_rigid_body_modes_3d():
     coords = np.random.default_rng(4).standard_normal((5, 3))
     modes = rigid_body_modes(coords, np.arange(15))
     assert modes.shape == (15, 6) and np.linalg.matrix_rank(modes) == 6
+
+
+def test_lower_mirror_is_the_mirrored_sum_bit_for_bit():
+    """The full matrix CG and pyamg get is ``lower + tril(lower, -1).T`` as CSR, the same
+    bits and the same pattern, whether a stored value is an exact zero (dropped, as the sum
+    drops it) or not; each call gets its own pattern arrays."""
+    _, assembler, scales = mbb_assembler(12, 4)
+    lower = assembler.matrix(scales)
+    mirror = LowerMirror(lower)
+    with_zero = lower.copy()
+    with_zero.data[np.flatnonzero(with_zero.indices != np.repeat(np.arange(lower.shape[1]), np.diff(lower.indptr)))[::7]] = 0.0
+    for matrix in (lower, with_zero, assembler.matrix(2 * scales)):
+        expected = (matrix + sp.tril(matrix, -1, format="csc").T).tocsr()
+        got = mirror(matrix)
+        assert mirror.fits(matrix) and got.format == "csr"
+        for name in ("data", "indices", "indptr"):
+            np.testing.assert_array_equal(getattr(got, name), getattr(expected, name))
+            assert getattr(got, name).dtype == getattr(expected, name).dtype
+    assert mirror(with_zero).nnz < mirror(lower).nnz
+    first = mirror(lower)
+    first.indices[:] = 0                                       # changed in place by someone
+    np.testing.assert_array_equal(mirror(lower).indices, (lower + sp.tril(lower, -1, format="csc").T).tocsr().indices)
+
+
+def test_cg_keeps_the_mirror_while_the_pattern_stays():
+    """factorize works out the mirrored pattern once per pattern, not per matrix."""
+    mesh, assembler, scales = mbb_assembler(12, 4)
+    cg = CGSolver("jacobi", rtol=1e-10)
+    cg.factorize(assembler.matrix(scales))
+    mirror = cg._mirror
+    cg.factorize(assembler.matrix(0.5 * scales))
+    assert cg._mirror is mirror
+    _, other, other_scales = mbb_assembler(6, 3)
+    cg.factorize(other.matrix(other_scales))                   # another pattern: a new mirror
+    assert cg._mirror is not mirror and cg._mirror.fits(other.matrix(other_scales))
+    lower = other.matrix(other_scales)
+    b = np.random.default_rng(4).standard_normal(other.n_free)
+    np.testing.assert_allclose(cg.solve(b), spla.spsolve(full_symmetric(lower), b), rtol=1e-7)

@@ -62,28 +62,53 @@ class NeighborWeights:
     Weighting by V_j makes H x / H 1 a volume average, so on a graded mesh a small
     element counts for its volume, not as much as a large one; on a grid V_j is a
     constant that cancels (the convolution's result). Memory: one entry per pair of
-    elements closer than r.
+    elements closer than r (12 bytes), H only: Hᵀ is applied through H's transposed view.
     """
 
     def __init__(self, mesh, radius: float):
-        tree = cKDTree(mesh.element_centers)
-        distance = tree.sparse_distance_matrix(tree, radius, output_type="coo_matrix")
-        weight = radius - distance.data                     # the diagonal comes as explicit 0 distance
-        keep = weight > 0
         self.volumes = np.asarray(mesh.element_volumes, float)
-        n = mesh.n_elements
-        self.matrix = sp.csr_matrix((weight[keep] * self.volumes[distance.col[keep]],
-                                     (distance.row[keep], distance.col[keep])), shape=(n, n))
-        self._transposed = self.matrix.T.tocsr()
-        self.row_sums = self(np.ones(n))
+        W = distance_weights(mesh.element_centers, radius)
+        W.data *= self.volumes[W.indices]                    # column j scaled by V_j
+        self.matrix = W
+        self.row_sums = self(np.ones(mesh.n_elements))
 
     def __call__(self, values: np.ndarray) -> np.ndarray:
         """(n_elements,) H @ values."""
         return self.matrix @ values
 
     def transpose(self, values: np.ndarray) -> np.ndarray:
-        """(n_elements,) Hᵀ @ values."""
-        return self._transposed @ values
+        """(n_elements,) Hᵀ @ values: the CSC view of H's arrays, no second matrix. It adds
+        each row's terms in ascending column order, as a CSR copy of Hᵀ would: same bits."""
+        return self.matrix.T @ values
+
+
+def distance_weights(centers: np.ndarray, radius: float) -> sp.csr_matrix:
+    """(n, n) CSR, sorted, the symmetric W_ij = r − |c_i − c_j| of the pairs of points
+    ``centers`` (n, dim) closer than ``radius`` r, the diagonal (r) included.
+
+    The k-d tree's pairs i < j only (half of ``sparse_distance_matrix``'s work), their
+    distances summed over the axes in order, as the tree computes them (the same bits), sorted
+    once; the lower triangle is the upper one's transpose, so no entry is sorted twice.
+    Memory: about 40 bytes per pair while it builds, 12 per stored entry after.
+    """
+    n = len(centers)
+    pairs = cKDTree(centers).query_pairs(radius, output_type="ndarray")     # (m, 2), i < j
+    pairs = pairs[np.argsort(pairs[:, 0] * n + pairs[:, 1])]                 # row-major
+    i, j = pairs[:, 0], pairs[:, 1]
+    squared = np.zeros(len(pairs))
+    for axis in range(centers.shape[1]):
+        squared += (centers[i, axis] - centers[j, axis]) ** 2
+    weight = radius - np.sqrt(squared)
+    del squared
+    keep = weight > 0                                        # a pair at exactly r weighs nothing
+    i, j, weight = i[keep], j[keep], weight[keep]
+    del pairs, keep
+    indptr = np.zeros(n + 1, np.int64)
+    np.cumsum(np.bincount(i, minlength=n), out=indptr[1:])
+    upper = sp.csr_matrix((weight, j, indptr), shape=(n, n))
+    upper.has_sorted_indices = True
+    # Three disjoint sorted parts: their sum merges rows without arithmetic on any entry.
+    return upper.T.tocsr() + sp.diags(np.full(n, float(radius)), format="csr") + upper
 
 
 def filter_weights(mesh, radius: float):

@@ -54,6 +54,7 @@ class CGSolver:
         self.total_iterations = 0
         self._A = None
         self._M = None
+        self._mirror = None  # LowerMirror of the last pattern: K's pattern is fixed during a run
 
     def analyze(self, K_lower) -> None:
         """Nothing to do ahead: the AMG hierarchy depends on the values, so it is built
@@ -62,7 +63,9 @@ class CGSolver:
     def factorize(self, K_lower) -> None:
         """Take K (n, n) by its lower triangle in CSC form and build the preconditioner."""
         lower = sp.csc_matrix(K_lower)
-        self._A = (lower + sp.tril(lower, -1, format="csc").T).tocsr()
+        if self._mirror is None or not self._mirror.fits(lower):
+            self._mirror = LowerMirror(lower)
+        self._A = self._mirror(lower)
         diagonal = self._A.diagonal()
         if not np.all(diagonal > 0):
             raise SingularStiffnessError(
@@ -146,6 +149,49 @@ class AMGSolver(CGSolver):
             return None
         guess = self._previous[:, column]
         return guess if np.linalg.norm(b - self._A @ guess) < np.linalg.norm(b) else None
+
+
+class LowerMirror:
+    """The full symmetric CSR matrix of a lower triangle (CSC) of one fixed pattern, by a
+    gather of its stored values: ``lower + tril(lower, -1).T`` in CSR form, bit for bit.
+
+    The pattern's work (transpose, sum, conversion to CSR: 3.4 s CPU at 10⁶ T4 cells,
+    a quarter of pyamg's own set-up) is done once, on the value *numbers* 1…nnz, which
+    gives for every stored entry of the full matrix the lower-triangle value it copies:
+    an entry comes from one value only (the strict upper part is the mirrored strict
+    lower part), so the gather is exact. An exact zero among the values is dropped, as
+    the sum drops it.
+    """
+
+    def __init__(self, lower: sp.csc_matrix):
+        self.shape = lower.shape
+        self._indptr_lower, self._indices_lower = lower.indptr.copy(), lower.indices.copy()
+        numbered = sp.csc_matrix((np.arange(1, lower.nnz + 1, dtype=float), lower.indices, lower.indptr),
+                                 shape=lower.shape)
+        full = (numbered + sp.tril(numbered, -1, format="csc").T).tocsr()
+        full.sort_indices()  # canonical already; says so for scipy
+        self.indptr, self.indices = full.indptr, full.indices
+        self.source = (full.data - 1).astype(_index_type(lower.nnz))  # full entry -> lower value
+
+    def fits(self, lower: sp.csc_matrix) -> bool:
+        """Whether ``lower`` (CSC) has this mirror's pattern."""
+        return (lower.shape == self.shape and np.array_equal(lower.indptr, self._indptr_lower)
+                and np.array_equal(lower.indices, self._indices_lower))
+
+    def __call__(self, lower: sp.csc_matrix) -> sp.csr_matrix:
+        """(n, n) CSR: the full symmetric matrix of ``lower`` (this mirror's pattern)."""
+        # Its own copy of the pattern: whatever changes the matrix in place (eliminate_zeros
+        # here, a preconditioner's set-up) must not change the next one's.
+        full = sp.csr_matrix((lower.data[self.source], self.indices.copy(), self.indptr.copy()),
+                             shape=self.shape)
+        full.has_sorted_indices = True
+        if not np.all(full.data):
+            full.eliminate_zeros()  # the sum stores no zeros
+        return full
+
+
+def _index_type(largest: int):
+    return np.int32 if largest < 2**31 - 1 else np.int64
 
 
 def solve_columns(B: np.ndarray, solve_one) -> np.ndarray:
