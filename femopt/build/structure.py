@@ -15,7 +15,7 @@ from femopt.build.selections import Selections, on_facets, structure_selections
 from femopt.config import ProblemConfig, Selection
 from femopt.design import region_mask
 from femopt.errors import MeshError
-from femopt.fem.dofs import DofMap
+from femopt.fem.dofs import DofMap, free_dofs
 from femopt.fem.elasticity import stiffness_matrices
 from femopt.fem.heat import conduction_matrices
 from femopt.fem.loads import facet_flux, facet_forces, facet_measure, source_heat
@@ -70,13 +70,13 @@ def build_problem(config: ProblemConfig, warnings: list | None = None,
 
     cases = config.cases
     forces = np.zeros((dofmap.n_dofs, len(cases)))
-    free = np.setdiff1d(np.arange(dofmap.n_dofs), fixed_dofs)
+    free = free_dofs(dofmap.n_dofs, fixed_dofs)
     for c, case in enumerate(cases):
         for load in case.loads:
             nodal, description = load_forces(config, mesh, load, resolved[f"{load.path}.at"])
             forces[:, c] += nodal.ravel()  # node-major, as DofMap numbers them
             selections.append((load.path, description))
-            dropped = _dropped_share(np.arange(dofmap.n_dofs), nodal.ravel(), fixed_dofs)
+            dropped = _dropped_share(nodal.ravel(), fixed_dofs)
             if dropped:
                 warnings.append(f"{load.path}: {dropped:.1%} of the load acts on fixed DOFs "
                                 "(supported nodes) and is dropped")
@@ -87,7 +87,7 @@ def build_problem(config: ProblemConfig, warnings: list | None = None,
     spring_dofs, spring_stiffness = [], []
     for spring in config.springs:
         dofs = dofmap.dofs(resolved[f"{spring.path}.at"], spring.component)
-        if not np.isin(dofs, free).any():
+        if np.isin(dofs, fixed_dofs).all():
             raise config.error(f"{spring.path}.at",
                                "every selected DOF is fixed; a spring there does nothing")
         spring_dofs.append(dofs)
@@ -174,10 +174,12 @@ def _count(n: int, noun: str) -> str:
     return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
-def _dropped_share(dofs: np.ndarray, values: np.ndarray, fixed_dofs: np.ndarray) -> float:
-    """The share of |force| (summed over components) that lands on fixed DOFs."""
+def _dropped_share(values: np.ndarray, fixed_dofs: np.ndarray) -> float:
+    """The share of |force| (summed over components) that lands on fixed DOFs. values:
+    (n_dofs,) by DOF; fixed_dofs: sorted and unique (so the sum runs in the same order
+    as over a mask of all DOFs)."""
     total = np.abs(values).sum()
-    return float(np.abs(values[np.isin(dofs, fixed_dofs)]).sum() / total) if total else 0.0
+    return float(np.abs(values[fixed_dofs]).sum() / total) if total else 0.0
 
 
 def _passive_densities(config: ProblemConfig, mesh) -> np.ndarray | None:

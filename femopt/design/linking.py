@@ -113,7 +113,9 @@ class Linking:
         self.group = np.asarray(group)
         self.weights = np.asarray(weights, float)
         n_groups = int(self.group.max()) + 1
-        active_groups = np.unique(self.group[active_mask])
+        # the groups with a designable element, sorted (np.unique of n_elements labels hashes:
+        # seconds at 10⁶, a bincount is one pass)
+        active_groups = np.flatnonzero(np.bincount(self.group[active_mask], minlength=n_groups))
         column = np.full(n_groups, -1)
         column[active_groups] = np.arange(len(active_groups))
         rows = column[self.group[active_mask]]

@@ -22,16 +22,24 @@ class ElementMap:
     (``mg``'s matrix-free fine level), where a pattern and scatter would only take memory
     (4.4 GB at 10⁶ H8 elements) and set-up time. Arguments as for :class:`Assembler`;
     energy: a function (lam, u) → :meth:`element_energy` that replaces the gathers of λ_e and
-    u_e (``mg``'s fused kernel on a structured grid; None: the gathers).
+    u_e (``mg``'s fused kernel on a structured grid; None: the gathers). element_dofs may
+    also be a function that returns them, called when first needed: with ``energy`` they
+    usually never are ((n_el, 24) int64 is 1.9 GB at 10⁷ H8 elements).
     """
 
-    def __init__(self, element_dofs: np.ndarray, element_matrix: np.ndarray,
+    def __init__(self, element_dofs, element_matrix: np.ndarray,
                  free_dofs: np.ndarray, n_dofs: int, energy=None):
-        self.element_dofs = np.asarray(element_dofs)
+        self._element_dofs = element_dofs
         self.element_matrix = np.asarray(element_matrix, float)
         self.free_dofs = np.asarray(free_dofs)
         self.n_free = len(self.free_dofs)
         self._energy = energy
+
+    @cached_property
+    def element_dofs(self) -> np.ndarray:
+        """(n_elements, n_local) global DOFs of each element."""
+        dofs = self._element_dofs() if callable(self._element_dofs) else self._element_dofs
+        return np.asarray(dofs)
 
     def element_energy(self, lam: np.ndarray, u: np.ndarray) -> np.ndarray:
         """(n_elements,) dL/ds_e = −Σ_cases λ_eᵀ K_e u_e for full-length lam, u (n_dofs[, k]):

@@ -13,7 +13,7 @@ from functools import cached_property
 import numpy as np
 
 from femopt.errors import SingularStiffnessError
-from femopt.fem.dofs import DofMap
+from femopt.fem.dofs import DofMap, free_dofs
 from femopt.mesh import AXES, Mesh
 from femopt.mesh.checks import parts
 
@@ -66,7 +66,8 @@ class Problem:
 
     @property
     def free_dofs(self) -> np.ndarray:
-        return np.setdiff1d(np.arange(self.dofmap.n_dofs), self.fixed_dofs)
+        """(n_free,) the sorted DOFs not in :attr:`fixed_dofs`."""
+        return free_dofs(self.dofmap.n_dofs, self.fixed_dofs)
 
     def dofs(self, nodes: np.ndarray, component: int) -> np.ndarray:
         """(len(nodes),) the DOFs of one component (0 for temperature) at ``nodes``."""
@@ -92,17 +93,28 @@ def free_rigid_body_modes(node_coords: np.ndarray, fixed_dofs: np.ndarray) -> li
     """None when the fixed DOFs (node-major, dim per node of (n_nodes, dim) ``node_coords``)
     stop every rigid-body motion of those nodes; else the names of the modes that no fixed
     DOF touches (possibly none: then a combination of modes is free)."""
+    # Each mode's field only at the fixed DOFs (n_fixed, not n_dofs, rows), and its scale:
+    # the largest |value| over all nodes (1 for a translation, the largest |centred
+    # coordinate| of the two axes for a rotation), as the full fields would give.
     coords = node_coords - node_coords.mean(axis=0)
     dim = coords.shape[1]
-    modes = {f"translation {AXES[a]}": np.eye(dim)[a][None, :].repeat(len(coords), 0)
-             for a in range(dim)}
+    fixed_dofs = np.asarray(fixed_dofs, np.intp)
+    node, component = fixed_dofs // dim, fixed_dofs % dim
+    modes, scales = {}, []
+    for a in range(dim):
+        modes[f"translation {AXES[a]}"] = (component == a).astype(float)
+        scales.append(1.0)
+    extent = np.abs(coords).max(axis=0) if len(coords) else np.zeros(dim)
     rotation_planes = [(0, 1)] if dim == 2 else [(0, 1), (1, 2), (2, 0)]
-    for a, b in rotation_planes:
-        field = np.zeros_like(coords)
-        field[:, a], field[:, b] = -coords[:, b], coords[:, a]
-        modes[f"rotation in the {AXES[a]}{AXES[b]} plane"] = field
-    R = np.stack([m.ravel()[fixed_dofs] for m in modes.values()], axis=1)  # (n_fixed, n_modes)
-    scale = np.abs(np.stack([m.ravel() for m in modes.values()], axis=1)).max(axis=0)
+    for a, b in rotation_planes:  # the field (…, −x_b at a, x_a at b, …)
+        column = np.zeros(len(fixed_dofs))
+        at_a, at_b = component == a, component == b
+        column[at_a] = -coords[node[at_a], b]
+        column[at_b] = coords[node[at_b], a]
+        modes[f"rotation in the {AXES[a]}{AXES[b]} plane"] = column
+        scales.append(max(extent[a], extent[b]))
+    R = np.stack(list(modes.values()), axis=1)  # (n_fixed, n_modes)
+    scale = np.array(scales)
     singular = np.linalg.svd(R / scale, compute_uv=False)
     rank = np.count_nonzero(singular > 1e-9 * max(singular.max(initial=0.0), 1.0))
     if rank < R.shape[1]:

@@ -111,7 +111,7 @@ class Evaluator:
         # assembled K: no pattern, no scatter (gigabytes and a minute at 10⁶ elements).
         self._matrix_free = not getattr(solver, "needs_matrix", True)
         if self._matrix_free:  # with the solver's own sensitivity kernel (mg: no (n_el, 24) gathers)
-            self.assembler = ElementMap(dofmap.element_dofs, problem.element_matrix, self.free, self.n_dofs,
+            self.assembler = ElementMap(lambda: dofmap.element_dofs, problem.element_matrix, self.free, self.n_dofs,
                                         energy=getattr(solver, "element_energy", None))
         else:
             self.assembler = Assembler(dofmap.element_dofs, problem.element_matrix, self.free, self.n_dofs)

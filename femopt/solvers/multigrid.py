@@ -290,22 +290,21 @@ class MGSolver:
         if len(self.levels) < 2:
             return []
         fine = self.levels[0]
-        element_free = gather(fine.free)             # (n_el, m)
+        touched_all = _fixed_elements(fine.free)      # element array: has a fixed DOF
         numbers = np.arange(fine.n_elements).reshape(fine.shape)
         parents_all = np.arange(self.levels[1].n_elements).reshape(self.levels[1].shape)
         out = []
         for blocks in fine.regions:
             for b in blocks:
-                children = numbers[b.fine].ravel()
-                parents = np.broadcast_to(parents_all[b.coarse], numbers[b.fine].shape).ravel()
-                z = element_free[children]
-                touched = np.flatnonzero((z == 0).any(axis=1))
-                if len(touched) == 0:
+                touched = touched_all[b.fine]
+                if not touched.any():
                     continue
-                z = z[touched]
+                children = numbers[b.fine][touched]
+                parents = np.broadcast_to(parents_all[b.coarse], touched.shape)[touched]
+                z = _element_rows(fine.free, children)
                 masked = z[:, :, None] * self.K0[None] * z[:, None, :] - self.K0[None]
                 correction = np.matmul(np.matmul(b.P.T[None], masked), b.P[None])
-                out.append((children[touched], parents[touched], correction))
+                out.append((children, parents, correction))
         return out
 
     def _factor_coarsest(self) -> None:
@@ -542,3 +541,24 @@ def _lower_pattern(level):
 def _direct_solver():
     """The coarsest level's solver: CHOLMOD when installed, else SuperLU."""
     return SuperLUSolver(symmetric=True) if CholmodSolver is None else CholmodSolver()
+
+
+def _fixed_elements(free: np.ndarray) -> np.ndarray:
+    """(element array) True for the elements with a fixed DOF, from the nodal free mask
+    (N0+1, …, c): an OR of the 2^d corner windows, without (n_el, 2^d · c) gathers."""
+    fixed = (free == 0).any(axis=-1)
+    dim = fixed.ndim
+    shape = tuple(n - 1 for n in fixed.shape)
+    out = np.zeros(shape, bool)
+    for offset in corner_offsets(dim):
+        out |= fixed[tuple(slice(o, o + n) for o, n in zip(offset, shape))]
+    return out
+
+
+def _element_rows(free: np.ndarray, elements: np.ndarray) -> np.ndarray:
+    """(len(elements), 2^d · c) the rows of ``gather(free)`` for the given element numbers
+    (lexicographic local order, :func:`femopt.solvers.mg_hierarchy.corner_offsets`)."""
+    dim = free.ndim - 1
+    index = np.unravel_index(elements, tuple(n - 1 for n in free.shape[:-1]))
+    corners = [free[tuple(i + o for i, o in zip(index, offset))] for offset in corner_offsets(dim)]
+    return np.stack(corners, axis=1).reshape(len(elements), -1)
