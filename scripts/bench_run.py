@@ -77,6 +77,8 @@ def main() -> None:
     print(f"whole run (problem file to every output file): {wall:.1f} s")
     print(f"peak memory of the femopt process: {usage.ru_maxrss / 1024**2:.2f} GB")
     print("files: " + ", ".join(f"{name} {size / 1e6:.1f} MB" for name, size in files.items()))
+    print("seconds per iteration by phase: " + ", ".join(
+        f"{phase} {total / len(seconds):.2f}" for phase, total in summary["timings_s"].items()))
     print(f"compliance after the last iteration: {summary['objective']:.6g}")
     print(f"load average (1 min) before/after: {load_before:.1f}/{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
 
