@@ -72,21 +72,20 @@ def test_estimate_brackets_the_measured_peaks(grid, solver, measured, monkeypatc
     assert 0.9 <= ratio <= 1.8
 
 
-# `femopt run` peaks (/usr/bin/time, MB) of the H8 cantilever with mg's fused kernels, 3 and
-# 2 iterations, outputs written (density.vti): 1.0 GB per 10⁶ elements.
-KERNEL_PEAKS = [((100, 100, 100), 1650.6), ((200, 100, 100), 2650.5)]
+# `femopt run` peaks (MB; the process's own maximum RSS) of the H8 cantilever with mg's fused
+# kernels, 2–3 iterations, outputs written (density.vti): docs/solvers.md. 2·10⁶ was measured
+# while the DOF table was still built (an upper bound now); 10⁷ is python scripts/bench_run.py
+# --grid 200x200x250.
+KERNEL_PEAKS = [((100, 100, 100), 1300.0), ((200, 100, 100), 2650.5), ((200, 200, 250), 9430.0)]
 
 
 @pytest.mark.skipif(not mg_kernels.HAVE_NUMBA, reason="numba not installed")
 def test_the_kernels_estimate_predicts_10_million_elements_within_1_5_and_fits_this_machine():
-    """Within 1.5× of the measured peaks and of the line through them at 200×200×250 (the
-    10⁷ target: 16 GB), above all of them; it still refuses what does not fit."""
+    """Within 1.5× of the measured peaks up to 200×200×250 (the 10⁷ target: 16 GB), above
+    all of them; it still refuses what does not fit."""
     for grid, measured in KERNEL_PEAKS:
         assert 1.0 <= estimate_for_grid(grid, "mg").total_bytes / (measured * 1e6) <= 1.5
-    (g1, m1), (g2, m2) = KERNEL_PEAKS
-    slope = (m2 - m1) / (np.prod(g2) - np.prod(g1))
     ten_million = estimate_for_grid((200, 200, 250), "mg")
-    assert 1.0 <= ten_million.total_bytes / ((m1 + slope * (10**7 - 10**6)) * 1e6) <= 1.5
     assert ten_million.total_bytes <= 16e9
     counts = (3, 10**7, 201 * 201 * 251, 8)
     assert ten_million.total_bytes < estimate_memory(*counts, "mg", kernels=False).total_bytes / 1.5

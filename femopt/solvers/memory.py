@@ -86,9 +86,9 @@ MG_COARSE_DOFS = 20000
 # the mask, the warm start, the inverse diagonal: 531 MB in the solver at 10⁶ measured,
 # against 1.1 GB on the numpy path); the Galerkin projection runs in slabs (no copy of
 # level 1's matrices), the grid's convolution filter keeps its row sums only, and fewer
-# design vectors are alive than on a mesh (measured `femopt run` peaks of the 10⁶ and
-# 2·10⁶ H8 cantilevers, 1.65 and 2.65 GB: 1.0 GB per 10⁶ elements; the estimate errs
-# high by 1.10×, 1.27× and at 10⁷, against the line through them, 1.47×).
+# design vectors are alive than on a mesh, and no DOF table is built (measured `femopt run`
+# peaks of the H8 cantilevers: 10⁶ 1.30 GB, 2·10⁶ 2.65 GB (before the DOF table went) and
+# 10⁷ 9.43 GB; the estimate errs high by 1.25×, 1.12× and 1.45×).
 MG_KERNEL_NODAL_VECTORS = 6
 MG_KERNEL_ELEMENT_VECTORS = 16
 MG_KERNEL_FILTER_VECTORS = 2
@@ -149,7 +149,10 @@ def estimate_memory(dim: int, n_elements: int, n_nodes: int, nodes_per_element: 
     nnz_full = 2 * nnz_lower - n
     index = 4 if max(n_dofs, n_el * local) < 2**31 else 8
 
-    mesh = 8 * (dim * n_nodes + n_el * npe + n_el * local) + 8 * 3 * n_dofs
+    fused_mg = solver == "mg" and (mg_kernels.enabled() if kernels is None else kernels)
+    # The (n_el, local) DOF table: mg's evaluator never builds it (femopt.fem.assembly.ElementMap).
+    dof_table = 0.0 if fused_mg else 8 * n_el * local
+    mesh = 8 * (dim * n_nodes + n_el * npe) + dof_table + 8 * 3 * n_dofs
     pairs = n_el * local * (local + 1) / 2
     block = BYTES_PER_CANDIDATE * min(n_el * local**2, ASSEMBLY_BLOCK)
     assembly = (pairs * (8 + index) + nnz_lower * 2 * (4 if pairs < 2**31 else 8)
@@ -164,7 +167,6 @@ def estimate_memory(dim: int, n_elements: int, n_nodes: int, nodes_per_element: 
         "vectors": 8 * (ELEMENT_VECTORS * n_el + DOF_VECTORS * n_dofs * n_cases),
     }
     solving = {"matrix": 8 * nnz_lower}
-    fused_mg = solver == "mg" and (mg_kernels.enabled() if kernels is None else kernels)
     if fused_mg:  # a structured grid: the convolution filter, fewer design vectors (see above)
         held["filter"] = 8 * MG_KERNEL_FILTER_VECTORS * n_el
         held["vectors"] = 8 * (MG_KERNEL_ELEMENT_VECTORS * n_el + DOF_VECTORS * n_dofs * n_cases)
