@@ -85,3 +85,12 @@ def test_a_large_grid_writes_density_vti_instead_of_the_vtu(tmp_path, monkeypatc
     assert files.femopt_file("density.vti")
     _, arrays = read_vti(out / "density.vti")
     assert {"rho", "x", "u", "von_mises"} <= set(arrays)
+
+
+def test_a_large_grid_with_mode_shapes_keeps_the_vtu(monkeypatch):
+    """Mode shapes are point data, which only the VTU holds: then no density.vti."""
+    monkeypatch.setattr(files, "MAX_VTU_ELEMENTS", 0)
+    mesh = StructuredMesh((4, 3, 2), (4.0, 3.0, 2.0))
+    assert "density.vti" in files.files_for(mesh) and "density.vtu" not in files.files_for(mesh)
+    with_modes = files.files_for(mesh, modes=True)
+    assert "density.vtu" in with_modes and "density.vti" not in with_modes and "modes.png" in with_modes

@@ -35,7 +35,7 @@ def files_for(mesh, physics: str = "elasticity", stress: bool = False, modes: bo
     stress field: ``stress``; with eigenmodes: ``modes``), summary.json last."""
     if mesh.dim == 3:
         files = FILES_3D
-        if writes_image(mesh) and not modes:   # mode shapes are point data: a VTU holds them
+        if writes_image(mesh, modes):
             files = tuple(IMAGE_FILE if name == "density.vtu" else name for name in files)
     else:
         files = FILES if mesh.structured else FILES_MESH
@@ -46,10 +46,11 @@ def files_for(mesh, physics: str = "elasticity", stress: bool = False, modes: bo
     return files
 
 
-def writes_image(mesh) -> bool:
+def writes_image(mesh, modes: bool = False) -> bool:
     """True when ``mesh``'s result goes to density.vti instead of density.vtu: a 3D
-    structured grid of more than MAX_VTU_ELEMENTS elements."""
-    return bool(mesh.structured and mesh.dim == 3 and mesh.n_elements > MAX_VTU_ELEMENTS)
+    structured grid of more than MAX_VTU_ELEMENTS elements, without mode shapes (``modes``:
+    they are point data, which the VTU holds)."""
+    return bool(mesh.structured and mesh.dim == 3 and mesh.n_elements > MAX_VTU_ELEMENTS and not modes)
 
 
 def femopt_file(name: str) -> bool:

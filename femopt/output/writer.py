@@ -139,7 +139,7 @@ def _write_volume_files(staging: Path, mesh, result, title: str, material, point
     """density.vtu (with the extra cell data ``cells`` and point data ``points``; density.vti
     on a large grid without point data: :func:`femopt.output.files.writes_image`),
     density.stl and the rendered density.png of a 3D result."""
-    if writes_image(mesh) and not points:
+    if writes_image(mesh, modes=points is not None):
         write_vti(staging / IMAGE_FILE, mesh, result.rho, result.x, result.u, material, point_field, cells)
     else:
         write_vtu(staging / "density.vtu", mesh, result.rho, result.x, result.u, material, point_field, cells,
